@@ -1,0 +1,70 @@
+// The one narrow database interface handed to every component: a postgres.js pool, a
+// transaction helper, and transaction-scoped advisory locks. Nothing here connects at import.
+import postgres from 'postgres';
+import { RetryableError } from '../errors/index.js';
+import { isUnavailable } from './errors.js';
+
+export { PgCode, pgCode, isUnavailable, isTransient } from './errors.js';
+export { migrate, defaultMigrationsDir, type MigrationResult } from './migrate.js';
+
+export type Sql = postgres.Sql<Record<string, unknown>>;
+export type Tx = postgres.TransactionSql<Record<string, unknown>>;
+/** Anything that runs queries: the pool or an open transaction. */
+export type Queryable = Sql | Tx;
+
+export interface ConnectOptions {
+  readonly max?: number;
+  readonly connectTimeoutS?: number;
+  readonly idleTimeoutS?: number;
+  readonly applicationName?: string;
+}
+
+export function connect(url: string, opts: ConnectOptions = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    connect_timeout: opts.connectTimeoutS ?? 5,
+    idle_timeout: opts.idleTimeoutS ?? 60,
+    // A long-lived pooled connection is recycled now and then, so server-side memory
+    // (prepared statements, caches) cannot grow without bound in a long-running instance.
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+    connection: { application_name: opts.applicationName ?? 'facteur' },
+  }) as Sql;
+}
+
+/**
+ * Runs `fn` in a transaction (commit on return, rollback on throw). A database that cannot
+ * be reached becomes a RetryableError, so adapters answer 503 and the sender retries.
+ */
+export async function transaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    return (await sql.begin((tx) => fn(tx as Tx))) as T;
+  } catch (err) {
+    throw asRetryable(err);
+  }
+}
+
+export function asRetryable(err: unknown): unknown {
+  if (isUnavailable(err)) {
+    return new RetryableError('database_unavailable', 'the database is unreachable; retry later', 1000, { cause: err });
+  }
+  return err;
+}
+
+/**
+ * Takes transaction-scoped advisory locks on namespaced keys (`idea:<uuid>`,
+ * `limit:stage:implementation`), in sorted order so two callers never deadlock on them.
+ * Released by commit/rollback; never session-scoped (pooled, scale-to-zero processes).
+ */
+export async function lockXact(tx: Tx, ...keys: string[]): Promise<void> {
+  const unique = [...new Set(keys)].sort();
+  for (const key of unique) {
+    await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+  }
+}
+
+/** Like lockXact for one key, but returns false instead of waiting when it is taken. */
+export async function tryLockXact(tx: Tx, key: string): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(hashtextextended(${key}, 0)) as ok`;
+  return row?.ok === true;
+}

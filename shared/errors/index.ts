@@ -1,0 +1,73 @@
+// Errors say what the caller should do. Only the function adapters (functions/*) map them
+// to HTTP status codes; shared/ code throws these and never speaks HTTP.
+
+export interface Issue {
+  /** Where the problem is, as a dotted path into the input (`tasks.2.dependsOn`). */
+  readonly path: string;
+  readonly message: string;
+}
+
+export abstract class FacteurError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The input is wrong and will stay wrong: do not retry; every problem is listed. */
+export class ValidationError extends FacteurError {
+  readonly code: string;
+  readonly issues: readonly Issue[];
+  constructor(message: string, issues: readonly Issue[], code = 'invalid_input', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.issues = Object.freeze([...issues]);
+  }
+}
+
+/** The request was understood but cannot succeed as sent (unsupported type, too large…). */
+export class NonRetriableError extends FacteurError {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Transient: the same call may succeed later (database down, upstream 5xx). */
+export class RetryableError extends FacteurError {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The caller lost a race or is fenced off (stale attempt, finished run): do not retry. */
+export class ConflictError extends FacteurError {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class NotFoundError extends FacteurError {
+  readonly code = 'not_found';
+}
+
+export class UnauthorizedError extends FacteurError {
+  readonly code = 'unauthorized';
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
