@@ -25,8 +25,8 @@ describe('migration runner', () => {
       const results = await Promise.all(pools.map((p) => migrate(p)));
       const appliedBy = results.filter((r) => r.applied.length > 0);
       expect(appliedBy).toHaveLength(1);
-      const [{ n }] = await db.sql`select count(*)::int as n from codex_kb.schema_migrations`;
-      expect(n).toBe(appliedBy[0]!.applied.length);
+      const [row] = await db.sql`select count(*)::int as n from codex_kb.schema_migrations`;
+      expect(row!.n).toBe(appliedBy[0]!.applied.length);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

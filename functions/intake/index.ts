@@ -1,0 +1,91 @@
+// The intake function: parse the CloudEvent, call shared/intake, map the outcome to HTTP.
+// Bad input → a non-retriable 4xx listing every problem, and the raw input in dead_letters.
+// Only an unreachable database gives a 5xx (503), so KafkaSource retries just that.
+import type { Config } from '../../shared/config/index.js';
+import { isUnavailable, pgCode, type Sql } from '../../shared/db/index.js';
+import { FacteurError, NonRetriableError, RetryableError, UnauthorizedError, ValidationError, type Issue } from '../../shared/errors/index.js';
+import { parseCloudEvent, type ReceivedEvent } from '../../shared/events/cloudevent.js';
+import { errorBody, errorResponse, json, requireBearer, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
+import { deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
+import type { Logger } from '../../shared/log/index.js';
+
+export interface IntakeFunctionDeps {
+  readonly sql: Sql;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes'>;
+  readonly log: Logger;
+}
+
+export function createIntakeHandler(deps: IntakeFunctionDeps): Handler {
+  return async (req) => {
+    if (req.method === 'GET' && req.path === '/healthz') return json(200, { ok: true });
+    let event: ReceivedEvent | undefined;
+    try {
+      requireBearer(req, deps.config.intakeToken);
+      if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a CloudEvent');
+      const size = req.bodySize ?? req.body.length;
+      if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
+        throw new NonRetriableError('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`);
+      }
+      event = parseCloudEvent(req);
+      const out = await intake(deps, event);
+      const body = { ideaId: out.ideaId, taskId: out.taskId, duplicate: out.duplicate, ...(out.duplicate && !out.sameContent ? { sameContent: false } : {}) };
+      return json(out.duplicate ? 200 : 202, body);
+    } catch (err) {
+      return reject(deps, req, event, err);
+    }
+  };
+}
+
+async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: ReceivedEvent | undefined, err: unknown): Promise<HttpResponse> {
+  if (err instanceof UnauthorizedError) return errorResponse(err);
+  if (err instanceof RetryableError || isUnavailable(err)) {
+    deps.log.warn('intake: database unavailable, asking the sender to retry', { code: pgCode(err) ?? (err as FacteurError).code });
+    return errorResponse(err instanceof RetryableError ? err : new RetryableError('database_unavailable', 'the database is unreachable; retry later', 1000, { cause: err }));
+  }
+  const bad = badInput(err);
+  if (!bad) return errorResponse(err, deps.log);
+  try {
+    await recordDeadLetter(deps.sql, {
+      functionName: 'intake',
+      topic: event?.topic,
+      deliveryKey: event ? deliveryKeyOf(event) : undefined,
+      statusCode: bad.status,
+      reasonCode: bad.code,
+      reason: bad.message,
+      problems: bad.issues,
+      contentType: req.headers['content-type'],
+      headers: req.headers,
+      payload: req.body,
+      payloadSize: req.bodySize ?? req.body.length,
+      payloadTruncated: req.bodyTruncated ?? false,
+    });
+  } catch (dlErr) {
+    // Could not keep the input: answer retriable so it is not lost.
+    deps.log.error('intake: could not record a dead letter', { err: dlErr });
+    return errorResponse(new RetryableError('dead_letter_failed', 'could not record the rejected input; retry later', 1000));
+  }
+  deps.log.info('intake: rejected', { status: bad.status, code: bad.code, topic: event?.topic, problems: bad.issues.length });
+  return json(bad.status, errorBody(bad.code, bad.message, bad.issues));
+}
+
+interface Bad {
+  status: number;
+  code: string;
+  message: string;
+  issues: readonly Issue[];
+}
+
+function badInput(err: unknown): Bad | undefined {
+  if (err instanceof ValidationError) return { status: 400, code: err.code, message: err.message, issues: err.issues };
+  if (err instanceof NonRetriableError) {
+    const status = errorResponse(err).status;
+    return { status, code: err.code, message: err.message, issues: [] };
+  }
+  // Data the validators let through but the database refused (class 22 data exception,
+  // class 23 integrity): still the sender's input, still not worth a retry.
+  const code = pgCode(err);
+  if (code && (code.startsWith('22') || code.startsWith('23'))) {
+    return { status: 422, code: 'rejected_by_database', message: (err as Error).message, issues: [] };
+  }
+  return undefined;
+}

@@ -1,0 +1,62 @@
+// The container entry point: one image, every function; FUNCTION_TARGET picks which one
+// this Knative Service runs. Parse config → connect → migrate → register the handler with
+// the Functions Framework → serve.
+import { http, type Request, type Response } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { NextFunction } from 'express';
+import { loadConfig } from '../shared/config/index.js';
+import { connect, migrate } from '../shared/db/index.js';
+import { errorBody, type Handler, type HttpRequest } from '../shared/http/index.js';
+import { headersOf, writeResponse } from '../shared/http/node.js';
+import { createLogger } from '../shared/log/index.js';
+import { FUNCTIONS, isFunctionName } from './index.js';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel, { function: config.functionTarget });
+for (const key of config.unknownKeys) log.warn('unknown configuration variable (typo?)', { key });
+const target = config.functionTarget;
+if (!target || !isFunctionName(target)) {
+  log.error('FUNCTION_TARGET must name a function this image serves', { target, known: Object.keys(FUNCTIONS) });
+  process.exit(2);
+}
+if (!config.databaseUrl) {
+  log.error('DATABASE_URL is required (local mode with an embedded database is `npm start`)');
+  process.exit(2);
+}
+const sql = connect(config.databaseUrl.reveal(), { max: config.poolSize, connectTimeoutS: config.connectTimeoutS, applicationName: `facteur-${target}` });
+if (config.runMigrations) await migrate(sql);
+const handler: Handler = FUNCTIONS[target]({ sql, config, log });
+
+http(target, async (req: Request, res: Response) => {
+  const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
+  writeResponse(res, await handler(toHttpRequest(req, raw)));
+});
+
+function toHttpRequest(req: Request, body: Buffer): HttpRequest {
+  const url = new URL(req.originalUrl ?? req.url, 'http://function');
+  return { method: req.method, path: url.pathname, query: url.searchParams, headers: headersOf(req.headers), body, bodySize: body.length };
+}
+
+const server = getTestServer(target);
+// The framework's body parsers run before the function; when one rejects a body (broken
+// JSON), Express would answer with its own HTML 400 and the function would never see the
+// input. This error middleware hands such requests to the function with the raw bytes
+// the parser already captured, so they get the same 4xx and dead letter as any bad input.
+const app = server.listeners('request')[0] as unknown as { use: (fn: unknown) => void };
+app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+  if (res.headersSent) return next(err);
+  try {
+    const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
+    writeResponse(res, await handler(toHttpRequest(req, raw)));
+  } catch (e) {
+    log.error('unhandled error', { err: e });
+    writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
+  }
+});
+server.listen(config.port, () => log.info('serving', { target, port: config.port }));
+const shutdown = () => {
+  server.close();
+  void sql.end({ timeout: 5 }).finally(() => process.exit(0));
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

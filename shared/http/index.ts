@@ -1,0 +1,98 @@
+// The transport-neutral request/response every function handler speaks. Two adapters
+// carry it: the Functions Framework (one function per Knative Service) and the local
+// server (every function in one process, `npm start`).
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Secret } from '../config/index.js';
+import {
+  ConflictError,
+  NonRetriableError,
+  NotFoundError,
+  RetryableError,
+  UnauthorizedError,
+  ValidationError,
+  type Issue,
+} from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { isUnavailable } from '../db/errors.js';
+
+export interface HttpRequest {
+  readonly method: string;
+  /** Path below the function's mount point, always starting with `/`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Lower-cased header names; repeated headers joined with `, `. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** True when the body was larger than the server's limit; `body` then holds a prefix. */
+  readonly bodyTruncated?: boolean;
+  /** The full size in bytes, even when truncated. */
+  readonly bodySize?: number;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A JSON value (serialized), a string (text/plain unless a content-type is given) or bytes. */
+  readonly body?: unknown;
+}
+
+export type Handler = (req: HttpRequest) => Promise<HttpResponse>;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { status, body, headers: { 'content-type': 'application/json', ...headers } };
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; issues: readonly Issue[] };
+}
+
+export function errorBody(code: string, message: string, issues: readonly Issue[] = []): ErrorBody {
+  return { error: { code, message, issues } };
+}
+
+/** Maps the error hierarchy to HTTP. Anything unknown is a 500 and is logged. */
+export function errorResponse(err: unknown, log?: Logger): HttpResponse {
+  if (err instanceof ValidationError) return json(400, errorBody(err.code, err.message, err.issues));
+  if (err instanceof UnauthorizedError) return json(401, errorBody(err.code, err.message), { 'www-authenticate': 'Bearer' });
+  if (err instanceof NotFoundError) return json(404, errorBody(err.code, err.message));
+  if (err instanceof ConflictError) return json(409, errorBody(err.code, err.message));
+  if (err instanceof NonRetriableError) return json(statusForNonRetriable(err.code), errorBody(err.code, err.message));
+  if (isUnavailable(err)) return json(503, errorBody('database_unavailable', 'the database is unreachable; retry later'), { 'retry-after': '1' });
+  if (err instanceof RetryableError) {
+    const headers: Record<string, string> = {};
+    if (err.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+    return json(503, errorBody(err.code, err.message), headers);
+  }
+  log?.error('unhandled error', { err });
+  return json(500, errorBody('internal', 'internal error'));
+}
+
+function statusForNonRetriable(code: string): number {
+  switch (code) {
+    case 'payload_too_large':
+      return 413;
+    case 'unsupported_media_type':
+      return 415;
+    case 'method_not_allowed':
+      return 405;
+    default:
+      return 422;
+  }
+}
+
+/** Constant-time bearer check; hashing first makes the comparison length-independent. */
+export function bearerMatches(header: string | undefined, expected: Secret): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = createHash('sha256').update(m[1]!).digest();
+  const b = createHash('sha256').update(expected.reveal()).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Throws UnauthorizedError unless the request carries the token (when one is configured). */
+export function requireBearer(req: HttpRequest, token: Secret | undefined): void {
+  if (token === undefined) return;
+  if (!bearerMatches(req.headers['authorization'], token)) {
+    throw new UnauthorizedError('a valid bearer token is required (Authorization: Bearer <token>)');
+  }
+}

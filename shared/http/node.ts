@@ -1,0 +1,65 @@
+// Node http adapter: reads the body up to a limit (keeping a prefix of anything larger, so
+// a rejected payload can still be kept for inspection), builds an HttpRequest, writes the
+// HttpResponse.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from './index.js';
+
+const KEEP_OF_OVERSIZED = 64 * 1024;
+
+export async function readRequest(req: IncomingMessage, maxBytes: number, mount = ''): Promise<HttpRequest> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let kept = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= maxBytes) {
+      chunks.push(chunk);
+      kept += chunk.length;
+    } else if (kept < KEEP_OF_OVERSIZED) {
+      const room = KEEP_OF_OVERSIZED - kept;
+      chunks.push(chunk.subarray(0, room));
+      kept += Math.min(room, chunk.length);
+    }
+  }
+  let body = Buffer.concat(chunks);
+  const truncated = size > maxBytes;
+  if (truncated) body = body.subarray(0, KEEP_OF_OVERSIZED);
+  const url = new URL(req.url ?? '/', 'http://local');
+  let path = url.pathname;
+  if (mount && path.startsWith(mount)) path = path.slice(mount.length) || '/';
+  return {
+    method: req.method ?? 'GET',
+    path,
+    query: url.searchParams,
+    headers: headersOf(req.headers),
+    body,
+    bodyTruncated: truncated,
+    bodySize: size,
+  };
+}
+
+export function headersOf(raw: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+export function writeResponse(res: ServerResponse, out: HttpResponse): void {
+  const headers: Record<string, string> = { ...(out.headers ?? {}) };
+  let payload: Buffer | string | undefined;
+  if (out.body === undefined || out.body === null) payload = undefined;
+  else if (Buffer.isBuffer(out.body)) payload = out.body;
+  else if (typeof out.body === 'string') {
+    payload = out.body;
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  } else {
+    payload = JSON.stringify(out.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
+  res.writeHead(out.status, headers);
+  res.end(payload);
+}

@@ -1,0 +1,172 @@
+// Intake: turn a KafkaSource CloudEvent into registered ideas and tasks, exactly once.
+//
+// Routing is by topic (the `#topic` fragment of `ce-source`, or for a record that was
+// itself a CloudEvent, its `type` when that names a topic) and then by content type.
+//
+// Mapping of upstream CodexTasks onto ideas (documented in the README):
+//   idea   = source_type 'github_issue', source_ref '<owner/repo lower-cased>#<issue>'
+//   task   = planning → key 'planning'; implementation → 'gh-implementation';
+//            review → 'gh-review-<fingerprint or delivery id>'
+// Idempotency keys: 'github-delivery:<X-GitHub-Delivery>' for CodexTasks (the bridge
+// publishes one webhook to both task topics; the shared key makes them one delivery),
+// 'idea-spec:<id>' for an Idea Spec with an id, else 'ce:<ce-source>#<ce-id>'.
+import type { Config } from '../config/index.js';
+import type { Sql } from '../db/index.js';
+import { NonRetriableError, ValidationError } from '../errors/index.js';
+import type { ReceivedEvent } from '../events/cloudevent.js';
+import { deriveIntent, parseIdeaSpec } from '../intent/index.js';
+import { CODEX_TASK_MESSAGE, decodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
+import { register, type RegisterInput, type Registration } from './register.js';
+import { createHash } from 'node:crypto';
+
+export { recordDeadLetter, type DeadLetter } from './dead-letters.js';
+export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
+
+export interface IntakeDeps {
+  readonly sql: Sql;
+  readonly config: Pick<Config, 'topics'>;
+}
+
+export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json';
+
+export interface IntakeOutcome extends Registration {
+  readonly route: IntakeRoute;
+  readonly deliveryKey: string;
+}
+
+export function routeOf(event: ReceivedEvent, topics: Config['topics']): { route: IntakeRoute; topic: string } {
+  const topic = event.topic ?? event.type;
+  if (topic === topics.intent) return { route: 'idea_spec', topic };
+  if (topic === topics.codexTasksProto) return { route: 'codex_task_proto', topic };
+  if (topic === topics.codexTasksJson) return { route: 'codex_task_json', topic };
+  throw new ValidationError(`no intake route for topic ${JSON.stringify(topic)}`, [
+    { path: 'ce-source', message: `topic ${JSON.stringify(topic)} is not one of ${[topics.intent, topics.codexTasksProto, topics.codexTasksJson].join(', ')}` },
+  ], 'unroutable');
+}
+
+const JSON_TYPE = /^(application\/json|text\/json|application\/[a-z0-9.+-]+\+json)\s*(;|$)/i;
+const PROTO_TYPE = /^(application\/x-protobuf|application\/protobuf|application\/octet-stream)\s*(;|$)/i;
+
+export function checkContentType(route: IntakeRoute, event: ReceivedEvent): void {
+  const ct = event.contentType ?? '';
+  const ok = route === 'codex_task_proto' ? PROTO_TYPE.test(ct) : JSON_TYPE.test(ct);
+  if (!ok) {
+    const want = route === 'codex_task_proto' ? 'application/x-protobuf' : 'application/json';
+    throw new NonRetriableError('unsupported_media_type', `content type ${JSON.stringify(ct || null)} is not accepted for this topic; send ${want}`);
+  }
+  const message = event.kafkaHeaders['xprotobufmessage'];
+  if (route === 'codex_task_proto' && message !== undefined && message !== CODEX_TASK_MESSAGE) {
+    throw new NonRetriableError('unsupported_media_type', `x-protobuf-message ${JSON.stringify(message)} is not ${CODEX_TASK_MESSAGE}`);
+  }
+}
+
+export function deliveryKeyOf(event: ReceivedEvent): string {
+  return `ce:${event.source}#${event.id}`;
+}
+
+export function traceIdOf(traceparent: string | undefined): string | null {
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '');
+  return m ? m[1]! : null;
+}
+
+/** Validates the event's data for its route and registers it; idempotent by delivery key. */
+export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<IntakeOutcome> {
+  const { route, topic } = routeOf(event, deps.config.topics);
+  checkContentType(route, event);
+  const input = route === 'idea_spec' ? fromIdeaSpec(event, topic) : fromCodexTask(event, topic, route);
+  const registered = await register(deps.sql, { ...input, eventsTopic: deps.config.topics.events });
+  return { ...registered, route, deliveryKey: input.delivery.key };
+}
+
+type Prepared = Omit<RegisterInput, 'eventsTopic'>;
+
+function fromIdeaSpec(event: ReceivedEvent, topic: string): Prepared {
+  const spec = parseIdeaSpec(event.data);
+  const derived = deriveIntent(spec, event.data);
+  const key = spec.id ? `idea-spec:${spec.id}` : deliveryKeyOf(event);
+  const source = spec.source ?? { type: 'api' as const, ref: spec.id ? `idea-spec:${spec.id}` : `delivery:${key}` };
+  const traceContext = event.traceparent ?? null;
+  return {
+    delivery: { key, deliveryId: spec.id, kind: 'idea_spec', topic, ceSource: event.source, ceId: event.id, rawDigest: derived.rawDigest },
+    idea: {
+      sourceType: source.type,
+      sourceRef: source.type === 'github_issue' ? source.ref.toLowerCase() : source.ref,
+      title: derived.intent.title,
+      repository: derived.intent.repository,
+      base: derived.intent.base,
+      priority: derived.intent.priority,
+      labels: derived.intent.labels,
+      autonomyLevel: derived.intent.autonomyLevel,
+      payload: spec,
+      intent: derived.intent,
+      intentDigest: derived.intentDigest,
+      intentAnchor: derived.anchor,
+      budget: derived.intent.budget,
+      initiator: spec.initiator ?? null,
+      issueNumber: source.type === 'github_issue' ? (/#(\d+)$/.exec(source.ref)?.[1] ?? null) : null,
+    },
+    task: {
+      key: 'planning',
+      stage: 'planning',
+      title: `Plan: ${derived.intent.title}`,
+      description: derived.anchor,
+      prompt: null,
+      branch: null,
+      metadata: { intentDigest: derived.intentDigest },
+    },
+    actor: spec.initiator ? `${spec.initiator.kind}:${spec.initiator.login}` : `intake:${topic}`,
+    traceId: traceIdOf(traceContext ?? undefined),
+    traceContext,
+  };
+}
+
+function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_proto' | 'codex_task_json'): Prepared {
+  const headerDelivery = event.kafkaHeaders['xgithubdelivery'];
+  const task: CodexTask =
+    route === 'codex_task_proto' ? decodeCodexTask(event.data) : parseCodexTaskJson(event.data, headerDelivery || event.id);
+  const repository = task.repository.toLowerCase();
+  const fingerprint = event.kafkaHeaders['xcodexreviewfingerprint'] || task.deliveryId;
+  const taskKey =
+    task.stage === 'planning' ? 'planning' : task.stage === 'implementation' ? 'gh-implementation' : `gh-review-${fingerprint}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
+  const rawDigest = createHash('sha256').update(event.data).digest('hex');
+  const traceContext = event.traceparent ?? null;
+  return {
+    delivery: { key: `github-delivery:${task.deliveryId}`, deliveryId: task.deliveryId, kind: route, topic, ceSource: event.source, ceId: event.id, rawDigest },
+    idea: {
+      sourceType: 'github_issue',
+      sourceRef: `${repository}#${task.issueNumber}`,
+      title: task.issueTitle || `${repository}#${task.issueNumber}`,
+      repository,
+      base: task.base || 'main',
+      priority: 'normal',
+      labels: [],
+      autonomyLevel: 'L1',
+      payload: task,
+      intent: null,
+      intentDigest: null,
+      intentAnchor: null,
+      budget: {},
+      initiator: task.sender ? { kind: 'github', login: task.sender } : null,
+      issueNumber: task.issueNumber,
+    },
+    task: {
+      key: taskKey,
+      stage: task.stage,
+      title: `${task.stage[0]!.toUpperCase()}${task.stage.slice(1)}: ${task.issueTitle || `${repository}#${task.issueNumber}`}`,
+      description: task.issueBody,
+      prompt: task.prompt || null,
+      branch: task.head || null,
+      metadata: {
+        issueUrl: task.issueUrl,
+        deliveryId: task.deliveryId,
+        recordKey: event.key ?? null,
+        ...(task.reviewContext ? { reviewContext: task.reviewContext } : {}),
+        ...(task.planCommentId ? { planCommentId: task.planCommentId } : {}),
+        ...(task.iteration !== undefined ? { iteration: task.iteration } : {}),
+      },
+    },
+    actor: task.sender ? `github:${task.sender}` : `intake:${topic}`,
+    traceId: traceIdOf(traceContext ?? undefined),
+    traceContext,
+  };
+}

@@ -1,0 +1,211 @@
+// Read models behind the status API: what an operator sees of ideas, tasks and runs.
+import type { Queryable } from '../db/index.js';
+import { ValidationError, type Issue } from '../errors/index.js';
+
+export const IDEA_STATUSES = [
+  'registered', 'planning', 'plan_ready', 'awaiting_dependencies', 'running_tasks', 'qa_review',
+  'integration', 'deployment', 'monitoring', 'completed', 'remediation', 'paused',
+  'awaiting_approval', 'blocked', 'cancelled', 'failed',
+] as const;
+
+export interface IdeaSummary {
+  id: string;
+  title: string;
+  status: string;
+  statusReason: string | null;
+  sourceType: string;
+  sourceRef: string;
+  repository: string;
+  priority: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface IdeaPage {
+  items: IdeaSummary[];
+  nextCursor: string | null;
+}
+
+export interface ListQuery {
+  status?: string;
+  repository?: string;
+  cursor?: string;
+  limit: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(s: string): boolean {
+  return UUID.test(s);
+}
+
+export function parseListQuery(q: URLSearchParams): ListQuery {
+  const issues: Issue[] = [];
+  const out: ListQuery = { limit: 50 };
+  const status = q.get('status');
+  if (status !== null) {
+    if ((IDEA_STATUSES as readonly string[]).includes(status)) out.status = status;
+    else issues.push({ path: 'status', message: `must be one of ${IDEA_STATUSES.join(', ')}` });
+  }
+  const repository = q.get('repository');
+  if (repository !== null) {
+    if (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) out.repository = repository.toLowerCase();
+    else issues.push({ path: 'repository', message: 'must be owner/name' });
+  }
+  const limit = q.get('limit');
+  if (limit !== null) {
+    const n = Number(limit);
+    if (Number.isInteger(n) && n >= 1 && n <= 200) out.limit = n;
+    else issues.push({ path: 'limit', message: 'must be an integer from 1 to 200' });
+  }
+  const cursor = q.get('cursor');
+  if (cursor !== null) {
+    if (decodeCursor(cursor)) out.cursor = cursor;
+    else issues.push({ path: 'cursor', message: 'is not a cursor returned by this API' });
+  }
+  for (const key of q.keys()) {
+    if (!['status', 'repository', 'limit', 'cursor'].includes(key)) issues.push({ path: key, message: 'unknown query parameter' });
+  }
+  if (issues.length) throw new ValidationError('invalid query', issues);
+  return out;
+}
+
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(`${createdAt}|${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const [createdAt, id, extra] = text.split('|');
+  if (extra !== undefined || !createdAt || !id || !isUuid(id) || Number.isNaN(Date.parse(createdAt))) return undefined;
+  return { createdAt, id };
+}
+
+type Row = {
+  id: string; title: string; status: string; status_reason: string | null; source_type: string; source_ref: string;
+  repository: string; priority: string; created_at: Date; updated_at: Date; created_text: string;
+};
+
+export async function listIdeas(sql: Queryable, q: ListQuery): Promise<IdeaPage> {
+  const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+  // The cursor carries created_at at full microsecond precision (as text), so the
+  // (created_at, id) keyset never skips or repeats a row between pages.
+  const rows = await sql<Row[]>`
+    select id, title, status, status_reason, source_type, source_ref, repository, priority, created_at, updated_at,
+           to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_text
+      from codex_kb.ideas
+     where (${q.status ?? null}::text is null or status = ${q.status ?? null})
+       and (${q.repository ?? null}::text is null or repository = ${q.repository ?? null})
+       and (${after?.createdAt ?? null}::timestamptz is null
+            or (created_at, id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+     order by created_at desc, id desc
+     limit ${q.limit + 1}`;
+  const more = rows.length > q.limit;
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => ({
+      id: r.id,
+      title: r.title,
+      status: r.status,
+      statusReason: r.status_reason,
+      sourceType: r.source_type,
+      sourceRef: r.source_ref,
+      repository: r.repository,
+      priority: r.priority,
+      createdAt: r.created_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+    })),
+    nextCursor: more && last ? encodeCursor(last.created_text, last.id) : null,
+  };
+}
+
+export interface IdeaDetail {
+  idea: Record<string, unknown>;
+  tasks: Record<string, unknown>[];
+  runs: Record<string, unknown>[];
+  events: Record<string, unknown>[];
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [idea] = await sql`select * from codex_kb.ideas where id = ${id}`;
+  if (!idea) return undefined;
+  const [tasks, deps, runs, events] = await Promise.all([
+    sql`select * from codex_kb.tasks where idea_id = ${id} order by created_at, key`,
+    sql`select d.task_id, t.key, d.dependency_type, d.artifact_kind
+          from codex_kb.task_dependencies d join codex_kb.tasks t on t.id = d.depends_on_task_id
+         where t.idea_id = ${id} order by t.key`,
+    sql`select * from codex_kb.task_runs where idea_id = ${id} order by queued_at, attempt`,
+    sql`select id, run_id, task_id, seq, event_type, actor, payload, emitted_at
+          from codex_kb.run_events where idea_id = ${id} order by id limit 500`,
+  ]);
+  return {
+    idea: {
+      id: idea.id,
+      title: idea.title,
+      status: idea.status,
+      statusReason: idea.status_reason,
+      sourceType: idea.source_type,
+      sourceRef: idea.source_ref,
+      repository: idea.repository,
+      base: idea.base,
+      priority: idea.priority,
+      labels: idea.labels,
+      autonomyLevel: idea.autonomy_level,
+      riskFlags: idea.risk_flags,
+      budget: idea.budget,
+      initiator: idea.initiator,
+      spec: idea.payload,
+      intent: idea.intent,
+      intentDigest: idea.intent_digest,
+      intentAnchor: idea.intent_anchor,
+      createdAt: iso(idea.created_at as Date),
+      updatedAt: iso(idea.updated_at as Date),
+    },
+    tasks: tasks.map((t) => ({
+      id: t.id,
+      key: t.key,
+      stage: t.stage,
+      state: t.state,
+      stateReason: t.state_reason,
+      title: t.title,
+      attempts: t.attempts,
+      maxAttempts: t.max_attempts,
+      risk: t.risk,
+      dependsOn: deps
+        .filter((d) => d.task_id === t.id)
+        .map((d) => ({ key: d.key, type: d.dependency_type, ...(d.artifact_kind ? { artifact: d.artifact_kind } : {}) })),
+      createdAt: iso(t.created_at as Date),
+      updatedAt: iso(t.updated_at as Date),
+    })),
+    runs: runs.map((r) => ({
+      id: r.id,
+      taskId: r.task_id,
+      attempt: r.attempt,
+      status: r.status,
+      workflowName: r.external_run_id,
+      workflowUid: r.workflow_uid,
+      progress: r.progress,
+      errorCode: r.error_code,
+      errorMessage: r.error_message,
+      usage: r.usage,
+      costUsd: Number(r.cost_usd),
+      queuedAt: iso(r.queued_at as Date),
+      startedAt: iso(r.started_at as Date),
+      completedAt: iso(r.completed_at as Date),
+    })),
+    events: events.map((e) => ({
+      id: e.id,
+      runId: e.run_id,
+      taskId: e.task_id,
+      seq: e.seq,
+      type: e.event_type,
+      actor: e.actor,
+      payload: e.payload,
+      at: iso(e.emitted_at as Date),
+    })),
+  };
+}
