@@ -236,10 +236,15 @@ const stageJson = z
   });
 
 /** int64 as JSON: a decimal string (protojson) or a number small enough to be exact. */
-const int64Json = z.union([
-  z.string().regex(/^-?\d{1,19}$/, 'must be a decimal integer'),
-  z.number().refine(Number.isSafeInteger, 'is not an exact integer: send int64 values beyond 2^53 as strings').transform(String),
-]);
+const int64Json = z.unknown().transform((v, ctx) => {
+  if (typeof v === 'string' && /^-?\d{1,19}$/.test(v)) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  ctx.addIssue({
+    code: 'custom',
+    message: typeof v === 'number' ? 'is not an exact integer: send int64 values beyond 2^53 as strings' : 'must be an integer (a number or a decimal string)',
+  });
+  return z.NEVER;
+});
 
 const optionalString = z.string().optional();
 const reviewContextJson = z.object({

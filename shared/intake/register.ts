@@ -95,7 +95,7 @@ export async function register(sql: Queryable, input: RegisterInput): Promise<Re
       ), ledger as (
         insert into codex_kb.deliveries (delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id, outcome)
         select ${d.key}, ${d.deliveryId ?? null}, ${d.kind}, ${d.topic ?? null}, ${d.ceSource}, ${d.ceId}, task.idea_id, task.id,
-          jsonb_build_object('ideaId', task.idea_id, 'taskId', task.id, 'rawDigest', ${d.rawDigest}::text)
+          jsonb_build_object('ideaId', task.idea_id, 'taskId', task.id, 'kind', ${d.kind}::text, 'rawDigest', ${d.rawDigest}::text)
         from task
         returning delivery_key
       ), audit as (
@@ -123,7 +123,8 @@ export async function register(sql: Queryable, input: RegisterInput): Promise<Re
   } catch (err) {
     if (pgCode(err) === PgCode.UNIQUE_VIOLATION && (err as { constraint_name?: string }).constraint_name === 'deliveries_pkey') {
       const first = await recordedOutcome(sql, d.key);
-      if (first) return { ...first, sameContent: first.rawDigest === d.rawDigest };
+      // Bytes are comparable only within one encoding (a protobuf task and its JSON twin differ).
+      if (first) return { ...first, sameContent: first.kind !== d.kind || first.rawDigest === d.rawDigest };
     }
     throw err;
   }
@@ -132,8 +133,8 @@ export async function register(sql: Queryable, input: RegisterInput): Promise<Re
 export async function recordedOutcome(
   sql: Queryable,
   key: string,
-): Promise<(Omit<Registration, 'sameContent'> & { rawDigest: string | undefined }) | undefined> {
-  const [row] = await sql<{ outcome: { ideaId: string; taskId: string; rawDigest?: string } }[]>`
+): Promise<(Omit<Registration, 'sameContent'> & { rawDigest: string | undefined; kind: string | undefined }) | undefined> {
+  const [row] = await sql<{ outcome: { ideaId: string; taskId: string; rawDigest?: string; kind?: string } }[]>`
     select outcome from codex_kb.deliveries where delivery_key = ${key}`;
   if (!row) return undefined;
   return {
@@ -142,5 +143,6 @@ export async function recordedOutcome(
     duplicate: true,
     ideaCreated: false,
     rawDigest: row.outcome.rawDigest,
+    kind: row.outcome.kind,
   };
 }

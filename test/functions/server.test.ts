@@ -1,0 +1,63 @@
+// The container entry point (functions/server.ts) as a real process: the Functions
+// Framework serving the function FUNCTION_TARGET names.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+import { ideaSpec, postEvent } from '../helpers/http.js';
+import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
+
+let db: TestDb;
+let intake: Child;
+let status: Child;
+let intakeUrl: string;
+let statusUrl: string;
+
+beforeAll(async () => {
+  db = await createTestDb({ migrated: false });
+  const [p1, p2] = [await freePort(), await freePort()];
+  // intake starts first and migrates; status finds the schema current
+  intake = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'intake', PORT: String(p1), DATABASE_URL: db.url, DATABASE_POOL_SIZE: '4' }, /"msg":"serving"/);
+  status = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(p2), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: 'tok' }, /"msg":"serving"/);
+  intakeUrl = `http://127.0.0.1:${p1}`;
+  statusUrl = `http://127.0.0.1:${p2}`;
+}, 60_000);
+afterAll(async () => {
+  await intake?.stop();
+  await status?.stop();
+});
+
+describe('functions/server.ts (Functions Framework)', () => {
+  it('serves intake: 202, then 200 for the redelivery', async () => {
+    const body = JSON.stringify(ideaSpec({ id: 'ff-1' }));
+    const r = await postEvent(intakeUrl, { topic: 'codex.intent', body });
+    expect(r.status).toBe(202);
+    expect((await postEvent(intakeUrl, { topic: 'codex.intent', body })).status).toBe(200);
+    const list = await fetch(`${statusUrl}/v1/ideas`, { headers: { authorization: 'Bearer tok' } });
+    expect((await list.json()).items.map((i: { id: string }) => i.id)).toContain(r.body.ideaId);
+  });
+
+  it('answers malformed JSON with our 400 and a dead letter, not the framework HTML page', async () => {
+    const r = await postEvent(intakeUrl, { topic: 'codex.intent', body: '{"title": nope' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('malformed_json');
+    const [dl] = await db.sql`select payload from codex_kb.dead_letters order by id desc limit 1`;
+    expect(Buffer.from(dl!.payload).toString()).toBe('{"title": nope');
+  });
+
+  it('keeps protobuf bodies byte-exact through the framework', async () => {
+    const { encodeCodexTask } = await import('../../shared/intake/codex-task.js');
+    const bytes = encodeCodexTask({ stage: 'planning', repository: 'acme/ff', issueNumber: '9223372036854775807', deliveryId: 'ff-proto' });
+    const r = await postEvent(intakeUrl, { topic: 'github.issues.codex.tasks', contentType: 'application/x-protobuf', body: bytes });
+    expect(r.status).toBe(202);
+  });
+
+  it('protects status with the bearer token and keeps /healthz open', async () => {
+    expect((await fetch(`${statusUrl}/v1/ideas`)).status).toBe(401);
+    expect((await fetch(`${statusUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${intakeUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('never prints a secret in its logs', () => {
+    expect(status.output()).not.toContain('tok"');
+    expect(intake.output() + status.output()).not.toContain(db.url);
+  });
+});
