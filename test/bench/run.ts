@@ -1,0 +1,28 @@
+// Entry of `npm run bench`. Figures are printed as ratios against a baseline measured in
+// the same run (these machines are noisy); absolute numbers are for orientation only.
+import { randomBytes } from 'node:crypto';
+import { connect, migrate } from '../../shared/db/index.js';
+import { databaseUrl } from '../helpers/urls.js';
+import { benchIntake } from './intake.js';
+
+const admin = process.env.DATABASE_URL;
+if (!admin) throw new Error('DATABASE_URL is not set (run through `npm run bench`)');
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const which = process.argv[2] ?? 'all';
+
+const name = `facteur_bench_${randomBytes(4).toString('hex')}`;
+const adminSql = connect(admin, { max: 1 });
+await adminSql.unsafe(`create database ${name}`);
+const url = databaseUrl(admin, name);
+try {
+  const sql = connect(url, { max: 1 });
+  await migrate(sql);
+  await sql.end();
+  if (which === 'all' || which === 'intake') {
+    console.log(`intake: ${seconds}s per phase, A/B/A/B`);
+    await benchIntake(url, seconds);
+  }
+} finally {
+  await adminSql.unsafe(`drop database if exists ${name} with (force)`);
+  await adminSql.end();
+}
