@@ -32,7 +32,7 @@ describe('functions/server.ts (Functions Framework)', () => {
     expect(r.status).toBe(202);
     expect((await postEvent(intakeUrl, { topic: 'codex.intent', body })).status).toBe(200);
     const list = await fetch(`${statusUrl}/v1/ideas`, { headers: { authorization: 'Bearer tok' } });
-    expect((await list.json()).items.map((i: { id: string }) => i.id)).toContain(r.body.ideaId);
+    expect(((await list.json()) as any).items.map((i: { id: string }) => i.id)).toContain(r.body.ideaId);
   });
 
   it('answers malformed JSON with our 400 and a dead letter, not the framework HTML page', async () => {

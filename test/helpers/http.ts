@@ -65,7 +65,7 @@ export function kafkaEventRequest(o: KafkaEventOptions): { headers: Record<strin
 
 export async function postEvent(url: string, o: KafkaEventOptions): Promise<{ status: number; body: any }> {
   const req = kafkaEventRequest(o);
-  const res = await fetch(url + (o.path ?? '/'), { method: 'POST', headers: req.headers, body: req.body as BodyInit });
+  const res = await fetch(url + (o.path ?? '/'), { method: 'POST', headers: req.headers, body: req.body as any });
   const text = await res.text();
   let body: unknown = text;
   try {

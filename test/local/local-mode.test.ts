@@ -14,9 +14,9 @@ async function exercise(url: string) {
   expect(first.status).toBe(202);
   const again = await postEvent(url, { topic: 'codex.intent', body, path: '/intake' });
   expect(again).toEqual({ status: 200, body: { ...first.body, duplicate: true } });
-  const list = await (await fetch(`${url}/status/v1/ideas`)).json();
+  const list = (await (await fetch(`${url}/status/v1/ideas`)).json()) as any;
   expect(list.items.map((i: { id: string }) => i.id)).toEqual([first.body.ideaId]);
-  const detail = await (await fetch(`${url}/status/v1/ideas/${first.body.ideaId}`)).json();
+  const detail = (await (await fetch(`${url}/status/v1/ideas/${first.body.ideaId}`)).json()) as any;
   expect(detail.tasks[0]).toMatchObject({ key: 'planning', state: 'pending' });
   expect((await fetch(`${url}/nowhere`)).status).toBe(404);
 }
@@ -31,7 +31,7 @@ describe('local mode', () => {
       await exercise(local.url);
       await local.close();
       local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir }, log: silentLogger });
-      const list = await (await fetch(`${local.url}/status/v1/ideas`)).json();
+      const list = (await (await fetch(`${local.url}/status/v1/ideas`)).json()) as any;
       expect(list.items).toHaveLength(1);
       await local.close();
     } finally {

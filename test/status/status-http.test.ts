@@ -12,7 +12,7 @@ let status: Served;
 const config = loadConfig({});
 const get = async (path: string, headers: Record<string, string> = {}) => {
   const res = await fetch(status.url + path, { headers });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as any };
 };
 
 beforeAll(async () => {
