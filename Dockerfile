@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# One image for every Facteur function: FUNCTION_TARGET picks the one a container serves
+# (knative/services/*.yaml). It also carries `facteur-step`, the CLI Argo steps call back with.
+#   docker build -t ghcr.io/facteur/facteur:<version> .
+ARG NODE_IMAGE=node:20-slim
+
+# --- build: compile TypeScript, then keep only the production dependencies -------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# Dependencies before sources, so a source change reuses the installed layer.
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY functions ./functions
+COPY shared ./shared
+RUN npm run build \
+ && npm ci --omit=dev
+
+# --- runtime ----------------------------------------------------------------------------
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Applied at start-up (FACTEUR_RUN_MIGRATIONS); found from dist/ by walking up to /app.
+COPY migrations ./migrations
+# `facteur-step` on PATH, as `npm install -g` would link the package's bin.
+RUN chmod 0755 dist/bin/facteur-step.js \
+ && ln -s /app/dist/bin/facteur-step.js /usr/local/bin/facteur-step
+# The image's `node` user, by number: with runAsNonRoot the kubelet can only verify a
+# numeric user. Everything under /app stays root-owned, so it runs read-only.
+USER 1000:1000
+EXPOSE 8080
+CMD ["node", "dist/functions/server.js"]
