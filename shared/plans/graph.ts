@@ -12,9 +12,14 @@ export interface GraphNode {
 /**
  * Every graph problem of the nodes, in plan order, then one cycle per strongly connected
  * component. `declared` are keys that exist even though their task is otherwise broken
- * (so a dependency on them is not also reported as unknown).
+ * (so a dependency on them is not also reported as unknown). `repeats`: also report a
+ * dependency listed twice.
  */
-export function graphIssues(nodes: readonly GraphNode[], declared: ReadonlySet<string> = new Set()): Issue[] {
+export function graphIssues(
+  nodes: readonly GraphNode[],
+  declared: ReadonlySet<string> = new Set(),
+  options: { repeats: boolean } = { repeats: true },
+): Issue[] {
   const issues: Issue[] = [];
   const first = new Map<string, GraphNode>();
   for (const n of nodes) {
@@ -36,7 +41,10 @@ export function graphIssues(nodes: readonly GraphNode[], declared: ReadonlySet<s
       else if (!first.has(d.key) && !declared.has(d.key)) {
         issues.push({ path, message: `task "${n.key}" depends on unknown task "${d.key}"` });
       }
-      if (listed.has(d.key)) issues.push({ path, message: `task "${n.key}" lists the dependency "${d.key}" more than once` });
+      // Harmless for ordering, but a slip in the plan (or a contradiction: hard and soft at once).
+      if (options.repeats && listed.has(d.key)) {
+        issues.push({ path, message: `task "${n.key}" lists the dependency "${d.key}" more than once` });
+      }
       listed.add(d.key);
     });
   }
@@ -61,10 +69,11 @@ export interface Cycle {
 export function findCycles(nodes: readonly GraphNode[]): Cycle[] {
   const { byKey, edges } = adjacency(nodes);
   const cycles: Cycle[] = [];
-  for (const scc of components([...byKey.values()], edges)) {
-    if (scc.length < 2) continue;
-    const members = new Set(scc);
-    const start = scc.reduce((a, b) => (b.index < a.index ? b : a));
+  const starts = components([...byKey.values()], edges)
+    .filter((scc) => scc.length > 1)
+    .map((scc) => ({ members: new Set(scc), start: scc.reduce((a, b) => (b.index < a.index ? b : a)) }))
+    .sort((a, b) => a.start.index - b.start.index);
+  for (const { members, start } of starts) {
     // BFS in dependency-list order: the shortest way back to `start`, found the same way every time.
     const parent = new Map<GraphNode, GraphNode>();
     const queue: GraphNode[] = [start];
@@ -90,7 +99,7 @@ export function findCycles(nodes: readonly GraphNode[]): Cycle[] {
     const j = start.dependsOn.findIndex((d) => d.key === second.key);
     cycles.push({ keys: [...chain.map((n) => n.key), start.key], path: `tasks.${start.index}.dependsOn.${j}` });
   }
-  return cycles.sort((a, b) => a.path.localeCompare(b.path, 'en', { numeric: true }));
+  return cycles;
 }
 
 /**
@@ -100,10 +109,8 @@ export function findCycles(nodes: readonly GraphNode[]): Cycle[] {
  */
 export function topologicalOrder(plan: { readonly tasks: readonly { readonly key: string; readonly dependsOn: readonly { readonly key: string }[] }[] }): string[] {
   const nodes: GraphNode[] = plan.tasks.map((t, index) => ({ key: t.key, index, dependsOn: t.dependsOn }));
-  const problems = graphIssues(nodes);
-  if (problems.length > 0) {
-    throw new ValidationError(`invalid plan: ${problems.map((i) => `${i.path}: ${i.message}`).join('; ')}`, problems, 'invalid_plan');
-  }
+  const problems = graphIssues(nodes, new Set(), { repeats: false });
+  if (problems.length > 0) throw invalidPlan(problems);
   const { byKey, edges } = adjacency(nodes);
   const waiting = new Map<GraphNode, number>();
   const dependents = new Map<GraphNode, GraphNode[]>();
@@ -125,6 +132,11 @@ export function topologicalOrder(plan: { readonly tasks: readonly { readonly key
     }
   }
   return order;
+}
+
+/** The one error a rejected plan gives: every problem, each with its path. */
+export function invalidPlan(issues: readonly Issue[]): ValidationError {
+  return new ValidationError(`invalid plan: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues, 'invalid_plan');
 }
 
 /** First node per key, and each node's distinct, known, non-self dependencies in listed order. */
