@@ -1,0 +1,289 @@
+// A FAKE Kubernetes API server, in process, at the HTTP boundary: just enough of
+// `/apis/argoproj.io/v1alpha1/namespaces/{ns}/{workflows,workflowtemplates}[/{name}]` for
+// @kubernetes/client-node to run for real against it (no cluster can be reached here). It
+// answers with the real status codes and `Status` bodies, checks bodies against the real
+// CRD schemas (@kubernetes-models/argo-workflows), and can be told to fail on purpose.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Workflow, WorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON on both sides
+type Obj = Record<string, any>;
+export type Failure = number | 'timeout' | 'reset';
+
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path and query, as sent. */
+  readonly path: string;
+  readonly time: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Parsed JSON when it was JSON, else the text ('' when empty). */
+  readonly body: unknown;
+  /** Set when the answer was a failure injected with `failNext`. */
+  readonly injected?: Failure;
+}
+
+export interface FakeKube {
+  readonly url: string;
+  /** Every request, injected failures included, in arrival order. */
+  readonly requests: readonly RecordedRequest[];
+  kubeConfig(): KubeConfig;
+  /** The next `n` requests (any route) fail: an HTTP status, no answer at all, or a reset socket. */
+  failNext(n: number, failure: Failure, retryAfter?: number | string): void;
+  /** First workflow created (before or after this call) that matches; rejects after timeoutMs. */
+  waitForCreate(predicate?: (workflow: Obj) => boolean, timeoutMs?: number): Promise<Obj>;
+  /** Runs after each create is stored, before the 201; a throw turns the answer into a 500. Returns an unsubscribe. */
+  onCreate(hook: (workflow: Obj) => void | Promise<void>): () => void;
+  /** Stored workflows (copies), optionally in one namespace. */
+  workflows(namespace?: string): Obj[];
+  /** What Argo's controller would do: replace a workflow's status. */
+  setStatus(namespace: string, name: string, status: Obj): void;
+  close(): Promise<void>;
+}
+
+const PREFIX = /^\/apis\/argoproj\.io\/v1alpha1\/namespaces\/([^/]+)\/(workflows|workflowtemplates)(?:\/([^/]+))?$/;
+const MODELS = { workflows: { kind: 'Workflow', model: Workflow }, workflowtemplates: { kind: 'WorkflowTemplate', model: WorkflowTemplate } } as const;
+type Plural = keyof typeof MODELS;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const REASONS: Record<number, string> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'AlreadyExists', 415: 'UnsupportedMediaType',
+  422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+};
+
+class HttpFailure extends Error {
+  constructor(readonly status: number, message: string, readonly reason = REASONS[status] ?? 'Unknown', readonly details: Obj = {}) {
+    super(message);
+  }
+}
+
+export async function startFakeKube(): Promise<FakeKube> {
+  const store = new Map<string, Obj>(); // `${plural}/${ns}/${name}`
+  const requests: RecordedRequest[] = [];
+  const creates: Obj[] = [];
+  const failures: { failure: Failure; retryAfter?: number | string }[] = [];
+  const createHooks = new Set<(w: Obj) => void | Promise<void>>();
+  const waiters = new Set<{ predicate: (w: Obj) => boolean; resolve: (w: Obj) => void }>();
+  const sockets = new Set<Socket>();
+  let resourceVersion = 1000;
+  const clone = (o: Obj): Obj => structuredClone(o);
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, status(new HttpFailure(500, `fake-kube: ${String(err)}`)));
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = await readBody(req);
+    const method = req.method ?? 'GET';
+    const injected = failures.shift();
+    requests.push({ method, path: req.url ?? '/', time: Date.now(), headers: { ...req.headers }, body: parse(text), ...(injected ? { injected: injected.failure } : {}) });
+    if (injected) {
+      if (injected.failure === 'reset') return void req.socket.destroy();
+      if (injected.failure === 'timeout') return; // never answered; close() destroys the socket
+      const headers: Record<string, string> = injected.retryAfter !== undefined ? { 'retry-after': String(injected.retryAfter) } : {};
+      return send(res, injected.failure, status(new HttpFailure(injected.failure, `fake-kube: injected ${injected.failure}`)), headers);
+    }
+    try {
+      const u = new URL(req.url ?? '/', url);
+      const m = PREFIX.exec(u.pathname);
+      if (!m) throw new HttpFailure(404, 'the server could not find the requested resource');
+      const [, ns = '', plural = 'workflows', name] = m as unknown as [string, string, Plural, string | undefined];
+      const key = (n: string) => `${plural}/${ns}/${n}`;
+      const notFound = (n: string) => new HttpFailure(404, `${plural}.argoproj.io "${n}" not found`, 'NotFound', { name: n, group: 'argoproj.io', kind: plural });
+      if (method === 'POST' && !name) return send(res, 201, await create(plural, ns, text));
+      if (method === 'GET' && !name) return send(res, 200, list(plural, ns, u.searchParams.get('labelSelector')));
+      if (!name) throw new HttpFailure(405, `method ${method} not allowed`, 'MethodNotAllowed');
+      const existing = store.get(key(name));
+      if (!existing) throw notFound(name);
+      if (method === 'GET') return send(res, 200, existing);
+      if (method === 'DELETE') {
+        store.delete(key(name));
+        return send(res, 200, existing);
+      }
+      if (method === 'PATCH') {
+        const type = String(req.headers['content-type'] ?? '').split(';')[0];
+        if (type !== 'application/merge-patch+json') throw new HttpFailure(415, `the fake supports only merge-patch, got ${type}`);
+        const patched = mergePatch(existing, parseObject(text)) as Obj;
+        patched.metadata = { ...patched.metadata, name, namespace: ns, uid: existing.metadata.uid, resourceVersion: String(++resourceVersion) };
+        store.set(key(name), patched);
+        return send(res, 200, patched);
+      }
+      throw new HttpFailure(405, `method ${method} not allowed`, 'MethodNotAllowed');
+    } catch (err) {
+      if (!(err instanceof HttpFailure)) throw err;
+      send(res, err.status, status(err));
+    }
+  }
+
+  async function create(plural: Plural, ns: string, text: string): Promise<Obj> {
+    const { kind, model } = MODELS[plural];
+    const body = parseObject(text);
+    if (body.apiVersion !== 'argoproj.io/v1alpha1' || body.kind !== kind) {
+      throw new HttpFailure(400, `expected argoproj.io/v1alpha1 ${kind}, got ${body.apiVersion}/${body.kind}`);
+    }
+    const meta: Obj = { ...(body.metadata ?? {}) };
+    if (meta.namespace !== undefined && meta.namespace !== ns) {
+      throw new HttpFailure(400, 'the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomUUID().slice(0, 5)}`;
+    const name = String(meta.name ?? '');
+    const invalid = (field: string, message: string) =>
+      new HttpFailure(422, `${kind}.argoproj.io "${name}" is invalid: ${field}: ${message}`, 'Invalid', {
+        name, group: 'argoproj.io', kind, causes: [{ reason: 'FieldValueInvalid', message, field }],
+      });
+    if (!name) throw invalid('metadata.name', 'Required value: name or generateName is required');
+    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw invalid('metadata.name', `Invalid value: "${name}": a lowercase RFC 1123 subdomain`);
+    for (const [k, v] of Object.entries((meta.labels ?? {}) as Obj)) {
+      if (!LABEL_KEY.test(k)) throw invalid('metadata.labels', `Invalid value: "${k}": not a qualified name`);
+      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) throw invalid(`metadata.labels`, `Invalid value: "${String(v)}": not a valid label value`);
+    }
+    try {
+      new model(body as never).validate();
+    } catch (err) {
+      throw invalid('spec', (err as Error).message);
+    }
+    if (store.has(`${plural}/${ns}/${name}`)) {
+      throw new HttpFailure(409, `${plural}.argoproj.io "${name}" already exists`, 'AlreadyExists', { name, group: 'argoproj.io', kind: plural });
+    }
+    const stored = {
+      ...body,
+      metadata: {
+        ...meta, name, namespace: ns, uid: randomUUID(), resourceVersion: String(++resourceVersion), generation: 1,
+        creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    };
+    store.set(`${plural}/${ns}/${name}`, stored);
+    if (plural === 'workflows') {
+      creates.push(stored);
+      for (const w of waiters) if (w.predicate(stored)) w.resolve(clone(stored));
+      // A throwing hook answers 500 with the object stored: a create that landed but was not acknowledged.
+      for (const hook of createHooks) await hook(clone(stored));
+    }
+    return stored;
+  }
+
+  function list(plural: Plural, ns: string, selector: string | null): Obj {
+    const matches = selector ? parseSelector(selector) : () => true;
+    const items = [...store.entries()]
+      .filter(([k, o]) => k.startsWith(`${plural}/${ns}/`) && matches((o.metadata.labels ?? {}) as Record<string, string>))
+      .map(([, o]) => o);
+    return { apiVersion: 'argoproj.io/v1alpha1', kind: `${MODELS[plural].kind}List`, metadata: { resourceVersion: String(resourceVersion) }, items };
+  }
+
+  return {
+    url,
+    requests,
+    kubeConfig() {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'fake-kube', server: url, skipTLSVerify: true }], // plain http needs skipTLSVerify
+        users: [{ name: 'fake-kube' }],
+        contexts: [{ name: 'fake-kube', cluster: 'fake-kube', user: 'fake-kube' }],
+        currentContext: 'fake-kube',
+      });
+      return kc;
+    },
+    failNext(n, failure, retryAfter) {
+      for (let i = 0; i < n; i++) failures.push(retryAfter === undefined ? { failure } : { failure, retryAfter });
+    },
+    waitForCreate(predicate = () => true, timeoutMs = 5_000) {
+      const done = creates.find(predicate);
+      if (done) return Promise.resolve(clone(done));
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          predicate,
+          resolve: (w: Obj) => {
+            clearTimeout(timer);
+            waiters.delete(waiter);
+            resolve(w);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`fake-kube: no matching workflow created within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+    onCreate(hook) {
+      createHooks.add(hook);
+      return () => void createHooks.delete(hook);
+    },
+    workflows(namespace) {
+      return [...store.entries()].filter(([k]) => k.startsWith(namespace ? `workflows/${namespace}/` : 'workflows/')).map(([, o]) => clone(o));
+    },
+    setStatus(namespace, name, s) {
+      const o = store.get(`workflows/${namespace}/${name}`);
+      if (!o) throw new Error(`fake-kube: no workflow ${namespace}/${name}`);
+      store.set(`workflows/${namespace}/${name}`, { ...o, status: s, metadata: { ...o.metadata, resourceVersion: String(++resourceVersion) } });
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function status(err: HttpFailure): Obj {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, details: err.details, code: err.status };
+}
+
+function send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(code, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parse(text: string): unknown {
+  try {
+    return text === '' ? '' : JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function parseObject(text: string): Obj {
+  const body = parse(text);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpFailure(400, 'the request body is not a JSON object');
+  return body as Obj;
+}
+
+/** Equality-based selectors only (`a=b`, `a==b`, `a!=b`, `a`, `!a`): all Facteur uses. */
+function parseSelector(selector: string): (labels: Record<string, string>) => boolean {
+  if (/[()]/.test(selector)) throw new HttpFailure(400, `fake-kube: set-based selectors are not supported: ${selector}`);
+  const tests = selector.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
+    const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(part);
+    if (!m) throw new HttpFailure(400, `unable to parse requirement: ${part}`);
+    const [, not, key = '', op, value = ''] = m;
+    if (!op) return (l: Record<string, string>) => (key in l) !== (not === '!');
+    return op === '!=' ? (l: Record<string, string>) => l[key] !== value : (l: Record<string, string>) => l[key] === value;
+  });
+  return (labels) => tests.every((t) => t(labels));
+}
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Obj = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Obj) } : {};
+  for (const [k, v] of Object.entries(patch as Obj)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
