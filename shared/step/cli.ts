@@ -5,6 +5,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parseInvocation, parseStepEnv, USAGE, UsageError, type StepCommand } from './command.js';
 import { nextSeq, type SeqOptions } from './seq.js';
+
+/** The seq of `completed --if-unfinished` (the exit handler's one event per run). */
+export const EXIT_HANDLER_SEQ = 2_000_000_000;
 import { sendEvent, type SendDeps, type SendResult } from './send.js';
 
 export const EXIT_OK = 0;
@@ -108,7 +111,9 @@ export async function runStep(
     const largest = JSON.stringify(eventBody(command, Number.MAX_SAFE_INTEGER, new Date(now()), data));
     if (Buffer.byteLength(largest) > MAX_BODY_BYTES) throw tooLarge(`the ${command.type} event`);
 
-    const seq = await nextSeq(config.stateDir, deps.seq);
+    // The exit handler runs in another pod with a fresh counter: it uses a seq of its own,
+    // reserved at the top of the range, so it can never collide with the main step's.
+    const seq = command.ifUnfinished ? EXIT_HANDLER_SEQ : await nextSeq(config.stateDir, deps.seq);
     const label = `${command.type} #${seq}`;
     const body = JSON.stringify(eventBody(command, seq, new Date(now()), data));
     const result = await sendEvent(

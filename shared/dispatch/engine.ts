@@ -1,0 +1,111 @@
+// The dispatch hop and the tick: schedule then submit after commit, and the backstops
+// that keep the system moving when a process died at the wrong moment.
+import { sealAudit } from '../audit/index.js';
+import { lockXact, type Tx } from '../db/index.js';
+import { messageOf } from '../errors/index.js';
+import { settleRun } from '../lifecycle/advance.js';
+import { moveIdea } from '../lifecycle/transitions.js';
+import { drainOutbox, type Publisher } from '../outbox/index.js';
+import { schedule, type Claim } from '../scheduler/index.js';
+import { submitRuns, type DispatchDeps } from './index.js';
+
+/** Claims what may run now and creates its workflows. */
+export async function dispatchNow(deps: DispatchDeps, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
+  const claims = await schedule({ sql: deps.sql, config: deps.config }, opts);
+  await submitRuns(deps, claims.map((c) => c.runId));
+  return claims;
+}
+
+export interface TickDeps extends DispatchDeps {
+  readonly publisher?: Publisher;
+}
+
+export interface TickReport {
+  resubmitted: number;
+  timedOut: number;
+  completedMonitoring: number;
+  stuck: number;
+  published: number;
+  sealed: number;
+  dispatched: number;
+}
+
+export async function tick(deps: TickDeps): Promise<TickReport> {
+  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0 };
+  const lc = deps.config.lifecycle;
+
+  // 1. Runs committed as `submitting` whose create never happened (crash, Argo down).
+  const stale = await deps.sql<{ id: string }[]>`
+    select id from codex_kb.task_runs
+     where status = 'submitting' and queued_at < now() - make_interval(secs => ${lc.submitStaleS})
+     order by queued_at limit 100`;
+  await submitRuns(deps, stale.map((r) => r.id));
+  report.resubmitted = stale.length;
+
+  // 2. Runs whose step stopped reporting: failed, and retried as a new attempt.
+  const silent = await deps.sql<{ id: string; idea_id: string; external_run_id: string | null }[]>`
+    select id, idea_id, external_run_id from codex_kb.task_runs
+     where status = 'running'
+       and coalesce(last_heartbeat_at, started_at, submitted_at, queued_at) < now() - make_interval(secs => ${lc.heartbeatTimeoutS})
+     order by queued_at limit 100`;
+  for (const r of silent) {
+    const settled = await deps.sql.begin(async (t) => {
+      const tx = t as Tx;
+      await lockXact(tx, `idea:${r.idea_id}`);
+      return settleRun(tx, deps.config, r.id, {
+        succeeded: false,
+        errorCode: 'heartbeat_timeout',
+        errorMessage: `no heartbeat for ${lc.heartbeatTimeoutS}s`,
+        actor: 'tick',
+      });
+    });
+    if (settled) {
+      report.timedOut++;
+      if (r.external_run_id) await deps.workflows.delete(r.external_run_id).catch((err) => deps.log.warn('tick: could not delete a timed-out workflow', { workflow: r.external_run_id, error: messageOf(err) }));
+    }
+  }
+
+  // 3. Monitoring windows that ended without a regression.
+  const done = await deps.sql<{ id: string }[]>`
+    select id from codex_kb.ideas where status = 'monitoring' and monitoring_until <= now() limit 100`;
+  for (const i of done) {
+    const moved = await deps.sql.begin(async (t) => {
+      const tx = t as Tx;
+      await lockXact(tx, `idea:${i.id}`);
+      return moveIdea(tx, i.id, 'monitoring', 'completed', 'monitoring window elapsed without regression');
+    });
+    if (moved) report.completedMonitoring++;
+  }
+
+  // 4. Ideas with no progress for too long, reported once per window as an event.
+  const stuck = await deps.sql`
+    with s as (
+      select id, status from codex_kb.ideas
+       where status not in ('completed', 'cancelled', 'failed', 'paused', 'blocked', 'awaiting_approval')
+         and last_progress_at < now() - make_interval(mins => ${lc.stuckMinutes})
+         and coalesce((metadata->>'stuckReportedAt')::timestamptz, '-infinity') < now() - make_interval(mins => ${lc.stuckMinutes})
+       limit 100
+    ), marked as (
+      update codex_kb.ideas i set metadata = i.metadata || jsonb_build_object('stuckReportedAt', now())
+        from s where i.id = s.id returning i.id
+    )
+    insert into codex_kb.outbox (type, source, subject, topic, key, data)
+    select 'facteur.idea.stuck', '/facteur/dispatch', s.id::text, ${deps.config.topics.events}, s.id::text,
+           jsonb_build_object('ideaId', s.id, 'status', s.status, 'minutes', ${lc.stuckMinutes}::int)
+      from s join marked using (id)
+    returning id`;
+  report.stuck = stuck.length;
+
+  // 5. The outbox, to Kafka (or local mode's in-process bus).
+  if (deps.publisher) report.published = await drainOutbox(deps.sql, deps.publisher).catch((err) => {
+    deps.log.warn('tick: outbox relay failed; events stay queued', { error: messageOf(err) });
+    return 0;
+  });
+
+  // 6. Seal the audit log up to the oldest running transaction.
+  report.sealed = (await sealAudit(deps.sql))?.entryCount ?? 0;
+
+  // 7. And start whatever may run now.
+  report.dispatched = (await dispatchNow(deps)).length;
+  return report;
+}

@@ -1,0 +1,148 @@
+// After commit: create the Workflow of every run the scheduler committed as `submitting`.
+// The name is deterministic, so a create that already happened (a retry, a crash between
+// commit and create healed by the tick) answers AlreadyExists and counts as success.
+import type { SubmitResult, Workflow } from '../argo/index.js';
+import { buildWorkflow } from '../argo/workflow.js';
+import type { Config } from '../config/index.js';
+import type { Sql, Tx } from '../db/index.js';
+import { lockXact } from '../db/index.js';
+import { ConflictError, NonRetriableError, ValidationError, messageOf } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { runToken } from '../lifecycle/tokens.js';
+import { settleRun } from '../lifecycle/advance.js';
+import type { Stage } from '../lifecycle/states.js';
+
+/** What dispatch needs of Argo (the real client, or local mode's runner). */
+export interface WorkflowBackend {
+  readonly namespace: string;
+  submit(workflow: Workflow): Promise<SubmitResult>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface DispatchDeps {
+  readonly sql: Sql;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly workflows: WorkflowBackend;
+  /** Base URL of the callbacks function, as Argo steps reach it. */
+  readonly callbackBaseUrl: string;
+}
+
+interface RunToSubmit {
+  id: string;
+  attempt: number;
+  external_run_id: string;
+  task_id: string;
+  idea_id: string;
+  stage: Stage;
+  key: string;
+  title: string;
+  description: string;
+  prompt: string | null;
+  branch: string | null;
+  base: string;
+  acceptance_criteria: unknown;
+  paths: unknown;
+  task_metadata: Record<string, unknown>;
+  repository: string;
+  issue_number: string | null;
+  payload: unknown;
+  intent_anchor: string | null;
+  trace_context: string | null;
+  idea_title: string;
+}
+
+export function callbackUrl(base: string, runId: string): string {
+  return `${base.replace(/\/+$/, '')}/v1/runs/${runId}/events`;
+}
+
+/** The branch an implementation task works on when its source did not name one. */
+export function defaultBranch(ideaId: string, key: string): string {
+  return `facteur/${ideaId.slice(0, 8)}/${key}`;
+}
+
+export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]): Promise<void> {
+  if (runIds.length === 0) return;
+  const secret = deps.config.callbackSecret;
+  if (!secret) throw new NonRetriableError('not_configured', 'FACTEUR_CALLBACK_SECRET is required to submit runs');
+  const runs = await deps.sql<RunToSubmit[]>`
+    select r.id, r.attempt, r.external_run_id, r.task_id, r.idea_id, r.stage, t.key, t.title, t.description, t.prompt,
+           t.branch, t.base, t.acceptance_criteria, t.paths, t.metadata as task_metadata, i.repository, i.issue_number::text,
+           i.payload, i.intent_anchor, i.trace_context, i.title as idea_title
+      from codex_kb.task_runs r
+      join codex_kb.tasks t on t.id = r.task_id
+      join codex_kb.ideas i on i.id = r.idea_id
+     where r.id = any(${runIds as string[]}::uuid[]) and r.status = 'submitting'`;
+  await Promise.all(runs.map((r) => submitOne(deps, r, secret)));
+}
+
+async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>): Promise<void> {
+  let workflow: Workflow;
+  try {
+    workflow = buildWorkflow({
+      ideaId: r.idea_id,
+      taskKey: r.key,
+      stage: r.stage,
+      attempt: r.attempt,
+      runId: r.id,
+      repository: r.repository,
+      head: r.branch ?? defaultBranch(r.idea_id, r.key),
+      base: r.base,
+      ...(r.issue_number ? { issueNumber: r.issue_number } : {}),
+      rawEvent: r.payload,
+      eventBody: {
+        stage: r.stage,
+        ideaId: r.idea_id,
+        ideaTitle: r.idea_title,
+        taskKey: r.key,
+        title: r.title,
+        description: r.description,
+        prompt: r.prompt,
+        acceptanceCriteria: r.acceptance_criteria,
+        paths: r.paths,
+        attempt: r.attempt,
+        ...r.task_metadata,
+      },
+      callbackUrl: callbackUrl(deps.callbackBaseUrl, r.id),
+      runToken: runToken(secret, r.id, r.attempt),
+      ...(r.trace_context ? { traceparent: r.trace_context } : {}),
+      ...(r.intent_anchor ? { intentAnchor: r.intent_anchor } : {}),
+      namespace: deps.workflows.namespace,
+      serviceAccountName: deps.config.workflows.serviceAccount,
+      ...(deps.config.workflows.image ? { image: deps.config.workflows.image } : {}),
+    });
+  } catch (err) {
+    await failSubmission(deps, r, 'invalid_workflow', messageOf(err));
+    return;
+  }
+  try {
+    const res = await deps.workflows.submit(workflow);
+    await deps.sql`
+      with run as (
+        update codex_kb.task_runs set status = 'running', workflow_uid = ${res.uid}, namespace = ${deps.workflows.namespace},
+               submitted_at = coalesce(submitted_at, now()), submit_attempts = submit_attempts + 1
+         where id = ${r.id} and status = 'submitting'
+        returning id
+      )
+      update codex_kb.tasks set state = 'running'
+       where id = ${r.task_id} and state = 'submitting' and exists (select 1 from run)`;
+  } catch (err) {
+    if (err instanceof NonRetriableError || err instanceof ValidationError || err instanceof ConflictError) {
+      await failSubmission(deps, r, 'submit_rejected', messageOf(err));
+    } else {
+      // Transient (429, 5xx, timeouts after the client's own retries): the run stays
+      // `submitting` and the tick tries again with the same name.
+      deps.log.warn('dispatch: submission failed, the tick will retry', { runId: r.id, workflow: r.external_run_id, error: messageOf(err) });
+      await deps.sql`update codex_kb.task_runs set submit_attempts = submit_attempts + 1, error_message = ${messageOf(err).slice(0, 500)} where id = ${r.id}`;
+    }
+  }
+}
+
+async function failSubmission(deps: DispatchDeps, r: RunToSubmit, code: string, message: string): Promise<void> {
+  deps.log.warn('dispatch: submission rejected', { runId: r.id, code, message });
+  await deps.sql.begin(async (t) => {
+    const tx = t as Tx;
+    await lockXact(tx, `idea:${r.idea_id}`);
+    await settleRun(tx, deps.config, r.id, { succeeded: false, errorCode: code, errorMessage: message });
+  });
+}
