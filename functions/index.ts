@@ -1,10 +1,13 @@
 // The functions this image serves, by FUNCTION_TARGET name. Each entry builds its handler
-// from the dependencies the composition root (functions/server.ts, bin/facteur-local.ts)
-// made once.
+// from the dependencies the composition root (functions/server.ts, shared/local/) made once.
 import type { Config } from '../shared/config/index.js';
 import type { Sql } from '../shared/db/index.js';
+import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import type { Handler } from '../shared/http/index.js';
 import type { Logger } from '../shared/log/index.js';
+import type { Publisher } from '../shared/outbox/index.js';
+import { createCallbacksHandler } from './callbacks/index.js';
+import { createDispatchHandler } from './dispatch/index.js';
 import { createIntakeHandler } from './intake/index.js';
 import { createStatusHandler } from './status/index.js';
 
@@ -12,14 +15,30 @@ export interface FunctionDeps {
   readonly sql: Sql;
   readonly config: Config;
   readonly log: Logger;
+  /** Argo (or local mode's runner): dispatch and callbacks submit, status cancels. */
+  readonly workflows?: WorkflowBackend;
+  /** Base URL of the callbacks function as workflow steps reach it. */
+  readonly callbackBaseUrl?: string;
+  readonly publisher?: Publisher;
+}
+
+function needs(d: FunctionDeps, name: string): FunctionDeps & { workflows: WorkflowBackend; callbackBaseUrl: string } {
+  if (!d.workflows) throw new Error(`${name} needs a workflow backend (Kubernetes config, or local mode)`);
+  if (!d.callbackBaseUrl) throw new Error(`${name} needs FACTEUR_PUBLIC_URL (the callbacks function's URL as Argo steps reach it)`);
+  return d as FunctionDeps & { workflows: WorkflowBackend; callbackBaseUrl: string };
 }
 
 export const FUNCTIONS = {
   intake: (d: FunctionDeps) => createIntakeHandler(d),
   status: (d: FunctionDeps) => createStatusHandler(d),
+  dispatch: (d: FunctionDeps) => createDispatchHandler(needs(d, 'dispatch')),
+  callbacks: (d: FunctionDeps) => createCallbacksHandler(needs(d, 'callbacks')),
 } satisfies Record<string, (d: FunctionDeps) => Handler>;
 
 export type FunctionName = keyof typeof FUNCTIONS;
+
+/** Functions that create or delete workflows. */
+export const USES_WORKFLOWS: readonly FunctionName[] = ['dispatch', 'callbacks', 'status'];
 
 export function isFunctionName(name: string): name is FunctionName {
   return Object.hasOwn(FUNCTIONS, name);

@@ -9,7 +9,10 @@ import { connect, migrate } from '../shared/db/index.js';
 import { errorBody, type Handler, type HttpRequest } from '../shared/http/index.js';
 import { headersOf, writeResponse } from '../shared/http/node.js';
 import { createLogger } from '../shared/log/index.js';
-import { FUNCTIONS, isFunctionName } from './index.js';
+import { createArgoClient, kubeConfigFromEnv } from '../shared/argo/index.js';
+import type { WorkflowBackend } from '../shared/dispatch/index.js';
+import { createKafkaPublisher } from '../shared/outbox/kafka.js';
+import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, { function: config.functionTarget });
@@ -25,7 +28,19 @@ if (!config.databaseUrl) {
 }
 const sql = connect(config.databaseUrl.reveal(), { max: config.poolSize, connectTimeoutS: config.connectTimeoutS, applicationName: `facteur-${target}` });
 if (config.runMigrations) await migrate(sql);
-const handler: Handler = FUNCTIONS[target]({ sql, config, log });
+// Workflows: the Kubernetes API (KUBECONFIG or in-cluster) for the functions that need it.
+let workflows: WorkflowBackend | undefined;
+if (USES_WORKFLOWS.includes(target)) {
+  try {
+    workflows = createArgoClient({ kubeConfig: kubeConfigFromEnv(), namespace: config.workflows.namespace });
+  } catch (err) {
+    if (target !== 'status') throw err;
+    log.warn('no Kubernetes config: cancel will not delete workflows', { error: (err as Error).message });
+  }
+}
+const publisher = target === 'dispatch' && config.kafka ? await createKafkaPublisher(config.kafka) : undefined;
+const callbackBaseUrl = config.publicUrl;
+const handler: Handler = FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
 
 http(target, async (req: Request, res: Response) => {
   const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
@@ -56,7 +71,7 @@ app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) =>
 server.listen(config.port, () => log.info('serving', { target, port: config.port }));
 const shutdown = () => {
   server.close();
-  void sql.end({ timeout: 5 }).finally(() => process.exit(0));
+  void Promise.allSettled([sql.end({ timeout: 5 }), publisher?.close()]).finally(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

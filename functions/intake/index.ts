@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/log/index.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes' | 'lifecycle'>;
   readonly log: Logger;
 }
 
@@ -28,6 +28,9 @@ export function createIntakeHandler(deps: IntakeFunctionDeps): Handler {
       }
       event = parseCloudEvent(req);
       const out = await intake(deps, event);
+      if (!('ideaId' in out)) {
+        return json(out.duplicate ? 200 : 202, { ...out.body, duplicate: out.duplicate });
+      }
       const body = { ideaId: out.ideaId, taskId: out.taskId, duplicate: out.duplicate, ...(out.duplicate && !out.sameContent ? { sameContent: false } : {}) };
       return json(out.duplicate ? 200 : 202, body);
     } catch (err) {

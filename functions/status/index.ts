@@ -1,26 +1,54 @@
 // The status function: the read API (and, as it grows, operator actions and the dashboard).
 import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
-import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
+import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/errors/index.js';
 import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { getIdea, listIdeas, parseListQuery } from '../../shared/status/index.js';
+import { ACTIONS, operate, type Action } from '../../shared/operator/index.js';
+import { getIdea, getRun, listIdeas, parseListQuery } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken'>;
+  readonly config: Pick<Config, 'statusToken' | 'lifecycle'>;
   readonly log: Logger;
+  /** For cancel: running workflows are deleted. */
+  readonly workflows?: { delete(name: string): Promise<boolean> };
+}
+
+/** Who acted: the token's holder, optionally naming the person (`X-Facteur-Actor`). */
+function actorOf(headers: Readonly<Record<string, string>>, tokenSet: boolean): string {
+  const who = (headers['x-facteur-actor'] ?? '').replace(/[^A-Za-z0-9@._:-]/g, '').slice(0, 100);
+  const base = tokenSet ? 'status-token' : 'unauthenticated';
+  return who ? `${base}:${who}` : base;
 }
 
 export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   return async (req) => {
     try {
-      if (req.path === '/healthz') {
-        await deps.sql`select 1`;
-        return json(200, { ok: true });
-      }
+      if (req.path === '/healthz') return json(200, { ok: true });
       requireBearer(req, deps.config.statusToken);
+      const action = /^\/v1\/ideas\/([^/]+)\/([a-z]+)$/.exec(req.path);
+      if (action && req.method === 'POST') {
+        if (!(ACTIONS as readonly string[]).includes(action[2]!)) throw new NotFoundError(`no action ${action[2]}; one of ${ACTIONS.join(', ')}`);
+        let reason: string | undefined;
+        if (req.body.length) {
+          try {
+            const parsed = JSON.parse(req.body.toString('utf8')) as { reason?: unknown };
+            if (typeof parsed.reason === 'string') reason = parsed.reason.slice(0, 1000);
+          } catch {
+            throw new ValidationError('body must be JSON like {"reason": "…"} or empty', [{ path: 'body', message: 'not valid JSON' }]);
+          }
+        }
+        const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
+        return json(200, await operate(deps, decodeURIComponent(action[1]!), action[2] as Action, actor, reason));
+      }
       if (req.method !== 'GET') throw new NonRetriableError('method_not_allowed', `${req.method} is not allowed on ${req.path}`);
+      const run = /^\/v1\/runs\/([^/]+)$/.exec(req.path);
+      if (run) {
+        const detail = await getRun(deps.sql, decodeURIComponent(run[1]!));
+        if (!detail) throw new NotFoundError(`no run ${run[1]}`);
+        return json(200, detail);
+      }
       if (req.path === '/v1/ideas') return json(200, await listIdeas(deps.sql, parseListQuery(req.query)));
       const m = /^\/v1\/ideas\/([^/]+)$/.exec(req.path);
       if (m) {

@@ -15,6 +15,35 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const topic = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name');
 
+const STAGE_NAMES = ['planning', 'implementation', 'review', 'integration', 'deploy'] as const;
+type StageName = (typeof STAGE_NAMES)[number];
+
+/** `implementation=7,review=4`: a limit per stage; stages not named keep no stage limit. */
+const stageLimits = z.string().transform((v, ctx) => {
+  const out: Partial<Record<StageName, number>> = {};
+  for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+)$/.exec(part);
+    const stage = m?.[1] as StageName | undefined;
+    if (!m || !stage || !STAGE_NAMES.includes(stage) || Number(m[2]) < 1) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not <stage>=<n ≥ 1> with stage one of ${STAGE_NAMES.join(', ')}` });
+      continue;
+    }
+    out[stage] = Number(m[2]);
+  }
+  return out;
+});
+
+/** `{"error_rate":{"max":0.05}}`: a regression is a metric above max or below min. */
+const thresholds = z.string().transform((v, ctx) => {
+  try {
+    const parsed = z.record(z.string(), z.object({ max: z.number().optional(), min: z.number().optional() })).parse(JSON.parse(v));
+    return parsed;
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be JSON like {"error_rate":{"max":0.05}}: ${(err as Error).message.slice(0, 200)}` });
+    return z.NEVER;
+  }
+});
+
 /** Every environment variable Facteur reads, with its default. */
 const schema = z.object({
   DATABASE_URL: secret.optional(),
@@ -41,6 +70,23 @@ const schema = z.object({
     .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'must be host:port[,host:port…]')
     .optional(),
   KAFKA_CLIENT_ID: z.string().min(1).default('facteur'),
+  FACTEUR_LIMIT_GLOBAL: int(1, 10_000).default(32),
+  FACTEUR_LIMIT_STAGES: stageLimits.default({ planning: 4, implementation: 7, review: 4, integration: 2, deploy: 1 }),
+  FACTEUR_LIMIT_REPOSITORY: int(1, 10_000).default(8),
+  FACTEUR_LIMIT_IDEA: int(1, 10_000).default(4),
+  FACTEUR_MAX_ATTEMPTS: int(1, 100).default(3),
+  FACTEUR_RETRY_BASE_MS: int(0, 86_400_000).default(30_000),
+  FACTEUR_RETRY_MAX_MS: int(0, 86_400_000).default(15 * 60_000),
+  FACTEUR_HEARTBEAT_TIMEOUT_S: int(1, 86_400).default(300),
+  FACTEUR_SUBMIT_STALE_S: int(1, 86_400).default(30),
+  FACTEUR_REVIEW_MAX_CYCLES: int(1, 100).default(3),
+  FACTEUR_MONITOR_WINDOW_S: int(0, 30 * 86_400).default(3600),
+  FACTEUR_MONITOR_THRESHOLDS: thresholds.default({ error_rate: { max: 0.05 }, latency_p99_ms: { max: 1000 } }),
+  FACTEUR_STUCK_MINUTES: int(1, 100_000).default(60),
+  FACTEUR_WORKFLOW_RUNNER: z.enum(['argo', 'local']).optional(),
+  ARGO_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').default('argo-workflows'),
+  ARGO_SERVICE_ACCOUNT: z.string().min(1).default('argo-workflows-workflow'),
+  FACTEUR_AGENT_IMAGE: z.string().min(1).optional(),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -70,6 +116,29 @@ export interface Config {
   readonly logLevel: Parsed['FACTEUR_LOG_LEVEL'];
   readonly topics: Topics;
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string } | undefined;
+  readonly limits: {
+    readonly global: number;
+    readonly stages: Readonly<Partial<Record<StageName, number>>>;
+    readonly repository: number;
+    readonly idea: number;
+  };
+  readonly lifecycle: {
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly heartbeatTimeoutS: number;
+    readonly submitStaleS: number;
+    readonly reviewMaxCycles: number;
+    readonly monitorWindowS: number;
+    readonly monitorThresholds: Readonly<Record<string, { readonly max?: number; readonly min?: number }>>;
+    readonly stuckMinutes: number;
+  };
+  readonly workflows: {
+    readonly runner: 'argo' | 'local' | undefined;
+    readonly namespace: string;
+    readonly serviceAccount: string;
+    readonly image: string | undefined;
+  };
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
 }
@@ -122,6 +191,29 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       events: p.FACTEUR_TOPIC_EVENTS,
     },
     kafka: p.KAFKA_BROKERS ? { brokers: p.KAFKA_BROKERS.split(','), clientId: p.KAFKA_CLIENT_ID } : undefined,
+    limits: {
+      global: p.FACTEUR_LIMIT_GLOBAL,
+      stages: p.FACTEUR_LIMIT_STAGES,
+      repository: p.FACTEUR_LIMIT_REPOSITORY,
+      idea: p.FACTEUR_LIMIT_IDEA,
+    },
+    lifecycle: {
+      maxAttempts: p.FACTEUR_MAX_ATTEMPTS,
+      retryBaseMs: p.FACTEUR_RETRY_BASE_MS,
+      retryMaxMs: p.FACTEUR_RETRY_MAX_MS,
+      heartbeatTimeoutS: p.FACTEUR_HEARTBEAT_TIMEOUT_S,
+      submitStaleS: p.FACTEUR_SUBMIT_STALE_S,
+      reviewMaxCycles: p.FACTEUR_REVIEW_MAX_CYCLES,
+      monitorWindowS: p.FACTEUR_MONITOR_WINDOW_S,
+      monitorThresholds: p.FACTEUR_MONITOR_THRESHOLDS,
+      stuckMinutes: p.FACTEUR_STUCK_MINUTES,
+    },
+    workflows: {
+      runner: p.FACTEUR_WORKFLOW_RUNNER,
+      namespace: p.ARGO_NAMESPACE,
+      serviceAccount: p.ARGO_SERVICE_ACCOUNT,
+      image: p.FACTEUR_AGENT_IMAGE,
+    },
     unknownKeys,
   });
 }

@@ -17,6 +17,7 @@ import type { ReceivedEvent } from '../events/cloudevent.js';
 import { deriveIntent, parseIdeaSpec } from '../intent/index.js';
 import { CODEX_TASK_MESSAGE, decodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
 import { register, type RegisterInput, type Registration } from './register.js';
+import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './facts.js';
 import { createHash } from 'node:crypto';
 
 export { recordDeadLetter, type DeadLetter } from './dead-letters.js';
@@ -24,13 +25,13 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 
 export interface IntakeDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics'>;
+  readonly config: Pick<Config, 'topics' | 'lifecycle'>;
 }
 
-export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json';
+export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json' | 'workflow_completion' | 'telemetry';
 
 export interface IntakeOutcome extends Registration {
-  readonly route: IntakeRoute;
+  readonly route: 'idea_spec' | 'codex_task_proto' | 'codex_task_json';
   readonly deliveryKey: string;
 }
 
@@ -39,8 +40,11 @@ export function routeOf(event: ReceivedEvent, topics: Config['topics']): { route
   if (topic === topics.intent) return { route: 'idea_spec', topic };
   if (topic === topics.codexTasksProto) return { route: 'codex_task_proto', topic };
   if (topic === topics.codexTasksJson) return { route: 'codex_task_json', topic };
+  if (topic === topics.workflowCompletions) return { route: 'workflow_completion', topic };
+  if (topic === topics.telemetry) return { route: 'telemetry', topic };
+  const known = [topics.intent, topics.codexTasksProto, topics.codexTasksJson, topics.workflowCompletions, topics.telemetry];
   throw new ValidationError(`no intake route for topic ${JSON.stringify(topic)}`, [
-    { path: 'ce-source', message: `topic ${JSON.stringify(topic)} is not one of ${[topics.intent, topics.codexTasksProto, topics.codexTasksJson].join(', ')}` },
+    { path: 'ce-source', message: `topic ${JSON.stringify(topic)} is not one of ${known.join(', ')}` },
   ], 'unroutable');
 }
 
@@ -70,10 +74,15 @@ export function traceIdOf(traceparent: string | undefined): string | null {
 }
 
 /** Validates the event's data for its route and registers it; idempotent by delivery key. */
-export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<IntakeOutcome> {
+export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' })> {
   const { route, topic } = routeOf(event, deps.config.topics);
   checkContentType(route, event);
+  if (route === 'workflow_completion' || route === 'telemetry') {
+    const record = route === 'telemetry' ? recordTelemetry : recordWorkflowCompletion;
+    return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic })) };
+  }
   const input = route === 'idea_spec' ? fromIdeaSpec(event, topic) : fromCodexTask(event, topic, route);
+  // (the fact routes returned above)
   const registered = await register(deps.sql, { ...input, eventsTopic: deps.config.topics.events });
   return { ...registered, route, deliveryKey: input.delivery.key };
 }

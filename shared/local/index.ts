@@ -3,7 +3,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FUNCTIONS, type FunctionName } from '../../functions/index.js';
-import { sealAudit } from '../audit/index.js';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tick } from '../dispatch/engine.js';
+import type { WorkflowBackend } from '../dispatch/index.js';
+import type { OutboxEvent, Publisher } from '../outbox/index.js';
+import { createLocalRunner, type LocalRunner } from '../runner/local.js';
+import type { HttpRequest } from '../http/index.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { connect, migrate, type Sql } from '../db/index.js';
 import { errorBody, type Handler } from '../http/index.js';
@@ -13,7 +21,22 @@ import { createLogger, type Logger } from '../log/index.js';
 export interface LocalOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log?: Logger;
+  /** How often the dispatch tick runs (the PingSource of a cluster); default 1000 ms. */
+  readonly tickMs?: number;
+  /** Workflow backend; default: the local runner with the example stages. */
+  readonly workflows?: WorkflowBackend;
 }
+
+/** Local mode's defaults, where the cluster's would make a demo slow. Set them to override. */
+const LOCAL_DEFAULTS: Record<string, string> = {
+  FACTEUR_MONITOR_WINDOW_S: '10',
+  FACTEUR_RETRY_BASE_MS: '1000',
+  FACTEUR_RETRY_MAX_MS: '10000',
+  FACTEUR_SUBMIT_STALE_S: '5',
+  FACTEUR_HEARTBEAT_TIMEOUT_S: '120',
+};
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(fileURLToPath(import.meta.url).includes('/dist/') ? ['..'] : []));
 
 export interface Local {
   readonly url: string;
@@ -24,7 +47,10 @@ export interface Local {
 
 export async function startLocal(opts: LocalOptions): Promise<Local> {
   const started = Date.now();
-  const config = loadConfig(opts.env);
+  const env: Record<string, string | undefined> = { ...LOCAL_DEFAULTS, ...opts.env };
+  // Callback tokens need a server secret; a local run makes its own unless one is given.
+  env.FACTEUR_CALLBACK_SECRET ||= randomBytes(32).toString('base64url');
+  const config = loadConfig(env);
   const log = opts.log ?? createLogger(config.logLevel, { mode: 'local' });
   for (const key of config.unknownKeys) log.warn('unknown configuration variable (typo?)', { key });
   const closers: (() => Promise<void>)[] = [];
@@ -47,9 +73,43 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   closers.unshift(() => sql.end({ timeout: 5 }));
   const migrated = await migrate(sql);
 
-  const deps = { sql, config, log };
+  let runner: LocalRunner | undefined;
+  const workflows: WorkflowBackend =
+    opts.workflows ??
+    (runner = createLocalRunner({
+      stageScript: join(root, 'examples', 'stages', 'run-stage.mjs'),
+      // the compiled CLI (`npm start` builds it); from the sources when running uncompiled
+      stepBin: existsSync(join(root, 'dist', 'bin', 'facteur-step.js')) ? join(root, 'dist', 'bin', 'facteur-step.js') : join(root, 'bin', 'facteur-step.ts'),
+      log,
+    }));
+  if (runner) closers.unshift(() => runner!.close());
+  // In place of Kafka: the outbox is relayed to the dispatch function in this process, as
+  // binary-mode CloudEvents, the way the KafkaSource on facteur.events would deliver them.
+  const bus: Publisher = {
+    async publish(events) {
+      for (const e of events) {
+        if (!e.type.startsWith('facteur.idea.') && !e.type.startsWith('facteur.task.')) continue;
+        const res = await handlers.get('dispatch')!(busRequest(e));
+        if (res.status >= 300) throw new Error(`dispatch answered ${res.status}`);
+      }
+    },
+  };
   const handlers = new Map<string, Handler>();
+  let url = '';
+  const deps = { sql, config, log, workflows, publisher: bus, get callbackBaseUrl() { return `${url}/callbacks`; } };
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, FUNCTIONS[name](deps));
+  let ticking = false;
+  const runTick = async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      await tick(deps);
+    } catch (err) {
+      log.warn('local tick failed', { err });
+    } finally {
+      ticking = false;
+    }
+  };
 
   const server: Server = createServer((req, res) => {
     const first = /^\/([a-z]+)(\/|$|\?)/.exec(req.url ?? '/')?.[1] ?? '';
@@ -65,7 +125,11 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     }
     readRequest(req, config.maxBodyBytes, `/${first}`)
       .then((r) => handler(r))
-      .then((out) => writeResponse(res, out))
+      .then((out) => {
+        writeResponse(res, out);
+        // what intake accepted reaches dispatch at once, not at the next tick
+        if (first === 'intake' && out.status < 300) void runTick();
+      })
       .catch((err) => {
         log.error('local server: request failed', { err });
         if (!res.headersSent) writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
@@ -73,15 +137,16 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   });
   await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
+  url = `http://127.0.0.1:${port}`;
   closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  // The audit log is sealed in batches; in a cluster the dispatch tick does it.
-  const sealer = setInterval(() => {
-    sealAudit(sql).catch((err) => log.warn('audit seal failed', { err }));
-  }, 10_000);
-  sealer.unref();
-  closers.unshift(async () => clearInterval(sealer));
+  // The tick (a PingSource in a cluster): backstops, outbox relay, audit seals, scheduling.
+  const ticker = setInterval(() => void runTick(), opts.tickMs ?? 1000);
+  ticker.unref();
+  closers.unshift(async () => {
+    clearInterval(ticker);
+    while (ticking) await new Promise((r) => setTimeout(r, 20));
+  });
 
   log.info('Facteur local mode ready', {
     url,
@@ -99,5 +164,18 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     async close() {
       for (const c of closers.splice(0)) await c().catch(() => {});
     },
+  };
+}
+
+function busRequest(e: OutboxEvent): HttpRequest {
+  return {
+    method: 'POST',
+    path: '/',
+    query: new URLSearchParams(),
+    headers: {
+      'ce-specversion': '1.0', 'ce-id': e.eventId, 'ce-type': e.type, 'ce-source': e.source,
+      ...(e.subject ? { 'ce-subject': e.subject } : {}), 'ce-time': e.time, 'content-type': 'application/json',
+    },
+    body: Buffer.from(JSON.stringify(e.data)),
   };
 }

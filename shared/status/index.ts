@@ -209,3 +209,23 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
     })),
   };
 }
+
+export async function getRun(sql: Queryable, id: string): Promise<Record<string, unknown> | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [r] = await sql`
+    select r.*, t.key as task_key from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${id}`;
+  if (!r) return undefined;
+  const [events, artifacts] = await Promise.all([
+    sql`select seq, event_type, actor, payload, emitted_at from codex_kb.run_events where run_id = ${id} order by id`,
+    sql`select id, artifact_type, checksum, data, created_at from codex_kb.artifacts where run_id = ${id} order by created_at`,
+  ]);
+  return {
+    id: r.id, ideaId: r.idea_id, taskId: r.task_id, taskKey: r.task_key, stage: r.stage, attempt: r.attempt, status: r.status,
+    workflowName: r.external_run_id, workflowUid: r.workflow_uid, namespace: r.namespace, progress: r.progress,
+    errorCode: r.error_code, errorMessage: r.error_message, usage: r.usage, costUsd: Number(r.cost_usd),
+    queuedAt: iso(r.queued_at as Date), submittedAt: iso(r.submitted_at as Date), startedAt: iso(r.started_at as Date),
+    completedAt: iso(r.completed_at as Date), lastHeartbeatAt: iso(r.last_heartbeat_at as Date),
+    events: events.map((e) => ({ seq: e.seq, type: e.event_type, actor: e.actor, payload: e.payload, at: iso(e.emitted_at as Date) })),
+    artifacts: artifacts.map((a) => ({ id: a.id, kind: a.artifact_type, checksum: a.checksum, data: a.data, createdAt: iso(a.created_at as Date) })),
+  };
+}

@@ -17,8 +17,21 @@ async function exercise(url: string) {
   const list = (await (await fetch(`${url}/status/v1/ideas`)).json()) as any;
   expect(list.items.map((i: { id: string }) => i.id)).toEqual([first.body.ideaId]);
   const detail = (await (await fetch(`${url}/status/v1/ideas/${first.body.ideaId}`)).json()) as any;
-  expect(detail.tasks[0]).toMatchObject({ key: 'planning', state: 'pending' });
+  expect(detail.tasks[0]).toMatchObject({ key: 'planning', stage: 'planning' });
   expect((await fetch(`${url}/nowhere`)).status).toBe(404);
+  return first.body.ideaId as string;
+}
+
+/** Polls the status API until the idea reaches `status`; returns its detail. */
+async function waitFor(url: string, ideaId: string, status: string, timeoutMs: number): Promise<any> {
+  const until = Date.now() + timeoutMs;
+  let last: any;
+  while (Date.now() < until) {
+    last = (await (await fetch(`${url}/status/v1/ideas/${ideaId}`)).json()) as any;
+    if (last.idea.status === status) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`idea still ${last?.idea?.status} (${last?.idea?.statusReason}) after ${timeoutMs} ms`);
 }
 
 describe('local mode', () => {
@@ -26,9 +39,22 @@ describe('local mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
     try {
       const started = Date.now();
-      let local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir }, log: silentLogger });
+      let local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_MONITOR_WINDOW_S: '1' }, log: silentLogger, tickMs: 250 });
       expect(Date.now() - started).toBeLessThan(10_000);
-      await exercise(local.url);
+      const ideaId = await exercise(local.url);
+      // the whole life, run by the local workflow runner and the example stages
+      const done = await waitFor(local.url, ideaId, 'completed', 90_000);
+      const byStage = (s: string) => done.tasks.filter((t: { stage: string }) => t.stage === s);
+      expect(byStage('implementation')).toHaveLength(3);
+      expect(byStage('implementation').every((t: { state: string }) => t.state === 'succeeded')).toBe(true);
+      expect(byStage('implementation').filter((t: { dependsOn: unknown[] }) => t.dependsOn.length > 0)).toHaveLength(2);
+      for (const s of ['planning', 'review', 'integration', 'deploy']) expect(byStage(s)).toHaveLength(1);
+      expect(done.runs).toHaveLength(7);
+      for (const r of done.runs) {
+        expect(r).toMatchObject({ status: 'succeeded', attempt: 1, workflowName: expect.stringMatching(/^facteur-/) });
+        expect(Date.parse(r.completedAt)).toBeGreaterThanOrEqual(Date.parse(r.startedAt));
+        expect(Date.parse(r.startedAt)).toBeGreaterThanOrEqual(Date.parse(r.queuedAt));
+      }
       await local.close();
       local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir }, log: silentLogger });
       const list = (await (await fetch(`${local.url}/status/v1/ideas`)).json()) as any;
@@ -37,7 +63,7 @@ describe('local mode', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 150_000);
 
   it('uses DATABASE_URL when it is set', async () => {
     const db = await createTestDb({ migrated: false });

@@ -1,0 +1,57 @@
+// The callbacks function: run events from Argo steps. A `completed` event settles the run
+// and, in the same request path after commit, runs the scheduler and submits successors,
+// so the next stage starts within milliseconds rather than after a Kafka round trip.
+import type { Config } from '../../shared/config/index.js';
+import type { Sql } from '../../shared/db/index.js';
+import { dispatchNow } from '../../shared/dispatch/engine.js';
+import type { WorkflowBackend } from '../../shared/dispatch/index.js';
+import { recordRunEvent } from '../../shared/callbacks/index.js';
+import { NonRetriableError, NotFoundError, ValidationError, messageOf } from '../../shared/errors/index.js';
+import { errorBody, errorResponse, json, type Handler } from '../../shared/http/index.js';
+import { recordDeadLetter } from '../../shared/intake/index.js';
+import type { Logger } from '../../shared/log/index.js';
+
+export interface CallbacksFunctionDeps {
+  readonly sql: Sql;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly workflows: WorkflowBackend;
+  readonly callbackBaseUrl: string;
+}
+
+const ROUTE = /^\/v1\/runs\/([^/]+)\/events$/;
+
+export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
+  return async (req) => {
+    if (req.path === '/healthz') return json(200, { ok: true });
+    try {
+      const m = ROUTE.exec(req.path);
+      if (!m) throw new NotFoundError(`no route ${req.method} ${req.path}`);
+      if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST run events');
+      const size = req.bodySize ?? req.body.length;
+      if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
+        await keep(deps, req, 413, 'payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`, []);
+        return json(413, errorBody('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`));
+      }
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers['authorization'] ?? '')?.[1];
+      const result = await recordRunEvent(deps, decodeURIComponent(m[1]!), bearer, req.body);
+      if (result.settled) {
+        await dispatchNow(deps).catch((err) => deps.log.warn('callbacks: dispatch after completion failed; the tick will pick it up', { error: messageOf(err) }));
+      }
+      return json(result.status, result.body);
+    } catch (err) {
+      if (err instanceof ValidationError) {
+        await keep(deps, req, 400, err.code, err.message, err.issues).catch(() => {});
+      }
+      return errorResponse(err, deps.log);
+    }
+  };
+}
+
+async function keep(deps: CallbacksFunctionDeps, req: Parameters<Handler>[0], status: number, code: string, reason: string, problems: readonly { path: string; message: string }[]) {
+  await recordDeadLetter(deps.sql, {
+    functionName: 'callbacks', topic: undefined, deliveryKey: req.path, statusCode: status, reasonCode: code, reason,
+    problems, contentType: req.headers['content-type'], headers: req.headers, payload: req.body,
+    payloadSize: req.bodySize ?? req.body.length, payloadTruncated: req.bodyTruncated ?? false,
+  });
+}

@@ -1,0 +1,48 @@
+// The dispatch function: the scheduler's home. `POST /tick` (PingSource) runs the
+// backstops (stale submissions, heartbeat timeouts, monitoring windows, stuck ideas, the
+// outbox, audit seals) and schedules; a Facteur CloudEvent (`facteur.*`, from KafkaSource)
+// schedules for the idea it names.
+import type { Config } from '../../shared/config/index.js';
+import type { Sql } from '../../shared/db/index.js';
+import { dispatchNow, tick } from '../../shared/dispatch/engine.js';
+import type { WorkflowBackend } from '../../shared/dispatch/index.js';
+import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
+import { parseCloudEvent } from '../../shared/events/cloudevent.js';
+import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
+import type { Logger } from '../../shared/log/index.js';
+import type { Publisher } from '../../shared/outbox/index.js';
+import { isUuid } from '../../shared/status/index.js';
+
+export interface DispatchFunctionDeps {
+  readonly sql: Sql;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly workflows: WorkflowBackend;
+  readonly callbackBaseUrl: string;
+  readonly publisher?: Publisher;
+}
+
+export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
+  return async (req) => {
+    if (req.path === '/healthz') return json(200, { ok: true });
+    try {
+      requireBearer(req, deps.config.intakeToken);
+      if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a tick or a CloudEvent');
+      if (req.path === '/tick') return json(200, await tick(deps));
+      if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
+      const event = parseCloudEvent(req);
+      let ideaId: string | undefined;
+      try {
+        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; data?: { ideaId?: unknown } };
+        const candidate = data.ideaId ?? data.data?.ideaId;
+        if (typeof candidate === 'string' && isUuid(candidate)) ideaId = candidate;
+      } catch {
+        // not JSON: schedule globally
+      }
+      const claims = await dispatchNow(deps, ideaId ? { ideaId } : {});
+      return json(200, { dispatched: claims.length });
+    } catch (err) {
+      return errorResponse(err, deps.log);
+    }
+  };
+}

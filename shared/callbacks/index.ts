@@ -1,0 +1,147 @@
+// Run events from Argo steps (CONTRACTS §7): authenticated per run, idempotent per `seq`,
+// fenced per attempt. `started` and `heartbeat` record progress, `artifact` stores a
+// result, `completed` settles the run and moves the idea on (shared/lifecycle/advance).
+import { z } from 'zod';
+import type { Config } from '../config/index.js';
+import { lockXact, type Sql, type Tx } from '../db/index.js';
+import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors/index.js';
+import { zodIssues } from '../intake/codex-task.js';
+import { settleRun } from '../lifecycle/advance.js';
+import { moveRun, moveTask } from '../lifecycle/transitions.js';
+import { runTokenMatches } from '../lifecycle/tokens.js';
+import { isUuid } from '../status/index.js';
+
+export const ARTIFACT_KINDS = ['plan', 'review', 'integration', 'deploy', 'reflection', 'test-report', 'diff-stats'] as const;
+
+const eventSchema = z
+  .object({
+    seq: z.number().int().min(1).max(2_147_483_647),
+    type: z.enum(['started', 'heartbeat', 'artifact', 'completed']),
+    at: z.string().datetime({ offset: true }).optional(),
+    progress: z.number().min(0).max(1).optional(),
+    message: z.string().max(4000).optional(),
+    artifact: z.object({ kind: z.enum(ARTIFACT_KINDS), data: z.unknown() }).optional(),
+    outcome: z.enum(['succeeded', 'failed']).optional(),
+    error: z.object({ code: z.string().min(1).max(200), message: z.string().max(4000).default('') }).optional(),
+    usage: z
+      .object({
+        inputTokens: z.number().int().min(0).optional(),
+        outputTokens: z.number().int().min(0).optional(),
+        costUsd: z.number().min(0).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.type === 'artifact' && !e.artifact) ctx.addIssue({ code: 'custom', path: ['artifact'], message: 'is required for type artifact' });
+    if (e.type === 'artifact' && e.artifact && e.artifact.data === undefined) ctx.addIssue({ code: 'custom', path: ['artifact', 'data'], message: 'is required' });
+    if (e.type === 'completed' && !e.outcome) ctx.addIssue({ code: 'custom', path: ['outcome'], message: 'is required for type completed' });
+  });
+
+export type RunEvent = z.output<typeof eventSchema>;
+
+export function parseRunEvent(body: Buffer): RunEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new ValidationError('body is not valid JSON', [{ path: 'body', message: (err as Error).message }], 'malformed_json');
+  }
+  const r = eventSchema.safeParse(value);
+  if (!r.success) throw new ValidationError('invalid run event', zodIssues(r.error));
+  return r.data;
+}
+
+export interface CallbackDeps {
+  readonly sql: Sql;
+  readonly config: Pick<Config, 'callbackSecret' | 'lifecycle'>;
+}
+
+export interface CallbackResult {
+  readonly status: 200 | 202;
+  readonly body: Record<string, unknown>;
+  /** The run finished in this call: the caller runs the scheduler for its successors. */
+  readonly settled: boolean;
+  readonly ideaId: string;
+}
+
+interface RunRow {
+  id: string;
+  idea_id: string;
+  task_id: string;
+  attempt: number;
+  status: string;
+  task_attempts: number;
+}
+
+export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: string | undefined, body: Buffer): Promise<CallbackResult> {
+  const secret = deps.config.callbackSecret;
+  if (!secret) throw new UnauthorizedError('callbacks are not configured (FACTEUR_CALLBACK_SECRET)');
+  if (!isUuid(runId)) throw new NotFoundError(`no run ${runId}`);
+  const [peek] = await deps.sql<RunRow[]>`
+    select r.id, r.idea_id, r.task_id, r.attempt, r.status, t.attempts as task_attempts
+      from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${runId}`;
+  if (!peek) throw new NotFoundError(`no run ${runId}`);
+  if (!runTokenMatches(secret, peek.id, peek.attempt, bearer)) throw new UnauthorizedError('the bearer token is not valid for this run');
+  const event = parseRunEvent(body);
+  return (await deps.sql.begin(async (t) => {
+    const tx = t as Tx;
+    await lockXact(tx, `idea:${peek.idea_id}`);
+    const [seen] = await tx<{ response: Record<string, unknown> }[]>`
+      select response from codex_kb.run_events where run_id = ${runId} and seq = ${event.seq}`;
+    if (seen) return { status: 200, body: seen.response, settled: false, ideaId: peek.idea_id };
+    const [run] = await tx<RunRow[]>`
+      select r.id, r.idea_id, r.task_id, r.attempt, r.status, t.attempts as task_attempts
+        from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${runId}`;
+    if (!run) throw new NotFoundError(`no run ${runId}`);
+    if (run.attempt < run.task_attempts) throw new ConflictError('stale_attempt', `attempt ${run.attempt} was superseded by attempt ${run.task_attempts}`);
+    if (!['submitting', 'running'].includes(run.status)) throw new ConflictError('run_finished', `the run is already ${run.status}`);
+    let settled = false;
+    switch (event.type) {
+      case 'started':
+        if (run.status === 'submitting') {
+          await moveRun(tx, run.id, 'submitting', 'running');
+          await moveTask(tx, run.task_id, 'submitting', 'running');
+        }
+        await tx`update codex_kb.task_runs set started_at = coalesce(started_at, now()), last_heartbeat_at = now() where id = ${run.id}`;
+        break;
+      case 'heartbeat':
+        await tx`update codex_kb.task_runs set last_heartbeat_at = now(), progress = coalesce(${event.progress ?? null}, progress) where id = ${run.id}`;
+        break;
+      case 'artifact':
+        await tx`
+          insert into codex_kb.artifacts (idea_id, task_id, run_id, artifact_type, checksum, data)
+          values (${run.idea_id}, ${run.task_id}, ${run.id}, ${event.artifact!.kind},
+                  encode(sha256(convert_to(${JSON.stringify(event.artifact!.data)}, 'UTF8')), 'hex'), ${tx.json(event.artifact!.data as never)})`;
+        await tx`update codex_kb.task_runs set last_heartbeat_at = now() where id = ${run.id}`;
+        break;
+      case 'completed':
+        settled = await settleRun(tx, deps.config, run.id, {
+          succeeded: event.outcome === 'succeeded',
+          ...(event.error ? { errorCode: event.error.code, errorMessage: event.error.message } : {}),
+          ...(event.usage ? { usage: event.usage } : {}),
+          actor: `run:${run.id}`,
+        });
+        break;
+    }
+    const [after] = await tx<{ status: string }[]>`select status from codex_kb.task_runs where id = ${run.id}`;
+    const response = { runId: run.id, seq: event.seq, type: event.type, recorded: true, runStatus: after?.status ?? run.status };
+    await tx`
+      insert into codex_kb.run_events (idea_id, run_id, task_id, seq, event_type, actor, payload, response)
+      values (${run.idea_id}, ${run.id}, ${run.task_id}, ${event.seq}, ${'callback.' + event.type}, ${`run:${run.id}`},
+              ${tx.json(summary(event) as never)}, ${tx.json(response)})`;
+    return { status: 202, body: response, settled, ideaId: run.idea_id };
+  })) as CallbackResult;
+}
+
+/** What the timeline keeps of an event: not artifact bodies (those are in artifacts). */
+function summary(e: RunEvent): Record<string, unknown> {
+  return {
+    ...(e.at ? { at: e.at } : {}),
+    ...(e.progress !== undefined ? { progress: e.progress } : {}),
+    ...(e.message ? { message: e.message } : {}),
+    ...(e.artifact ? { artifact: e.artifact.kind } : {}),
+    ...(e.outcome ? { outcome: e.outcome } : {}),
+    ...(e.error ? { error: e.error } : {}),
+    ...(e.usage ? { usage: e.usage } : {}),
+  };
+}

@@ -1,0 +1,255 @@
+// What happens when a run finishes: the run is settled (guarded), its metrics recorded,
+// and the task and the idea move on by stage — a plan becomes tasks, finished
+// implementation goes to review, a review approves (→ integration) or asks for fixes
+// (bounded cycles), integration merges (→ deploy), deploy opens the monitoring window.
+// A failed run is retried as a new attempt with exponential backoff until max attempts,
+// then the task and the idea are blocked with the reason. The caller holds the idea's lock.
+import type { Config } from '../config/index.js';
+import type { Tx } from '../db/index.js';
+import { ValidationError } from '../errors/index.js';
+import { parsePlanArtifact, type Plan } from '../plans/index.js';
+import type { IdeaStatus, Stage } from './states.js';
+import { moveIdea, moveRun, moveTask } from './transitions.js';
+
+type LifecycleConfig = Pick<Config, 'lifecycle'>;
+
+export interface RunOutcome {
+  readonly succeeded: boolean;
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+  readonly usage?: { inputTokens?: number; outputTokens?: number; costUsd?: number };
+  readonly actor?: string;
+}
+
+interface RunRow {
+  id: string;
+  task_id: string;
+  idea_id: string;
+  attempt: number;
+  stage: Stage;
+  status: string;
+}
+
+/** Settles an active run once; false when it was already settled (nothing changes). */
+export async function settleRun(tx: Tx, cfg: LifecycleConfig, runId: string, outcome: RunOutcome): Promise<boolean> {
+  const [run] = await tx<RunRow[]>`
+    select id, task_id, idea_id, attempt, stage, status from codex_kb.task_runs where id = ${runId}`;
+  if (!run || (run.status !== 'submitting' && run.status !== 'running')) return false;
+  let result = outcome;
+  let plan: { plan: Plan; decisions: readonly string[] } | undefined;
+  let verdict: Record<string, unknown> | undefined;
+  if (outcome.succeeded) {
+    // A run that "succeeded" without the result its stage must produce did not succeed.
+    const check = await stageResult(tx, run);
+    if ('error' in check) result = { ...outcome, succeeded: false, errorCode: check.code, errorMessage: check.error };
+    else ({ plan, verdict } = check);
+  }
+  const usage = result.usage ?? {};
+  const moved = await moveRun(tx, run.id, ['submitting', 'running'], result.succeeded ? 'succeeded' : 'failed');
+  if (!moved) return false;
+  await tx`
+    update codex_kb.task_runs
+       set completed_at = now(), error_code = ${result.errorCode ?? null}, error_message = ${result.errorMessage?.slice(0, 4000) ?? null},
+           usage = usage || ${tx.json(usage as never)}, cost_usd = cost_usd + ${usage.costUsd ?? 0}
+     where id = ${run.id}`;
+  await tx`
+    insert into codex_kb.run_metrics (run_id, idea_id, queue_latency_ms, runtime_ms, resource_usage)
+    select id, idea_id,
+           (extract(epoch from (coalesce(started_at, submitted_at, completed_at) - queued_at)) * 1000)::int,
+           (extract(epoch from (completed_at - coalesce(started_at, submitted_at, queued_at))) * 1000)::int,
+           usage
+      from codex_kb.task_runs where id = ${run.id}
+    on conflict (run_id) do nothing`;
+  await event(tx, run, result.succeeded ? 'run.succeeded' : 'run.failed', result.actor ?? 'facteur', {
+    attempt: run.attempt,
+    ...(result.errorCode ? { errorCode: result.errorCode, errorMessage: result.errorMessage } : {}),
+  });
+  if (!result.succeeded) {
+    if (result.errorCode === 'invalid_plan') {
+      await moveTask(tx, run.task_id, ['submitting', 'running'], 'failed', result.errorMessage ?? 'invalid plan');
+      await blockIdea(tx, run.idea_id, `the plan was rejected: ${result.errorMessage}`);
+    } else {
+      await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`);
+    }
+    return true;
+  }
+  await moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
+  switch (run.stage) {
+    case 'planning':
+      await acceptPlan(tx, cfg, run, plan!);
+      break;
+    case 'implementation':
+      await afterImplementation(tx, cfg, run.idea_id);
+      break;
+    case 'review':
+      await afterReview(tx, cfg, run, verdict!);
+      break;
+    case 'integration':
+      await addStageTask(tx, run.idea_id, 'deploy', cfg.lifecycle.maxAttempts);
+      await moveIdea(tx, run.idea_id, 'integration', 'deployment');
+      break;
+    case 'deploy':
+      await openMonitoring(tx, cfg, run, verdict!);
+      break;
+  }
+  return true;
+}
+
+type StageCheck = { plan?: { plan: Plan; decisions: readonly string[] }; verdict?: Record<string, unknown> } | { error: string; code: string };
+
+async function stageResult(tx: Tx, run: RunRow): Promise<StageCheck> {
+  const kind = ({ planning: 'plan', review: 'review', integration: 'integration', deploy: 'deploy' } as const)[run.stage as 'planning'];
+  if (!kind) return {};
+  const [artifact] = await tx<{ data: unknown }[]>`
+    select data from codex_kb.artifacts where run_id = ${run.id} and artifact_type = ${kind} order by created_at desc limit 1`;
+  if (!artifact) return { code: `missing_${kind}`, error: `the ${run.stage} run reported success without a ${kind} artifact` };
+  if (run.stage === 'planning') {
+    try {
+      return { plan: parsePlanArtifact(artifact.data) };
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return { code: 'invalid_plan', error: err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') || err.message };
+    }
+  }
+  const data = artifact.data;
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return { code: `invalid_${kind}`, error: `the ${kind} artifact must be a JSON object` };
+  const v = data as Record<string, unknown>;
+  if (run.stage === 'review' && v.verdict !== 'approved' && v.verdict !== 'changes_requested') {
+    return { code: 'invalid_review', error: 'the review artifact needs verdict "approved" or "changes_requested"' };
+  }
+  if (run.stage === 'integration' && v.merged !== true) {
+    return { code: 'not_merged', error: `integration did not merge: ${String(v.message ?? 'no reason given')}` };
+  }
+  if (run.stage === 'deploy' && (typeof v.version !== 'string' || v.deployed === false)) {
+    return { code: 'not_deployed', error: `deploy did not report a deployed version: ${String(v.message ?? '')}` };
+  }
+  return { verdict: v };
+}
+
+export function backoffMs(cfg: LifecycleConfig, attempt: number): number {
+  return Math.min(cfg.lifecycle.retryMaxMs, cfg.lifecycle.retryBaseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+async function retryOrBlock(tx: Tx, cfg: LifecycleConfig, run: RunRow, reason: string): Promise<void> {
+  const [task] = await tx<{ attempts: number; max_attempts: number; key: string }[]>`
+    select attempts, max_attempts, key from codex_kb.tasks where id = ${run.task_id}`;
+  if (!task) return;
+  if (task.attempts < task.max_attempts) {
+    const wait = backoffMs(cfg, task.attempts);
+    if (await moveTask(tx, run.task_id, ['submitting', 'running'], 'queued', `retrying after: ${reason}`)) {
+      await tx`update codex_kb.tasks set not_before = now() + make_interval(secs => ${wait / 1000}) where id = ${run.task_id}`;
+      await event(tx, run, 'task.retry_scheduled', 'facteur', { attempt: task.attempts + 1, inMs: wait, reason });
+    }
+    return;
+  }
+  const why = `task ${task.key} failed ${task.attempts} time(s); last: ${reason}`;
+  await moveTask(tx, run.task_id, ['submitting', 'running'], 'blocked', why);
+  await blockIdea(tx, run.idea_id, why);
+}
+
+export async function blockIdea(tx: Tx, ideaId: string, reason: string): Promise<void> {
+  const [idea] = await tx<{ status: IdeaStatus }[]>`select status from codex_kb.ideas where id = ${ideaId}`;
+  if (!idea || ['blocked', 'completed', 'cancelled', 'failed'].includes(idea.status)) return;
+  await moveIdea(tx, ideaId, idea.status, 'blocked', reason, { resumeStatus: idea.status });
+}
+
+async function acceptPlan(tx: Tx, cfg: LifecycleConfig, run: RunRow, parsed: { plan: Plan; decisions: readonly string[] }): Promise<void> {
+  const [idea] = await tx<{ repository: string; base: string; priority_rank: number }[]>`
+    select repository, base, priority_rank from codex_kb.ideas where id = ${run.idea_id}`;
+  if (!idea) return;
+  const rows = parsed.plan.tasks.map((t) => ({
+    key: t.key, title: t.title, description: t.description ?? '', acceptance: t.acceptanceCriteria, paths: t.paths, risk: t.risk,
+    branch: `facteur/${run.idea_id.slice(0, 8)}/${t.key}`,
+  }));
+  await tx`
+    insert into codex_kb.tasks (idea_id, key, stage, title, description, repository, branch, base, priority_rank,
+                                acceptance_criteria, paths, risk, max_attempts, metadata)
+    select ${run.idea_id}, r.key, 'implementation', r.title, r.description, ${idea.repository}, r.branch, ${idea.base},
+           ${idea.priority_rank}, r.acceptance, r.paths, r.risk, ${cfg.lifecycle.maxAttempts}, jsonb_build_object('planRunId', ${run.id}::text)
+      from jsonb_to_recordset(${tx.json(rows as never)}) as r(key text, title text, description text, acceptance jsonb, paths jsonb, risk text, branch text)
+    on conflict (idea_id, key) do nothing`;
+  const deps = parsed.plan.tasks.flatMap((t) => t.dependsOn.map((d) => ({ task: t.key, on: d.key, type: d.type, artifact: (d as { artifact?: string }).artifact ?? null })));
+  if (deps.length) {
+    await tx`
+      insert into codex_kb.task_dependencies (task_id, depends_on_task_id, dependency_type, artifact_kind)
+      select a.id, b.id, d.type, d.artifact
+        from jsonb_to_recordset(${tx.json(deps as never)}) as d(task text, "on" text, type text, artifact text)
+        join codex_kb.tasks a on a.idea_id = ${run.idea_id} and a.key = d.task
+        join codex_kb.tasks b on b.idea_id = ${run.idea_id} and b.key = d."on"
+      on conflict do nothing`;
+  }
+  await tx`
+    update codex_kb.ideas set metadata = metadata || jsonb_build_object('plan', ${tx.json(parsed.plan as never)}::jsonb,
+                                                               'planDecisions', ${tx.json(parsed.decisions as never)}::jsonb)
+     where id = ${run.idea_id}`;
+  await event(tx, run, 'plan.accepted', 'facteur', { tasks: rows.length, decisions: parsed.decisions });
+  await moveIdea(tx, run.idea_id, 'planning', 'plan_ready');
+}
+
+/** When no implementation work is left unfinished, the idea goes to review. */
+export async function afterImplementation(tx: Tx, cfg: LifecycleConfig, ideaId: string): Promise<void> {
+  const [left] = await tx<{ n: number }[]>`
+    select count(*)::int as n from codex_kb.tasks
+     where idea_id = ${ideaId} and stage = 'implementation' and state not in ('succeeded', 'cancelled')`;
+  if ((left?.n ?? 1) > 0) return;
+  const [idea] = await tx<{ status: IdeaStatus }[]>`select status from codex_kb.ideas where id = ${ideaId}`;
+  if (!idea || !['running_tasks', 'plan_ready', 'awaiting_dependencies', 'remediation'].includes(idea.status)) return;
+  if (idea.status !== 'running_tasks') await moveIdea(tx, ideaId, idea.status, 'running_tasks');
+  await addStageTask(tx, ideaId, 'review', cfg.lifecycle.maxAttempts);
+  await moveIdea(tx, ideaId, 'running_tasks', 'qa_review');
+}
+
+async function afterReview(tx: Tx, cfg: LifecycleConfig, run: RunRow, verdict: Record<string, unknown>): Promise<void> {
+  if (verdict.verdict === 'approved') {
+    await addStageTask(tx, run.idea_id, 'integration', cfg.lifecycle.maxAttempts);
+    await moveIdea(tx, run.idea_id, 'qa_review', 'integration');
+    return;
+  }
+  const [idea] = await tx<{ review_cycles: number }[]>`
+    update codex_kb.ideas set review_cycles = review_cycles + 1 where id = ${run.idea_id} returning review_cycles`;
+  const cycles = idea?.review_cycles ?? 0;
+  if (cycles >= cfg.lifecycle.reviewMaxCycles) {
+    await blockIdea(tx, run.idea_id, `review requested changes ${cycles} times (limit ${cfg.lifecycle.reviewMaxCycles})`);
+    return;
+  }
+  const keys = Array.isArray(verdict.tasks) ? (verdict.tasks as unknown[]).filter((k): k is string => typeof k === 'string') : [];
+  const fixes = await tx<{ id: string }[]>`
+    select id from codex_kb.tasks
+     where idea_id = ${run.idea_id} and stage = 'implementation' and state = 'succeeded'
+       and (cardinality(${keys}::text[]) = 0 or key = any(${keys}::text[]))`;
+  const context = { summary: verdict.summary ?? null, comments: verdict.comments ?? [], cycle: cycles, reviewRunId: run.id };
+  for (const f of fixes) {
+    await moveTask(tx, f.id, 'succeeded', 'queued', `review cycle ${cycles} requested changes`);
+    await tx`
+      update codex_kb.tasks set not_before = null, max_attempts = attempts + ${cfg.lifecycle.maxAttempts},
+             metadata = metadata || jsonb_build_object('reviewContext', ${tx.json(context as never)}::jsonb)
+       where id = ${f.id}`;
+  }
+  await event(tx, run, 'review.changes_requested', 'facteur', { cycle: cycles, tasks: fixes.length });
+  await moveIdea(tx, run.idea_id, 'qa_review', 'running_tasks');
+  if (fixes.length === 0) await afterImplementation(tx, cfg, run.idea_id);
+}
+
+async function openMonitoring(tx: Tx, cfg: LifecycleConfig, run: RunRow, result: Record<string, unknown>): Promise<void> {
+  await tx`
+    update codex_kb.ideas set deployed_version = ${String(result.version)},
+           monitoring_until = now() + make_interval(secs => ${cfg.lifecycle.monitorWindowS})
+     where id = ${run.idea_id}`;
+  await moveIdea(tx, run.idea_id, 'deployment', 'monitoring');
+  if (cfg.lifecycle.monitorWindowS === 0) await moveIdea(tx, run.idea_id, 'monitoring', 'completed', 'monitoring window elapsed without regression');
+}
+
+/** Adds the next task of a single-task stage: `review-1`, `review-2`, `integration-1`, … */
+export async function addStageTask(tx: Tx, ideaId: string, stage: 'review' | 'integration' | 'deploy', maxAttempts = 3): Promise<void> {
+  await tx`
+    insert into codex_kb.tasks (idea_id, key, stage, title, description, repository, branch, base, priority_rank, max_attempts)
+    select i.id, ${stage} || '-' || (select count(*) + 1 from codex_kb.tasks where idea_id = i.id and stage = ${stage}),
+           ${stage}, initcap(${stage}) || ': ' || i.title, coalesce(i.intent_anchor, ''), i.repository, null, i.base, i.priority_rank, ${maxAttempts}
+      from codex_kb.ideas i where i.id = ${ideaId}`;
+}
+
+async function event(tx: Tx, run: RunRow, type: string, actor: string, payload: Record<string, unknown>): Promise<void> {
+  await tx`
+    insert into codex_kb.run_events (idea_id, run_id, task_id, event_type, actor, payload)
+    values (${run.idea_id}, ${run.id}, ${run.task_id}, ${type}, ${actor}, ${tx.json(payload as never)})`;
+}

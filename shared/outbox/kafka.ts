@@ -1,0 +1,39 @@
+// Publishes outbox events to Kafka as structured-mode CloudEvents (kafkajs). The record
+// key is the event's key (the idea id), so one idea's events stay in order on a partition;
+// `ce_id` carries the stable event id consumers dedupe on.
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { OutboxEvent, Publisher } from './index.js';
+
+export interface KafkaPublisher extends Publisher {
+  close(): Promise<void>;
+}
+
+export async function createKafkaPublisher(opts: { brokers: readonly string[]; clientId: string }): Promise<KafkaPublisher> {
+  const kafka = new Kafka({ clientId: opts.clientId, brokers: [...opts.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+  // Not idempotent/transactional: the mock broker used in tests does not support it, and
+  // the design does not need it (consumers dedupe on the CloudEvent id).
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  return {
+    async publish(events: readonly OutboxEvent[]) {
+      const byTopic = new Map<string, OutboxEvent[]>();
+      for (const e of events) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, evs]) => ({
+          topic,
+          messages: evs.map((e) => ({
+            key: e.key,
+            value: JSON.stringify({
+              specversion: '1.0', id: e.eventId, type: e.type, source: e.source, time: e.time,
+              ...(e.subject ? { subject: e.subject } : {}), datacontenttype: 'application/json', data: e.data,
+              ...(e.traceContext ? { traceparent: e.traceContext } : {}),
+            }),
+            headers: { 'content-type': 'application/cloudevents+json', ce_id: e.eventId, ce_type: e.type },
+          })),
+        })),
+      });
+    },
+    close: () => producer.disconnect(),
+  };
+}
