@@ -81,7 +81,7 @@ export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<In
     const record = route === 'telemetry' ? recordTelemetry : recordWorkflowCompletion;
     return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic })) };
   }
-  const input = route === 'idea_spec' ? fromIdeaSpec(event, topic) : fromCodexTask(event, topic, route);
+  const input = route === 'idea_spec' ? fromIdeaSpec(event, topic, deps.config.lifecycle.maxAttempts) : fromCodexTask(event, topic, route, deps.config.lifecycle.maxAttempts);
   // (the fact routes returned above)
   const registered = await register(deps.sql, { ...input, eventsTopic: deps.config.topics.events });
   return { ...registered, route, deliveryKey: input.delivery.key };
@@ -89,7 +89,7 @@ export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<In
 
 type Prepared = Omit<RegisterInput, 'eventsTopic'>;
 
-function fromIdeaSpec(event: ReceivedEvent, topic: string): Prepared {
+function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number): Prepared {
   const spec = parseIdeaSpec(event.data);
   const derived = deriveIntent(spec, event.data);
   const key = spec.id ? `idea-spec:${spec.id}` : deliveryKeyOf(event);
@@ -122,6 +122,7 @@ function fromIdeaSpec(event: ReceivedEvent, topic: string): Prepared {
       prompt: null,
       branch: null,
       metadata: { intentDigest: derived.intentDigest },
+      maxAttempts,
     },
     actor: spec.initiator ? `${spec.initiator.kind}:${spec.initiator.login}` : `intake:${topic}`,
     traceId: traceIdOf(traceContext ?? undefined),
@@ -129,7 +130,7 @@ function fromIdeaSpec(event: ReceivedEvent, topic: string): Prepared {
   };
 }
 
-function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_proto' | 'codex_task_json'): Prepared {
+function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_proto' | 'codex_task_json', maxAttempts: number): Prepared {
   const headerDelivery = event.kafkaHeaders['xgithubdelivery'];
   const task: CodexTask =
     route === 'codex_task_proto' ? decodeCodexTask(event.data) : parseCodexTaskJson(event.data, headerDelivery || event.id);
@@ -173,6 +174,7 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
         ...(task.planCommentId ? { planCommentId: task.planCommentId } : {}),
         ...(task.iteration !== undefined ? { iteration: task.iteration } : {}),
       },
+      maxAttempts,
     },
     actor: task.sender ? `github:${task.sender}` : `intake:${topic}`,
     traceId: traceIdOf(traceContext ?? undefined),

@@ -44,6 +44,7 @@ export interface TaskDraft {
   readonly prompt: string | null;
   readonly branch: string | null;
   readonly metadata: unknown;
+  readonly maxAttempts: number;
 }
 
 export interface Registration {
@@ -86,9 +87,9 @@ export async function register(sql: Queryable, input: RegisterInput): Promise<Re
         returning x.id, (x.xmax = 0) as created
       ), task as (
         insert into codex_kb.tasks as y (idea_id, key, stage, title, description, prompt, repository, branch,
-          base, priority_rank, metadata)
+          base, priority_rank, metadata, max_attempts)
         select idea.id, ${t.key}, ${t.stage}, ${t.title}, ${t.description}, ${t.prompt}, ${i.repository},
-          ${t.branch}, ${i.base}, ${PRIORITY_RANK[i.priority]}, ${sql.json(t.metadata as never)}
+          ${t.branch}, ${i.base}, ${PRIORITY_RANK[i.priority]}, ${sql.json(t.metadata as never)}, ${t.maxAttempts}
         from idea
         on conflict (idea_id, key) do update set updated_at = y.updated_at
         returning y.id, y.idea_id, (y.xmax = 0) as created

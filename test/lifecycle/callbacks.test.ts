@@ -1,0 +1,97 @@
+// Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToken } from '../../shared/lifecycle/tokens.js';
+import { Secret } from '../../shared/config/index.js';
+import { plan, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
+
+let sys: System;
+let step: StepDouble;
+let ideaId: string;
+
+beforeAll(async () => {
+  sys = await startSystem({ FACTEUR_MAX_ATTEMPTS: '3' });
+  ({ ideaId } = await submitIdea(sys, { id: 'callbacks-1' }));
+  await tick(sys);
+  step = await new WorkflowWatch(sys, ideaId).next();
+});
+afterAll(() => sys.close());
+
+const runStatus = async (id: string) => (await sys.db.sql`select status from codex_kb.task_runs where id = ${id}`)[0]!.status;
+
+describe('callbacks', () => {
+  it('records started and answers a repeated seq exactly as the first time, changing nothing', async () => {
+    const first = await step.post({ type: 'started', message: 'go' }, { seq: 1 });
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ runId: step.runId, seq: 1, recorded: true, runStatus: 'running' });
+    const again = await step.post({ type: 'started', message: 'go' }, { seq: 1 });
+    expect(again).toEqual({ status: 200, body: first.body });
+    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.run_events where run_id = ${step.runId} and seq = 1`;
+    expect(n!.n).toBe(1);
+  });
+
+  it('moves progress on heartbeats and stores artifacts', async () => {
+    expect((await step.post({ type: 'heartbeat', progress: 0.3 }, { seq: 2 })).status).toBe(202);
+    const [r] = await sys.db.sql`select progress, last_heartbeat_at from codex_kb.task_runs where id = ${step.runId}`;
+    expect(r!.progress).toBeCloseTo(0.3);
+    expect((await step.post({ type: 'artifact', artifact: { kind: 'test-report', data: { passed: 1 } } }, { seq: 3 })).status).toBe(202);
+    const [a] = await sys.db.sql`select artifact_type, data, checksum from codex_kb.artifacts where run_id = ${step.runId}`;
+    expect(a).toMatchObject({ artifact_type: 'test-report', data: { passed: 1 }, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  it('401 for a forged token, a token of another run, or none', async () => {
+    expect((await step.post({ type: 'heartbeat' }, { token: 'forged', seq: 50 })).status).toBe(401);
+    const other = runToken(new Secret('test-callback-secret'), '00000000-0000-0000-0000-000000000000', 1);
+    expect((await step.post({ type: 'heartbeat' }, { token: other, seq: 51 })).status).toBe(401);
+    const wrongAttempt = runToken(new Secret('test-callback-secret'), step.runId, 2);
+    expect((await step.post({ type: 'heartbeat' }, { token: wrongAttempt, seq: 52 })).status).toBe(401);
+    const res = await fetch(step.params.callbackUrl!, { method: 'POST', body: JSON.stringify({ seq: 53, type: 'heartbeat' }) });
+    expect(res.status).toBe(401);
+  });
+
+  it('400 listing every problem, and the input kept', async () => {
+    const r = await step.post({ type: 'explode', progress: 7, artifact: { kind: 'poem' } }, { seq: 0 });
+    expect(r.status).toBe(400);
+    expect(r.body.error.issues.map((i: any) => i.path).sort()).toEqual(['artifact.data', 'artifact.kind', 'progress', 'seq', 'type']);
+    const [dl] = await sys.db.sql`select function_name, status_code from codex_kb.dead_letters order by id desc limit 1`;
+    expect(dl).toEqual({ function_name: 'callbacks', status_code: 400 });
+  });
+
+  it('413 over 1 MiB', async () => {
+    const r = await step.post({ type: 'artifact', artifact: { kind: 'reflection', data: 'x'.repeat(1024 * 1024) } }, { seq: 60 });
+    expect(r.status).toBe(413);
+  });
+
+  it('404 for an unknown run', async () => {
+    const url = step.params.callbackUrl!.replace(step.runId, '11111111-1111-1111-1111-111111111111');
+    const res = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer x' }, body: '{}' });
+    expect(res.status).toBe(404);
+  });
+
+  it('a failed attempt is superseded: its late callbacks get 409 and change nothing; the new attempt has its own name and token', async () => {
+    const failed = await step.post({ type: 'completed', outcome: 'failed', error: { code: 'agent_crashed', message: 'boom' } }, { seq: 4 });
+    expect(failed.status).toBe(202);
+    expect(await runStatus(step.runId)).toBe('failed');
+    // a late event of the finished attempt; the retry (backoff 0 here) was already
+    // dispatched in the completion's request path, so attempt 1 is superseded
+    const late = await step.post({ type: 'heartbeat' }, { seq: 5 });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('stale_attempt');
+    const watch = new WorkflowWatch(sys, ideaId);
+    const [w1, w2] = [await watch.next(), await watch.next()];
+    expect(w1.name).toBe(step.name);
+    const newStep = w2;
+    expect(newStep.name).toMatch(/-a2$/);
+    expect(newStep.name.replace(/-a2$/, '')).toBe(step.name.replace(/-a1$/, ''));
+    expect(newStep.params.attempt).toBe('2');
+    expect(newStep.params.runToken).not.toBe(step.params.runToken);
+    // the old attempt's token does not work on the new run, nor its completion count
+    expect((await newStep.post({ type: 'started' }, { token: step.params.runToken, seq: 1 })).status).toBe(401);
+    // a late 'completed' from attempt 1 cannot finish anything
+    const stale = await step.post({ type: 'completed', outcome: 'succeeded' }, { seq: 6 });
+    expect(stale.status).toBe(409);
+    expect(await runStatus(newStep.runId)).toBe('running');
+    expect(await runStatus(step.runId)).toBe('failed');
+    // the exit handler of a finished run: 409, which facteur-step --if-unfinished treats as done
+    expect((await step.post({ type: 'completed', outcome: 'failed' }, { seq: 2_000_000_000 })).status).toBe(409);
+  });
+});
