@@ -36,7 +36,9 @@ export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
       const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers['authorization'] ?? '')?.[1];
       const result = await recordRunEvent(deps, decodeURIComponent(m[1]!), bearer, req.body);
       if (result.settled) {
-        await dispatchNow(deps).catch((err) => deps.log.warn('callbacks: dispatch after completion failed; the tick will pick it up', { error: messageOf(err) }));
+        // this idea's successors now; other ideas get the freed capacity through the
+        // facteur.task.finished event (dispatch) or the tick
+        await dispatchNow(deps, { ideaId: result.ideaId }).catch((err) => deps.log.warn('callbacks: dispatch after completion failed; the tick will pick it up', { error: messageOf(err) }));
       }
       return json(result.status, result.body);
     } catch (err) {

@@ -31,15 +31,20 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       if (req.path === '/tick') return json(200, await tick(deps));
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
       const event = parseCloudEvent(req);
+      // The event is Facteur's own (the local bus), or a Kafka record whose value is the
+      // structured CloudEvent the outbox relay wrote (KafkaSource on facteur.events).
       let ideaId: string | undefined;
+      let type = event.type;
       try {
-        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; data?: { ideaId?: unknown } };
+        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; data?: { ideaId?: unknown } };
         const candidate = data.ideaId ?? data.data?.ideaId;
         if (typeof candidate === 'string' && isUuid(candidate)) ideaId = candidate;
+        if (typeof data.type === 'string' && data.data !== undefined) type = data.type;
       } catch {
         // not JSON: schedule globally
       }
-      const claims = await dispatchNow(deps, ideaId ? { ideaId } : {});
+      // A finished task freed capacity: anyone's waiting task may use it.
+      const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
       return json(200, { dispatched: claims.length });
     } catch (err) {
       return errorResponse(err, deps.log);

@@ -53,7 +53,7 @@ export function parseRunEvent(body: Buffer): RunEvent {
 
 export interface CallbackDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'callbackSecret' | 'lifecycle'>;
+  readonly config: Pick<Config, 'callbackSecret' | 'lifecycle' | 'topics'>;
 }
 
 export interface CallbackResult {

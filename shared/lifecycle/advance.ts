@@ -11,7 +11,7 @@ import { parsePlanArtifact, type Plan } from '../plans/index.js';
 import type { IdeaStatus, Stage } from './states.js';
 import { moveIdea, moveRun, moveTask } from './transitions.js';
 
-type LifecycleConfig = Pick<Config, 'lifecycle'>;
+type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics'>;
 
 export interface RunOutcome {
   readonly succeeded: boolean;
@@ -64,6 +64,12 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runId: string, out
     attempt: run.attempt,
     ...(result.errorCode ? { errorCode: result.errorCode, errorMessage: result.errorMessage } : {}),
   });
+  // The caller dispatches this idea's successors at once; this event lets dispatch (via
+  // Kafka) hand the freed capacity to other ideas' waiting tasks too.
+  await tx`
+    insert into codex_kb.outbox (type, source, subject, topic, key, data)
+    values ('facteur.task.finished', '/facteur/lifecycle', ${run.idea_id}, ${cfg.topics.events}, ${run.idea_id},
+            ${tx.json({ ideaId: run.idea_id, taskId: run.task_id, runId: run.id, stage: run.stage, succeeded: result.succeeded })})`;
   if (!result.succeeded) {
     if (result.errorCode === 'invalid_plan') {
       await moveTask(tx, run.task_id, ['submitting', 'running'], 'failed', result.errorMessage ?? 'invalid plan');

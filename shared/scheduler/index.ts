@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { workflowName } from '../argo/names.js';
 import type { Config } from '../config/index.js';
-import type { Sql, Tx } from '../db/index.js';
+import type { Sql } from '../db/index.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
 import { promoteReadyTasks } from './promote.js';
 
@@ -21,8 +21,8 @@ export { promoteReadyTasks } from './promote.js';
 export interface SchedulerDeps {
   readonly sql: Sql;
   readonly config: Pick<Config, 'limits'>;
-  /** Takes the scope locks; replaceable only so a test can show what happens without them. */
-  readonly lockScopes?: (tx: Tx, keys: readonly string[]) => Promise<void>;
+  /** Skips the scope locks: only so a test can show what happens without them. */
+  readonly withoutLocks?: boolean;
 }
 
 export interface Claim {
@@ -59,10 +59,6 @@ export function workspaceOf(c: Pick<Candidate, 'stage' | 'repository' | 'branch'
   if (c.stage === 'implementation') return c.branch ? `${c.repository}#${c.branch}` : null;
   if (c.stage === 'integration' || c.stage === 'deploy') return `${c.repository}#${c.base}`;
   return null;
-}
-
-export async function lockScopes(tx: Tx, keys: readonly string[]): Promise<void> {
-  await tx`select pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest(${keys as string[]}::text[]) as k order by k`;
 }
 
 /** Promotes, then claims up to `max` tasks; returns the claims (runs in `submitting`). */
@@ -109,60 +105,19 @@ async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null
   const attempt = c.attempts + 1;
   const name = workflowName({ ideaId: c.idea_id, taskKey: c.key, stage: c.stage, attempt });
   const runId = randomUUID();
-  const lock = deps.lockScopes ?? lockScopes;
-  return (await deps.sql.begin(async (t) => {
-    const tx = t as Tx;
-    await lock(tx, keys);
-    // One statement: count the active runs of every scope, and only if all are under
-    // their limits, move the task (guarded on its state and attempt count), insert the run
-    // and move the idea along.
-    const [row] = await tx<ClaimRow[]>`
-      with counts as (
-        select count(*)::int as n_global,
-               count(*) filter (where stage = ${c.stage})::int as n_stage,
-               count(*) filter (where repository = ${c.repository})::int as n_repo,
-               count(*) filter (where idea_id = ${c.idea_id})::int as n_idea,
-               count(*) filter (where workspace = ${workspace})::int as n_workspace
-          from codex_kb.task_runs where status in ('submitting', 'running')
-      ), allowed as (
-        select 1 from counts
-         where n_global < ${limits.global} and n_stage < ${stageLimit} and n_repo < ${limits.repository}
-           and n_idea < ${limits.idea} and n_workspace < 1
-      ), idea as (
-        select id from codex_kb.ideas
-         where id = ${c.idea_id} and status = any(${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])
-      ), task as (
-        update codex_kb.tasks set state = 'submitting', attempts = ${attempt}, not_before = null, state_reason = null
-         where id = ${c.id} and attempts = ${c.attempts}
-           and (state = 'ready' or (state = 'queued' and coalesce(not_before, '-infinity') <= now()))
-           and exists (select 1 from allowed) and exists (select 1 from idea)
-        returning id
-      ), run as (
-        insert into codex_kb.task_runs (id, task_id, idea_id, attempt, status, external_run_id, namespace, stage, repository, workspace, retry_count)
-        select ${runId}, task.id, ${c.idea_id}, ${attempt}, 'submitting', ${name}, null, ${c.stage}, ${c.repository}, ${workspace}, ${attempt - 1}
-          from task
-        returning id
-      ), advanced as (
-        update codex_kb.ideas set status = case
-            when status = 'registered' and ${c.stage} = 'planning' then 'planning'
-            when status in ('plan_ready', 'awaiting_dependencies', 'remediation') and ${c.stage} = 'implementation' then 'running_tasks'
-            else status end
-         where id = ${c.idea_id} and exists (select 1 from run)
-      ), event as (
-        insert into codex_kb.run_events (idea_id, run_id, task_id, event_type, actor, payload)
-        select ${c.idea_id}, run.id, ${c.id}, 'run.submitting', 'scheduler',
-               jsonb_build_object('attempt', ${attempt}::int, 'workflowName', ${name}::text)
-          from run
-      )
-      select counts.*, (select id from run) as run_id from counts`;
-    if (row?.run_id) {
-      return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
-    }
-    if (!row) return {};
-    if (row.n_global >= limits.global) return { fullScope: 'limit:global' };
-    if (row.n_stage >= stageLimit) return { fullScope: `limit:stage:${c.stage}` };
-    if (row.n_repo >= limits.repository) return { fullScope: `limit:repo:${c.repository}` };
-    if (workspace && row.n_workspace >= 1) return { fullScope: `lease:workspace:${workspace}` };
-    return {};
-  })) as { claim?: Claim; fullScope?: string };
+  // One round trip: codex_kb.claim_task (migration 0004) locks the scopes, counts and
+  // claims in one statement. `withoutLocks` exists only so a test can show the race.
+  const [row] = await deps.sql<ClaimRow[]>`
+    select * from codex_kb.claim_task(${c.id}, ${c.attempts}, ${runId}, ${name}, ${deps.withoutLocks ? [] : keys}::text[],
+      ${c.stage}, ${c.repository}, ${c.idea_id}, ${workspace}, ${limits.global}, ${stageLimit}, ${limits.repository},
+      ${limits.idea}, ${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])`;
+  if (row?.run_id) {
+    return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
+  }
+  if (!row) return {};
+  if (row.n_global >= limits.global) return { fullScope: 'limit:global' };
+  if (row.n_stage >= stageLimit) return { fullScope: `limit:stage:${c.stage}` };
+  if (row.n_repo >= limits.repository) return { fullScope: `limit:repo:${c.repository}` };
+  if (workspace && row.n_workspace >= 1) return { fullScope: `lease:workspace:${workspace}` };
+  return {};
 }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, migrate } from '../../shared/db/index.js';
 import { databaseUrl } from '../helpers/urls.js';
+import { benchDispatch } from './dispatch.js';
 import { benchIntake } from './intake.js';
 
 const admin = process.env.DATABASE_URL;
@@ -21,6 +22,10 @@ try {
   if (which === 'all' || which === 'intake') {
     console.log(`intake: ${seconds}s per phase, A/B/A/B`);
     await benchIntake(url, seconds);
+  }
+  if (which === 'all' || which === 'dispatch') {
+    console.log(`dispatch hop: 200 completions/s for ${Math.max(10, seconds)}s, then a ramp`);
+    await benchDispatch(url, Math.max(10, seconds));
   }
 } finally {
   await adminSql.unsafe(`drop database if exists ${name} with (force)`);

@@ -5,7 +5,7 @@
 // The same race without the scope locks shows that the locks are what holds the limits.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/index.js';
-import { connect, type Sql, type Tx } from '../../shared/db/index.js';
+import { connect, type Sql } from '../../shared/db/index.js';
 import { schedule } from '../../shared/scheduler/index.js';
 import { createTestDb } from '../helpers/db.js';
 
@@ -56,7 +56,6 @@ async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ p
   const peak: Peak = { global: 0, implementation: 0, review: 0, repo: 0, idea: 0, workspace: 0 };
   let claims = 0;
   let done = false;
-  const noLocks = async (_tx: Tx, _keys: readonly string[]) => {};
   try {
     const watching = (async () => {
       while (!done) {
@@ -88,7 +87,7 @@ async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ p
     await Promise.all(
       schedulers.map(async (sql) => {
         while (claims < decisions) {
-          const got = await schedule({ sql, config, ...(lock === 'unlocked' ? { lockScopes: noLocks } : {}) }, { max: 3 });
+          const got = await schedule({ sql, config, withoutLocks: lock === 'unlocked' }, { max: 3 });
           claims += got.length;
           if (got.length === 0) await new Promise((r) => setTimeout(r, 1));
         }
