@@ -7,6 +7,7 @@ import { lockXact, type Sql, type Tx } from '../db/index.js';
 import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors/index.js';
 import { zodIssues } from '../intake/codex-task.js';
 import { settleRun } from '../lifecycle/advance.js';
+import type { Stage } from '../lifecycle/states.js';
 import { moveRun, moveTask } from '../lifecycle/transitions.js';
 import { runTokenMatches } from '../lifecycle/tokens.js';
 import { isUuid } from '../status/index.js';
@@ -70,6 +71,7 @@ interface RunRow {
   task_id: string;
   attempt: number;
   status: string;
+  stage: Stage;
   task_attempts: number;
 }
 
@@ -77,30 +79,31 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
   const secret = deps.config.callbackSecret;
   if (!secret) throw new UnauthorizedError('callbacks are not configured (FACTEUR_CALLBACK_SECRET)');
   if (!isUuid(runId)) throw new NotFoundError(`no run ${runId}`);
-  const [peek] = await deps.sql<RunRow[]>`
-    select r.id, r.idea_id, r.task_id, r.attempt, r.status, t.attempts as task_attempts
-      from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${runId}`;
+  const [peek] = await deps.sql<{ id: string; idea_id: string; attempt: number }[]>`
+    select id, idea_id, attempt from codex_kb.task_runs where id = ${runId}`;
   if (!peek) throw new NotFoundError(`no run ${runId}`);
   if (!runTokenMatches(secret, peek.id, peek.attempt, bearer)) throw new UnauthorizedError('the bearer token is not valid for this run');
   const event = parseRunEvent(body);
   return (await deps.sql.begin(async (t) => {
     const tx = t as Tx;
     await lockXact(tx, `idea:${peek.idea_id}`);
-    const [seen] = await tx<{ response: Record<string, unknown> }[]>`
-      select response from codex_kb.run_events where run_id = ${runId} and seq = ${event.seq}`;
-    if (seen) return { status: 200, body: seen.response, settled: false, ideaId: peek.idea_id };
-    const [run] = await tx<RunRow[]>`
-      select r.id, r.idea_id, r.task_id, r.attempt, r.status, t.attempts as task_attempts
+    // after the lock: what this seq already answered, and the run as it is now
+    const [run] = await tx<(RunRow & { seen: Record<string, unknown> | null })[]>`
+      select r.id, r.idea_id, r.task_id, r.attempt, r.status, r.stage, t.attempts as task_attempts,
+             (select e.response from codex_kb.run_events e where e.run_id = r.id and e.seq = ${event.seq}) as seen
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${runId}`;
     if (!run) throw new NotFoundError(`no run ${runId}`);
+    if (run.seen) return { status: 200, body: run.seen, settled: false, ideaId: peek.idea_id };
     if (run.attempt < run.task_attempts) throw new ConflictError('stale_attempt', `attempt ${run.attempt} was superseded by attempt ${run.task_attempts}`);
     if (!['submitting', 'running'].includes(run.status)) throw new ConflictError('run_finished', `the run is already ${run.status}`);
     let settled = false;
+    let runStatus = run.status;
     switch (event.type) {
       case 'started':
         if (run.status === 'submitting') {
           await moveRun(tx, run.id, 'submitting', 'running');
           await moveTask(tx, run.task_id, 'submitting', 'running');
+          runStatus = 'running';
         }
         await tx`update codex_kb.task_runs set started_at = coalesce(started_at, now()), last_heartbeat_at = now() where id = ${run.id}`;
         break;
@@ -115,16 +118,20 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
         await tx`update codex_kb.task_runs set last_heartbeat_at = now() where id = ${run.id}`;
         break;
       case 'completed':
-        settled = await settleRun(tx, deps.config, run.id, {
+        settled = await settleRun(tx, deps.config, run, {
           succeeded: event.outcome === 'succeeded',
           ...(event.error ? { errorCode: event.error.code, errorMessage: event.error.message } : {}),
           ...(event.usage ? { usage: event.usage } : {}),
           actor: `run:${run.id}`,
         });
+        if (settled) {
+          // a "succeeded" without its stage's result is settled as failed: read what it became
+          const [after] = await tx<{ status: string }[]>`select status from codex_kb.task_runs where id = ${run.id}`;
+          runStatus = after?.status ?? runStatus;
+        }
         break;
     }
-    const [after] = await tx<{ status: string }[]>`select status from codex_kb.task_runs where id = ${run.id}`;
-    const response = { runId: run.id, seq: event.seq, type: event.type, recorded: true, runStatus: after?.status ?? run.status };
+    const response = { runId: run.id, seq: event.seq, type: event.type, recorded: true, runStatus };
     await tx`
       insert into codex_kb.run_events (idea_id, run_id, task_id, seq, event_type, actor, payload, response)
       values (${run.idea_id}, ${run.id}, ${run.task_id}, ${event.seq}, ${'callback.' + event.type}, ${`run:${run.id}`},

@@ -8,8 +8,8 @@ import type { Config } from '../config/index.js';
 import type { Tx } from '../db/index.js';
 import { ValidationError } from '../errors/index.js';
 import { parsePlanArtifact, type Plan } from '../plans/index.js';
-import type { IdeaStatus, Stage } from './states.js';
-import { moveIdea, moveRun, moveTask } from './transitions.js';
+import { canMove, RUN_TRANSITIONS, type IdeaStatus, type RunStatus, type Stage } from './states.js';
+import { moveIdea, moveTask } from './transitions.js';
 
 type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics'>;
 
@@ -21,7 +21,7 @@ export interface RunOutcome {
   readonly actor?: string;
 }
 
-interface RunRow {
+export interface RunRow {
   id: string;
   task_id: string;
   idea_id: string;
@@ -31,9 +31,11 @@ interface RunRow {
 }
 
 /** Settles an active run once; false when it was already settled (nothing changes). */
-export async function settleRun(tx: Tx, cfg: LifecycleConfig, runId: string, outcome: RunOutcome): Promise<boolean> {
-  const [run] = await tx<RunRow[]>`
-    select id, task_id, idea_id, attempt, stage, status from codex_kb.task_runs where id = ${runId}`;
+export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | RunRow, outcome: RunOutcome): Promise<boolean> {
+  const [run] =
+    typeof runOrId === 'string'
+      ? await tx<RunRow[]>`select id, task_id, idea_id, attempt, stage, status from codex_kb.task_runs where id = ${runOrId}`
+      : [runOrId];
   if (!run || (run.status !== 'submitting' && run.status !== 'running')) return false;
   let result = outcome;
   let plan: { plan: Plan; decisions: readonly string[] } | undefined;
@@ -45,31 +47,44 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runId: string, out
     else ({ plan, verdict } = check);
   }
   const usage = result.usage ?? {};
-  const moved = await moveRun(tx, run.id, ['submitting', 'running'], result.succeeded ? 'succeeded' : 'failed');
-  if (!moved) return false;
-  await tx`
-    update codex_kb.task_runs
-       set completed_at = now(), error_code = ${result.errorCode ?? null}, error_message = ${result.errorMessage?.slice(0, 4000) ?? null},
-           usage = usage || ${tx.json(usage as never)}, cost_usd = cost_usd + ${usage.costUsd ?? 0}
-     where id = ${run.id}`;
-  await tx`
-    insert into codex_kb.run_metrics (run_id, idea_id, queue_latency_ms, runtime_ms, resource_usage)
-    select id, idea_id,
-           (extract(epoch from (coalesce(started_at, submitted_at, completed_at) - queued_at)) * 1000)::int,
-           (extract(epoch from (completed_at - coalesce(started_at, submitted_at, queued_at))) * 1000)::int,
-           usage
-      from codex_kb.task_runs where id = ${run.id}
-    on conflict (run_id) do nothing`;
-  await event(tx, run, result.succeeded ? 'run.succeeded' : 'run.failed', result.actor ?? 'facteur', {
+  const to = result.succeeded ? 'succeeded' : 'failed';
+  if (!canMove(RUN_TRANSITIONS, run.status as RunStatus, to)) throw new Error(`a run cannot move from ${run.status} to ${to}`);
+  // One statement: the guarded move with its fields, the metrics, the timeline entry and
+  // the outbox event (the caller dispatches this idea's successors at once; the event lets
+  // dispatch hand the freed capacity to other ideas' waiting tasks too).
+  const timeline = {
     attempt: run.attempt,
     ...(result.errorCode ? { errorCode: result.errorCode, errorMessage: result.errorMessage } : {}),
-  });
-  // The caller dispatches this idea's successors at once; this event lets dispatch (via
-  // Kafka) hand the freed capacity to other ideas' waiting tasks too.
-  await tx`
-    insert into codex_kb.outbox (type, source, subject, topic, key, data)
-    values ('facteur.task.finished', '/facteur/lifecycle', ${run.idea_id}, ${cfg.topics.events}, ${run.idea_id},
-            ${tx.json({ ideaId: run.idea_id, taskId: run.task_id, runId: run.id, stage: run.stage, succeeded: result.succeeded })})`;
+  };
+  const [moved] = await tx<{ id: string }[]>`
+    with settled as (
+      update codex_kb.task_runs
+         set status = ${to}, completed_at = now(), error_code = ${result.errorCode ?? null},
+             error_message = ${result.errorMessage?.slice(0, 4000) ?? null},
+             usage = usage || ${tx.json(usage as never)}, cost_usd = cost_usd + ${usage.costUsd ?? 0}
+       where id = ${run.id} and status in ('submitting', 'running')
+      returning id, idea_id, queued_at, submitted_at, started_at, completed_at, usage
+    ), metrics as (
+      insert into codex_kb.run_metrics (run_id, idea_id, queue_latency_ms, runtime_ms, resource_usage)
+      select id, idea_id,
+             (extract(epoch from (coalesce(started_at, submitted_at, completed_at) - queued_at)) * 1000)::int,
+             (extract(epoch from (completed_at - coalesce(started_at, submitted_at, queued_at))) * 1000)::int,
+             usage
+        from settled
+      on conflict (run_id) do nothing
+    ), timeline as (
+      insert into codex_kb.run_events (idea_id, run_id, task_id, event_type, actor, payload)
+      select idea_id, id, ${run.task_id}, ${result.succeeded ? 'run.succeeded' : 'run.failed'}, ${result.actor ?? 'facteur'},
+             ${tx.json(timeline as never)}
+        from settled
+    ), announced as (
+      insert into codex_kb.outbox (type, source, subject, topic, key, data)
+      select 'facteur.task.finished', '/facteur/lifecycle', idea_id::text, ${cfg.topics.events}, idea_id::text,
+             ${tx.json({ ideaId: run.idea_id, taskId: run.task_id, runId: run.id, stage: run.stage, succeeded: result.succeeded })}
+        from settled
+    )
+    select id from settled`;
+  if (!moved) return false;
   if (!result.succeeded) {
     if (result.errorCode === 'invalid_plan') {
       await moveTask(tx, run.task_id, ['submitting', 'running'], 'failed', result.errorMessage ?? 'invalid plan');

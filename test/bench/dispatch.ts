@@ -126,8 +126,8 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
     console.log(`  dispatch at 200/s for ${seconds}s: ${fixed.created}/${fixed.sent} successors created, errors ${fixed.errors}, p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
     console.log(`RESULT dispatch_p50_ms=${fixed.p50.toFixed(2)} dispatch_p99_ms=${fixed.p99.toFixed(2)} rate=${fixed.achieved.toFixed(0)}`);
     let best: Phase | undefined;
-    for (const rate of [300, 400, 500, 600, 800, 1000, 1200]) {
-      const p = await phase(rate, Math.max(3, Math.round(seconds / 2)), `ramp${rate}`);
+    for (const rate of [50, 100, 150, 200, 250, 300, 400, 500, 600, 800]) {
+      const p = await phase(rate, Math.max(4, Math.round(seconds / 2)), `ramp${rate}`);
       const ok = p.errors === 0 && p.created >= p.sent * 0.99 && p.p99 <= 50;
       console.log(`  ramp ${rate}/s: achieved ${p.achieved.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms, errors ${p.errors} ${ok ? 'ok' : '(over)'}`);
       if (!ok) break;
