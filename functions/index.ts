@@ -1,15 +1,13 @@
-// The functions this image serves, by FUNCTION_TARGET name. Each entry builds its handler
-// from the dependencies the composition root (functions/server.ts, shared/local/) made once.
+// The functions this image serves, by FUNCTION_TARGET name. Each entry loads its module
+// only when asked (a Knative Service runs one function: intake never loads the Kubernetes
+// client, which keeps cold starts short) and builds its handler from the dependencies the
+// composition root (functions/server.ts, shared/local/) made once.
 import type { Config } from '../shared/config/index.js';
 import type { Sql } from '../shared/db/index.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import type { Handler } from '../shared/http/index.js';
 import type { Logger } from '../shared/log/index.js';
 import type { Publisher } from '../shared/outbox/index.js';
-import { createCallbacksHandler } from './callbacks/index.js';
-import { createDispatchHandler } from './dispatch/index.js';
-import { createIntakeHandler } from './intake/index.js';
-import { createStatusHandler } from './status/index.js';
 
 export interface FunctionDeps {
   readonly sql: Sql;
@@ -29,11 +27,11 @@ function needs(d: FunctionDeps, name: string): FunctionDeps & { workflows: Workf
 }
 
 export const FUNCTIONS = {
-  intake: (d: FunctionDeps) => createIntakeHandler(d),
-  status: (d: FunctionDeps) => createStatusHandler(d),
-  dispatch: (d: FunctionDeps) => createDispatchHandler(needs(d, 'dispatch')),
-  callbacks: (d: FunctionDeps) => createCallbacksHandler(needs(d, 'callbacks')),
-} satisfies Record<string, (d: FunctionDeps) => Handler>;
+  intake: async (d: FunctionDeps) => (await import('./intake/index.js')).createIntakeHandler(d),
+  status: async (d: FunctionDeps) => (await import('./status/index.js')).createStatusHandler(d),
+  dispatch: async (d: FunctionDeps) => (await import('./dispatch/index.js')).createDispatchHandler(needs(d, 'dispatch')),
+  callbacks: async (d: FunctionDeps) => (await import('./callbacks/index.js')).createCallbacksHandler(needs(d, 'callbacks')),
+} satisfies Record<string, (d: FunctionDeps) => Promise<Handler>>;
 
 export type FunctionName = keyof typeof FUNCTIONS;
 

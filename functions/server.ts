@@ -9,9 +9,7 @@ import { connect, migrate } from '../shared/db/index.js';
 import { errorBody, type Handler, type HttpRequest } from '../shared/http/index.js';
 import { headersOf, writeResponse } from '../shared/http/node.js';
 import { createLogger } from '../shared/log/index.js';
-import { createArgoClient, kubeConfigFromEnv } from '../shared/argo/index.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
-import { createKafkaPublisher } from '../shared/outbox/kafka.js';
 import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
 
 const config = loadConfig();
@@ -32,15 +30,16 @@ if (config.runMigrations) await migrate(sql);
 let workflows: WorkflowBackend | undefined;
 if (USES_WORKFLOWS.includes(target)) {
   try {
+    const { createArgoClient, kubeConfigFromEnv } = await import('../shared/argo/index.js');
     workflows = createArgoClient({ kubeConfig: kubeConfigFromEnv(), namespace: config.workflows.namespace });
   } catch (err) {
     if (target !== 'status') throw err;
     log.warn('no Kubernetes config: cancel will not delete workflows', { error: (err as Error).message });
   }
 }
-const publisher = target === 'dispatch' && config.kafka ? await createKafkaPublisher(config.kafka) : undefined;
+const publisher = target === 'dispatch' && config.kafka ? await (await import('../shared/outbox/kafka.js')).createKafkaPublisher(config.kafka) : undefined;
 const callbackBaseUrl = config.publicUrl;
-const handler: Handler = FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
+const handler: Handler = await FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
 
 http(target, async (req: Request, res: Response) => {
   const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);

@@ -50,6 +50,14 @@ export function readMigrations(dir: string): Migration[] {
 
 export async function migrate(sql: Sql, dir: string = defaultMigrationsDir()): Promise<MigrationResult> {
   const migrations = readMigrations(dir);
+  const current = migrations.length ? migrations[migrations.length - 1]!.version : 0;
+  // Fast path for the usual start (a cold start is on the request path): one read, no
+  // transaction, no lock, when everything is already applied and unchanged.
+  const applied = await sql<{ version: number; checksum: string }[]>`
+    select version, checksum from codex_kb.schema_migrations order by version`.catch(() => undefined);
+  if (applied && applied.length === migrations.length && applied.every((a, i) => a.version === migrations[i]!.version && a.checksum === migrations[i]!.checksum)) {
+    return { applied: [], current };
+  }
   return (await sql.begin(async (t) => {
     const tx = t as Tx;
     await tx`select pg_advisory_xact_lock(hashtextextended(${LOCK_KEY}, 0))`;

@@ -97,7 +97,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const handlers = new Map<string, Handler>();
   let url = '';
   const deps = { sql, config, log, workflows, publisher: bus, get callbackBaseUrl() { return `${url}/callbacks`; } };
-  for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, FUNCTIONS[name](deps));
+  for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, await FUNCTIONS[name](deps));
   let ticking = false;
   const runTick = async () => {
     if (ticking) return;

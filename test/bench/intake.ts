@@ -55,7 +55,9 @@ export async function benchIntake(databaseUrl: string, seconds: number): Promise
   const [pb, pi] = [await freePort(), await freePort()];
   const pool = '10';
   const baseline = server(['--import', 'tsx', 'node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=baseline', '--signature-type=cloudevent', '--source=test/bench/baseline.mjs', `--port=${pb}`], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool });
-  const intake = server(['dist/functions/server.js'], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pi), FACTEUR_LOG_LEVEL: 'warn' });
+  // BENCH_PROFILE=<dir>: write a CPU profile of the intake process there
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const intake = server([...profile, 'dist/functions/server.js'], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pi), FACTEUR_LOG_LEVEL: 'warn' });
   const bUrl = `http://127.0.0.1:${pb}`;
   const iUrl = `http://127.0.0.1:${pi}`;
   try {
@@ -82,7 +84,8 @@ export async function benchIntake(databaseUrl: string, seconds: number): Promise
     console.log(`RESULT intake_eps=${eps(b).toFixed(0)} baseline_eps=${eps(a).toFixed(0)} ratio=${(eps(b) / eps(a)).toFixed(3)} p99_ms=${p99.toFixed(2)}`);
   } finally {
     baseline.kill();
-    intake.kill();
+    intake.kill('SIGINT');
+    await new Promise((r) => intake.once('exit', r));
   }
 
   // Cold start: spawn → first 2xx answer to a real event; RSS after 1k requests.
