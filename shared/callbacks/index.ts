@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import { lockXact, type Sql, type Tx } from '../db/index.js';
-import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors/index.js';
-import { zodIssues } from '../intake/codex-task.js';
+import { ConflictError, NotFoundError, UnauthorizedError } from '../errors/index.js';
+import { parseJsonWith } from '../validation/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import type { Stage } from '../lifecycle/states.js';
 import { moveRun, moveTask } from '../lifecycle/transitions.js';
@@ -41,15 +41,7 @@ const eventSchema = z
 export type RunEvent = z.output<typeof eventSchema>;
 
 export function parseRunEvent(body: Buffer): RunEvent {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new ValidationError('body is not valid JSON', [{ path: 'body', message: (err as Error).message }], 'malformed_json');
-  }
-  const r = eventSchema.safeParse(value);
-  if (!r.success) throw new ValidationError('invalid run event', zodIssues(r.error));
-  return r.data;
+  return parseJsonWith(body, eventSchema, 'run event');
 }
 
 export interface CallbackDeps {

@@ -4,6 +4,7 @@
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.js';
+import { parseJsonWith } from '../validation/index.js';
 
 export const CODEX_TASK_MESSAGE = 'proompteng.froussard.v1.CodexTask';
 export type CodexStage = 'planning' | 'implementation' | 'review';
@@ -279,17 +280,10 @@ const codexTaskJson = z.object({
 
 /** Parses the JSON task; `deliveryId` comes from the Kafka header, else the CloudEvent id. */
 export function parseCodexTaskJson(data: Buffer, fallbackDeliveryId: string | undefined): CodexTask {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch (err) {
-    throw new ValidationError('task is not valid JSON', [{ path: 'body', message: (err as Error).message }], 'malformed_json');
-  }
-  const r = codexTaskJson.safeParse(value);
-  if (!r.success) throw new ValidationError('invalid CodexTask JSON', zodIssues(r.error));
+  const parsed = parseJsonWith(data, codexTaskJson, 'CodexTask JSON');
   const t: Draft = {};
-  for (const [k, v] of Object.entries(r.data)) if (v !== undefined) (t as Record<string, unknown>)[k] = v;
-  t.deliveryId = fallbackDeliveryId ?? r.data.deliveryId;
+  for (const [k, v] of Object.entries(parsed)) if (v !== undefined) (t as Record<string, unknown>)[k] = v;
+  t.deliveryId = fallbackDeliveryId ?? parsed.deliveryId;
   return finish(t, []);
 }
 
@@ -304,6 +298,3 @@ function finish(t: Draft, issues: Issue[]): CodexTask {
   }) as CodexTask;
 }
 
-export function zodIssues(error: z.ZodError, prefix = ''): Issue[] {
-  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)', message: i.message }));
-}

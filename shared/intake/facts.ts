@@ -5,10 +5,9 @@
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import { lockXact, type Sql, type Tx } from '../db/index.js';
-import { ValidationError } from '../errors/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
-import { zodIssues } from './codex-task.js';
+import { parseJsonWith } from '../validation/index.js';
 
 export interface FactOutcome {
   readonly duplicate: boolean;
@@ -16,18 +15,6 @@ export interface FactOutcome {
 }
 
 type FactConfig = Pick<Config, 'lifecycle' | 'topics'>;
-
-function parseJson<T>(data: Buffer, schema: z.ZodType<T>, what: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch (err) {
-    throw new ValidationError(`${what} is not valid JSON`, [{ path: 'body', message: (err as Error).message }], 'malformed_json');
-  }
-  const r = schema.safeParse(value);
-  if (!r.success) throw new ValidationError(`invalid ${what}`, zodIssues(r.error));
-  return r.data;
-}
 
 /** Claims the ledger key inside the transaction; undefined → already recorded (its outcome returned). */
 async function claimKey(tx: Tx, key: string, kind: 'workflow_completion' | 'telemetry', topic: string, ceSource: string, ceId: string): Promise<Record<string, unknown> | undefined> {
@@ -54,7 +41,7 @@ const FINAL_PHASES = new Set(['Succeeded', 'Failed', 'Error']);
 export async function recordWorkflowCompletion(
   sql: Sql, cfg: FactConfig, data: Buffer, ce: { source: string; id: string; topic: string },
 ): Promise<FactOutcome> {
-  const c = parseJson(data, completionSchema, 'workflow completion');
+  const c = parseJsonWith(data, completionSchema, 'workflow completion');
   const key = `argo-completion:${c.metadata.uid ?? c.metadata.name}:${c.status.phase}`;
   return (await sql.begin(async (t) => {
     const tx = t as Tx;
@@ -99,7 +86,7 @@ const telemetrySchema = z
 export async function recordTelemetry(
   sql: Sql, cfg: FactConfig, data: Buffer, ce: { source: string; id: string; topic: string },
 ): Promise<FactOutcome> {
-  const t0 = parseJson(data, telemetrySchema, 'telemetry');
+  const t0 = parseJsonWith(data, telemetrySchema, 'telemetry');
   const metrics: Record<string, number> = { ...(t0.metrics ?? {}), ...(t0.metric !== undefined && t0.value !== undefined ? { [t0.metric]: t0.value } : {}) };
   const key = t0.id ? `telemetry:${t0.id}` : `ce:${ce.source}#${ce.id}`;
   const breaches = Object.entries(metrics).flatMap(([name, value]) => {

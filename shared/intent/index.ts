@@ -4,8 +4,7 @@
 // the same spec gives byte-identical output.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ValidationError } from '../errors/index.js';
-import { zodIssues } from '../intake/codex-task.js';
+import { parseJsonWith } from '../validation/index.js';
 
 const line = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 const list = (max: number, each = 1000) => z.array(line(each)).max(max, `must have at most ${max} items`).default([]);
@@ -63,15 +62,7 @@ export interface DerivedIntent {
 export const ANCHOR_MAX_BYTES = 2048;
 
 export function parseIdeaSpec(data: Buffer): IdeaSpec {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch (err) {
-    throw new ValidationError('Idea Spec is not valid JSON', [{ path: 'body', message: (err as Error).message }], 'malformed_json');
-  }
-  const r = ideaSpecSchema.safeParse(value);
-  if (!r.success) throw new ValidationError('invalid Idea Spec', zodIssues(r.error));
-  return r.data;
+  return parseJsonWith(data, ideaSpecSchema, 'Idea Spec');
 }
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ').trim();

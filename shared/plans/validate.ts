@@ -3,7 +3,7 @@
 // caller gets every problem at once, in a single ValidationError.
 import type { z } from 'zod';
 import type { Issue } from '../errors/index.js';
-import { zodIssues } from '../intake/codex-task.js';
+import { zodIssues } from '../validation/index.js';
 import { graphIssues, invalidPlan, type GraphNode } from './graph.js';
 import {
   criteriaSchema,
