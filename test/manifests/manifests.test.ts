@@ -1,6 +1,7 @@
 // The deployment manifests (knative/, triggers/): every object against the schema of its
 // kind, then the references between them — what `kubectl apply` would only reveal on a
 // cluster, one failed pod or one lost event at a time.
+import { FUNCTIONS as SERVED } from '../../functions/index.js';
 import type { IService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
 import type { IPingSource } from '@kubernetes-models/knative/sources.knative.dev/v1/PingSource';
 import type { IWorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate';
@@ -14,7 +15,8 @@ import type { KafkaSource } from './kafka-source.js';
 import { RESERVED_ENV } from './knative-service.js';
 import { loadManifests, validateManifest, type Manifest } from './load.js';
 
-const FUNCTIONS = ['intake', 'dispatch', 'callbacks', 'policy', 'status'] as const;
+// The functions the image actually serves: a Service for anything else would crash-loop.
+const FUNCTIONS = Object.keys(SERVED) as (keyof typeof SERVED)[];
 type FunctionName = (typeof FUNCTIONS)[number];
 const NS = 'facteur';
 const ARGO_NS = 'argo-workflows';
@@ -187,10 +189,12 @@ describe('the Knative Services', () => {
     }
   });
 
-  it('give a Kubernetes identity to dispatch only', () => {
-    expect(podSpec(serviceOf('dispatch')).serviceAccountName).toBe('facteur');
+  it('give a Kubernetes identity only to the functions that create or delete Workflows', () => {
+    // dispatch submits; callbacks submits successors in the request path; status cancels
+    const withIdentity = ['dispatch', 'callbacks', 'status'];
+    for (const fn of withIdentity) expect(podSpec(serviceOf(fn as FunctionName)).serviceAccountName, fn).toBe('facteur');
     expect(one('v1', 'ServiceAccount', 'facteur')).toMatchObject({ metadata: { namespace: NS } });
-    for (const fn of FUNCTIONS.filter((f) => f !== 'dispatch')) {
+    for (const fn of FUNCTIONS.filter((f) => !withIdentity.includes(f))) {
       expect(podSpec(serviceOf(fn)).serviceAccountName, fn).toBeUndefined();
       expect(podSpec(serviceOf(fn)).automountServiceAccountToken, fn).toBe(false);
     }
@@ -202,7 +206,6 @@ describe('the Knative Services', () => {
       intake: ['DATABASE_URL'],
       dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       callbacks: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
-      policy: ['DATABASE_URL'],
       status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN'],
     };
     for (const fn of FUNCTIONS) {
