@@ -6,7 +6,7 @@ import { isUnavailable, pgCode, type Sql } from '../../shared/db/index.js';
 import { FacteurError, NonRetriableError, RetryableError, UnauthorizedError, ValidationError, type Issue } from '../../shared/errors/index.js';
 import { parseCloudEvent, type ReceivedEvent } from '../../shared/events/cloudevent.js';
 import { errorBody, errorResponse, json, requireBearer, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
-import { deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
+import { createGroupRegistrar, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 
 export interface IntakeFunctionDeps {
@@ -15,7 +15,9 @@ export interface IntakeFunctionDeps {
   readonly log: Logger;
 }
 
-export function createIntakeHandler(deps: IntakeFunctionDeps): Handler {
+export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
+  // Concurrent events share a statement (group commit); every event still gets its own answer.
+  const deps = { ...d, registrar: createGroupRegistrar(d.sql) };
   return async (req) => {
     if (req.method === 'GET' && req.path === '/healthz') return json(200, { ok: true });
     let event: ReceivedEvent | undefined;

@@ -18,6 +18,9 @@ import { deriveIntent, parseIdeaSpec } from '../intent/index.js';
 import { CODEX_TASK_MESSAGE, decodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
 import { register, type RegisterInput, type Registration } from './register.js';
 import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './facts.js';
+import type { Registrar } from './group-commit.js';
+
+export { createGroupRegistrar, type Registrar } from './group-commit.js';
 import { createHash } from 'node:crypto';
 
 export { recordDeadLetter, type DeadLetter } from './dead-letters.js';
@@ -26,6 +29,8 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 export interface IntakeDeps {
   readonly sql: Sql;
   readonly config: Pick<Config, 'topics' | 'lifecycle'>;
+  /** Group commit (shared/intake/group-commit.ts); one statement per event without it. */
+  readonly registrar?: Registrar;
 }
 
 export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json' | 'workflow_completion' | 'telemetry';
@@ -83,7 +88,8 @@ export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<In
   }
   const input = route === 'idea_spec' ? fromIdeaSpec(event, topic, deps.config.lifecycle.maxAttempts) : fromCodexTask(event, topic, route, deps.config.lifecycle.maxAttempts);
   // (the fact routes returned above)
-  const registered = await register(deps.sql, { ...input, eventsTopic: deps.config.topics.events });
+  const full = { ...input, eventsTopic: deps.config.topics.events };
+  const registered = deps.registrar ? await deps.registrar.register(full) : await register(deps.sql, full);
   return { ...registered, route, deliveryKey: input.delivery.key };
 }
 

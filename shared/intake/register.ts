@@ -67,7 +67,7 @@ export interface RegisterInput {
   readonly eventsTopic: string;
 }
 
-const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 } as const;
+export const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 } as const;
 
 export async function register(sql: Queryable, input: RegisterInput): Promise<Registration> {
   const { delivery: d, idea: i, task: t } = input;
