@@ -4,7 +4,7 @@ import type { Sql } from '../../shared/db/index.js';
 import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/errors/index.js';
 import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { ACTIONS, operate, type Action } from '../../shared/operator/index.js';
+import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
 import { getIdea, getRun, listIdeas, parseListQuery } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
@@ -13,6 +13,17 @@ export interface StatusFunctionDeps {
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
+}
+
+/** The optional `{"reason": "…"}` body of an action. */
+function reasonOf(body: Buffer): string | undefined {
+  if (!body.length) return undefined;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { reason?: unknown };
+    return typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
+  } catch {
+    throw new ValidationError('body must be JSON like {"reason": "…"} or empty', [{ path: 'body', message: 'not valid JSON' }]);
+  }
 }
 
 /** Who acted: the token's holder, optionally naming the person (`X-Facteur-Actor`). */
@@ -30,17 +41,15 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
       const action = /^\/v1\/ideas\/([^/]+)\/([a-z]+)$/.exec(req.path);
       if (action && req.method === 'POST') {
         if (!(ACTIONS as readonly string[]).includes(action[2]!)) throw new NotFoundError(`no action ${action[2]}; one of ${ACTIONS.join(', ')}`);
-        let reason: string | undefined;
-        if (req.body.length) {
-          try {
-            const parsed = JSON.parse(req.body.toString('utf8')) as { reason?: unknown };
-            if (typeof parsed.reason === 'string') reason = parsed.reason.slice(0, 1000);
-          } catch {
-            throw new ValidationError('body must be JSON like {"reason": "…"} or empty', [{ path: 'body', message: 'not valid JSON' }]);
-          }
-        }
+        const reason = reasonOf(req.body);
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
         return json(200, await operate(deps, decodeURIComponent(action[1]!), action[2] as Action, actor, reason));
+      }
+      const approval = /^\/v1\/approvals\/([^/]+)\/(approve|reject)$/.exec(req.path);
+      if (approval && req.method === 'POST') {
+        const note = reasonOf(req.body);
+        const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
+        return json(200, await decideApproval(deps, decodeURIComponent(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
       }
       if (req.method !== 'GET') throw new NonRetriableError('method_not_allowed', `${req.method} is not allowed on ${req.path}`);
       const run = /^\/v1\/runs\/([^/]+)$/.exec(req.path);

@@ -100,3 +100,45 @@ export async function operate(deps: OperatorDeps, ideaId: string, action: Action
   }
   return result;
 }
+
+export interface ApprovalResult {
+  readonly approvalId: string;
+  readonly ideaId: string;
+  readonly taskId: string | null;
+  readonly status: 'approved' | 'rejected';
+}
+
+/**
+ * Decides a pending approval. Approved: the task it holds goes back to `pending` and the
+ * scheduler promotes it when its other dependencies are met. Rejected: the task and its
+ * idea are blocked with the reason. Attributed in the audit log.
+ */
+export async function decideApproval(deps: OperatorDeps, approvalId: string, decision: 'approve' | 'reject', actor: string, note?: string): Promise<ApprovalResult> {
+  if (!isUuid(approvalId)) throw new NotFoundError(`no approval ${approvalId}`);
+  const [peek] = await deps.sql<{ idea_id: string }[]>`select idea_id from codex_kb.approvals where id = ${approvalId}`;
+  if (!peek) throw new NotFoundError(`no approval ${approvalId}`);
+  return (await deps.sql.begin(async (t) => {
+    const tx = t as Tx;
+    await lockXact(tx, `idea:${peek.idea_id}`);
+    const status = decision === 'approve' ? 'approved' : 'rejected';
+    const [a] = await tx<{ id: string; idea_id: string; task_id: string | null; checkpoint: string }[]>`
+      update codex_kb.approvals set status = ${status}, decided_by = ${actor}, decision_note = ${note ?? null}, decided_at = now()
+       where id = ${approvalId} and status = 'pending'
+      returning id, idea_id, task_id, checkpoint`;
+    if (!a) throw new ConflictError('already_decided', 'this approval was already decided');
+    if (a.task_id) {
+      if (status === 'approved') {
+        await tx`update codex_kb.tasks set state = 'pending', state_reason = null where id = ${a.task_id} and state = 'awaiting_approval'`;
+      } else {
+        const why = `approval ${a.id} (${a.checkpoint}) rejected by ${actor}${note ? `: ${note}` : ''}`;
+        await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where id = ${a.task_id} and state = 'awaiting_approval'`;
+        const [idea] = await tx<{ status: IdeaStatus }[]>`select status from codex_kb.ideas where id = ${a.idea_id}`;
+        if (idea && !TERMINAL_IDEA_STATUSES.includes(idea.status) && idea.status !== 'blocked') {
+          await moveIdea(tx, a.idea_id, idea.status, 'blocked', why, { resumeStatus: idea.status });
+        }
+      }
+    }
+    await appendAudit(tx, { actor, action: `approval.${decision}`, subjectType: 'approval', subjectId: a.id, ideaId: a.idea_id, details: { taskId: a.task_id, checkpoint: a.checkpoint, ...(note ? { note } : {}) } });
+    return { approvalId: a.id, ideaId: a.idea_id, taskId: a.task_id, status };
+  })) as ApprovalResult;
+}
