@@ -31,6 +31,7 @@ export const FUNCTIONS = {
   status: async (d: FunctionDeps) => (await import('./status/index.js')).createStatusHandler(d),
   dispatch: async (d: FunctionDeps) => (await import('./dispatch/index.js')).createDispatchHandler(needs(d, 'dispatch')),
   callbacks: async (d: FunctionDeps) => (await import('./callbacks/index.js')).createCallbacksHandler(needs(d, 'callbacks')),
+  policy: async (d: FunctionDeps) => (await import('./policy/index.js')).createPolicyHandler(d),
 } satisfies Record<string, (d: FunctionDeps) => Promise<Handler>>;
 
 export type FunctionName = keyof typeof FUNCTIONS;

@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/log/index.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes' | 'lifecycle'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes' | 'lifecycle' | 'policy'>;
   readonly log: Logger;
 }
 

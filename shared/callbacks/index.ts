@@ -46,7 +46,7 @@ export function parseRunEvent(body: Buffer): RunEvent {
 
 export interface CallbackDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'callbackSecret' | 'lifecycle' | 'topics'>;
+  readonly config: Pick<Config, 'callbackSecret' | 'lifecycle' | 'topics' | 'policy'>;
 }
 
 export interface CallbackResult {

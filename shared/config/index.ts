@@ -87,6 +87,8 @@ const schema = z.object({
   ARGO_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').default('argo-workflows'),
   ARGO_SERVICE_ACCOUNT: z.string().min(1).default('argo-workflows-workflow'),
   FACTEUR_AGENT_IMAGE: z.string().min(1).optional(),
+  FACTEUR_POLICY_ENFORCE: bool.default(false),
+  FACTEUR_POLICY_HIGH_RISK_LABELS: z.string().default('security,migration,breaking-change,infra'),
 });
 
 type Parsed = z.output<typeof schema>;
@@ -138,6 +140,11 @@ export interface Config {
     readonly namespace: string;
     readonly serviceAccount: string;
     readonly image: string | undefined;
+  };
+  readonly policy: {
+    /** Findings that fail ask for a human approval; otherwise they are recorded as warnings. */
+    readonly enforce: boolean;
+    readonly highRiskLabels: readonly string[];
   };
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
@@ -213,6 +220,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       namespace: p.ARGO_NAMESPACE,
       serviceAccount: p.ARGO_SERVICE_ACCOUNT,
       image: p.FACTEUR_AGENT_IMAGE,
+    },
+    policy: {
+      enforce: p.FACTEUR_POLICY_ENFORCE,
+      highRiskLabels: p.FACTEUR_POLICY_HIGH_RISK_LABELS.split(',').map((l) => l.trim().toLowerCase()).filter(Boolean),
     },
     unknownKeys,
   });

@@ -14,7 +14,7 @@ export interface FactOutcome {
   readonly body: Record<string, unknown>;
 }
 
-type FactConfig = Pick<Config, 'lifecycle' | 'topics'>;
+type FactConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'>;
 
 /** Claims the ledger key inside the transaction; undefined → already recorded (its outcome returned). */
 async function claimKey(tx: Tx, key: string, kind: 'workflow_completion' | 'telemetry', topic: string, ceSource: string, ceId: string): Promise<Record<string, unknown> | undefined> {

@@ -28,7 +28,7 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 
 export interface IntakeDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'lifecycle'>;
+  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy'>;
   /** Group commit (shared/intake/group-commit.ts); one statement per event without it. */
   readonly registrar?: Registrar;
 }

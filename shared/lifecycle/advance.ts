@@ -8,10 +8,11 @@ import type { Config } from '../config/index.js';
 import type { Tx } from '../db/index.js';
 import { ValidationError } from '../errors/index.js';
 import { parsePlanArtifact, type Plan } from '../plans/index.js';
+import { evaluatePolicy } from '../policy/index.js';
 import { canMove, RUN_TRANSITIONS, type IdeaStatus, type RunStatus, type Stage } from './states.js';
 import { moveIdea, moveTask } from './transitions.js';
 
-type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics'>;
+type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'>;
 
 export interface RunOutcome {
   readonly succeeded: boolean;
@@ -106,7 +107,7 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | 
       await afterReview(tx, cfg, run, verdict!);
       break;
     case 'integration':
-      await addStageTask(tx, run.idea_id, 'deploy', cfg.lifecycle.maxAttempts);
+      await addStageTask(tx, cfg, run.idea_id, 'deploy');
       await moveIdea(tx, run.idea_id, 'integration', 'deployment');
       break;
     case 'deploy':
@@ -204,6 +205,7 @@ async function acceptPlan(tx: Tx, cfg: LifecycleConfig, run: RunRow, parsed: { p
                                                                'planDecisions', ${tx.json(parsed.decisions as never)}::jsonb)
      where id = ${run.idea_id}`;
   await event(tx, run, 'plan.accepted', 'facteur', { tasks: rows.length, decisions: parsed.decisions });
+  await evaluatePolicy(tx, cfg, run.idea_id, 'plan');
   await moveIdea(tx, run.idea_id, 'planning', 'plan_ready');
 }
 
@@ -216,13 +218,13 @@ export async function afterImplementation(tx: Tx, cfg: LifecycleConfig, ideaId: 
   const [idea] = await tx<{ status: IdeaStatus }[]>`select status from codex_kb.ideas where id = ${ideaId}`;
   if (!idea || !['running_tasks', 'plan_ready', 'awaiting_dependencies', 'remediation'].includes(idea.status)) return;
   if (idea.status !== 'running_tasks') await moveIdea(tx, ideaId, idea.status, 'running_tasks');
-  await addStageTask(tx, ideaId, 'review', cfg.lifecycle.maxAttempts);
+  await addStageTask(tx, cfg, ideaId, 'review');
   await moveIdea(tx, ideaId, 'running_tasks', 'qa_review');
 }
 
 async function afterReview(tx: Tx, cfg: LifecycleConfig, run: RunRow, verdict: Record<string, unknown>): Promise<void> {
   if (verdict.verdict === 'approved') {
-    await addStageTask(tx, run.idea_id, 'integration', cfg.lifecycle.maxAttempts);
+    await addStageTask(tx, cfg, run.idea_id, 'integration');
     await moveIdea(tx, run.idea_id, 'qa_review', 'integration');
     return;
   }
@@ -260,13 +262,28 @@ async function openMonitoring(tx: Tx, cfg: LifecycleConfig, run: RunRow, result:
   if (cfg.lifecycle.monitorWindowS === 0) await moveIdea(tx, run.idea_id, 'monitoring', 'completed', 'monitoring window elapsed without regression');
 }
 
-/** Adds the next task of a single-task stage: `review-1`, `review-2`, `integration-1`, … */
-export async function addStageTask(tx: Tx, ideaId: string, stage: 'review' | 'integration' | 'deploy', maxAttempts = 3): Promise<void> {
-  await tx`
+/**
+ * Adds the next task of a single-task stage: `review-1`, `review-2`, `integration-1`, …
+ * Integration and deploy pass a policy checkpoint first (pre-merge, pre-deploy): when an
+ * enforced finding fails, the task waits for a human's approval.
+ */
+export async function addStageTask(tx: Tx, cfg: LifecycleConfig, ideaId: string, stage: 'review' | 'integration' | 'deploy'): Promise<void> {
+  const [task] = await tx<{ id: string }[]>`
     insert into codex_kb.tasks (idea_id, key, stage, title, description, repository, branch, base, priority_rank, max_attempts)
     select i.id, ${stage} || '-' || (select count(*) + 1 from codex_kb.tasks where idea_id = i.id and stage = ${stage}),
-           ${stage}, initcap(${stage}) || ': ' || i.title, coalesce(i.intent_anchor, ''), i.repository, null, i.base, i.priority_rank, ${maxAttempts}
-      from codex_kb.ideas i where i.id = ${ideaId}`;
+           ${stage}, initcap(${stage}) || ': ' || i.title, coalesce(i.intent_anchor, ''), i.repository, null, i.base, i.priority_rank,
+           ${cfg.lifecycle.maxAttempts}
+      from codex_kb.ideas i where i.id = ${ideaId}
+    returning id`;
+  if (!task || stage === 'review') return;
+  const checkpoint = stage === 'integration' ? 'pre-merge' : 'pre-deploy';
+  const evaluation = await evaluatePolicy(tx, cfg, ideaId, checkpoint, task.id);
+  if (!evaluation.approvalRequired) return;
+  const reason = evaluation.findings.filter((f) => f.status === 'fail').map((f) => f.message).join('; ');
+  await moveTask(tx, task.id, 'pending', 'awaiting_approval', `policy: ${reason}`);
+  await tx`
+    insert into codex_kb.approvals (idea_id, task_id, checkpoint, reason, requested_by)
+    values (${ideaId}, ${task.id}, ${checkpoint}, ${reason}, 'policy')`;
 }
 
 async function event(tx: Tx, run: RunRow, type: string, actor: string, payload: Record<string, unknown>): Promise<void> {

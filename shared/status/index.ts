@@ -125,6 +125,9 @@ export interface IdeaDetail {
   tasks: Record<string, unknown>[];
   runs: Record<string, unknown>[];
   events: Record<string, unknown>[];
+  /** Policy findings that did not pass (warnings and failures). */
+  findings: Record<string, unknown>[];
+  approvals: Record<string, unknown>[];
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -133,7 +136,7 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
   if (!isUuid(id)) return undefined;
   const [idea] = await sql`select * from codex_kb.ideas where id = ${id}`;
   if (!idea) return undefined;
-  const [tasks, deps, runs, events] = await Promise.all([
+  const [tasks, deps, runs, events, findings, approvals] = await Promise.all([
     sql`select * from codex_kb.tasks where idea_id = ${id} order by created_at, key`,
     sql`select d.task_id, t.key, d.dependency_type, d.artifact_kind
           from codex_kb.task_dependencies d join codex_kb.tasks t on t.id = d.depends_on_task_id
@@ -141,6 +144,10 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
     sql`select * from codex_kb.task_runs where idea_id = ${id} order by queued_at, attempt`,
     sql`select id, run_id, task_id, seq, event_type, actor, payload, emitted_at
           from codex_kb.run_events where idea_id = ${id} order by id limit 500`,
+    sql`select checkpoint, policy_key, status, enforced, message, effective_policy_hash, created_at
+          from codex_kb.policy_checks where idea_id = ${id} and status <> 'pass' order by created_at`,
+    sql`select id, task_id, checkpoint, reason, status, requested_by, decided_by, created_at, decided_at
+          from codex_kb.approvals where idea_id = ${id} order by created_at`,
   ]);
   return {
     idea: {
@@ -206,6 +213,14 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       actor: e.actor,
       payload: e.payload,
       at: iso(e.emitted_at as Date),
+    })),
+    findings: findings.map((f) => ({
+      checkpoint: f.checkpoint, policyKey: f.policy_key, status: f.status, enforced: f.enforced, message: f.message,
+      effectivePolicyHash: f.effective_policy_hash, at: iso(f.created_at as Date),
+    })),
+    approvals: approvals.map((a) => ({
+      id: a.id, taskId: a.task_id, checkpoint: a.checkpoint, reason: a.reason, status: a.status,
+      requestedBy: a.requested_by, decidedBy: a.decided_by, requestedAt: iso(a.created_at as Date), decidedAt: iso(a.decided_at as Date),
     })),
   };
 }

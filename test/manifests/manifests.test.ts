@@ -207,6 +207,7 @@ describe('the Knative Services', () => {
       dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       callbacks: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN'],
+      policy: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN'],
     };
     for (const fn of FUNCTIONS) {
       const refs = secretRefs(serviceOf(fn));
