@@ -20,6 +20,12 @@ if (!target || !isFunctionName(target)) {
   log.error('FUNCTION_TARGET must name a function this image serves', { target, known: Object.keys(FUNCTIONS) });
   process.exit(2);
 }
+// Operators' APIs are reachable from outside the cluster (status on the tailnet): they
+// must not start open by accident. Local mode (`npm start`) is the place for that.
+if ((target === 'status' || target === 'policy') && !config.statusToken && !config.allowUnauthenticated) {
+  log.error('FACTEUR_STATUS_TOKEN is required for this function (or FACTEUR_ALLOW_UNAUTHENTICATED=true, not for production)');
+  process.exit(2);
+}
 if (!config.databaseUrl) {
   log.error('DATABASE_URL is required (local mode with an embedded database is `npm start`)');
   process.exit(2);

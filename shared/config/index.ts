@@ -88,6 +88,7 @@ const schema = z.object({
   ARGO_SERVICE_ACCOUNT: z.string().min(1).default('argo-workflows-workflow'),
   FACTEUR_AGENT_IMAGE: z.string().min(1).optional(),
   FACTEUR_POLICY_ENFORCE: bool.default(false),
+  FACTEUR_ALLOW_UNAUTHENTICATED: bool.default(false),
   FACTEUR_POLICY_HIGH_RISK_LABELS: z.string().default('security,migration,breaking-change,infra'),
 });
 
@@ -141,6 +142,8 @@ export interface Config {
     readonly serviceAccount: string;
     readonly image: string | undefined;
   };
+  /** Lets the cluster entry point serve status/policy without a token (never in production). */
+  readonly allowUnauthenticated: boolean;
   readonly policy: {
     /** Findings that fail ask for a human approval; otherwise they are recorded as warnings. */
     readonly enforce: boolean;
@@ -221,6 +224,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       serviceAccount: p.ARGO_SERVICE_ACCOUNT,
       image: p.FACTEUR_AGENT_IMAGE,
     },
+    allowUnauthenticated: p.FACTEUR_ALLOW_UNAUTHENTICATED,
     policy: {
       enforce: p.FACTEUR_POLICY_ENFORCE,
       highRiskLabels: p.FACTEUR_POLICY_HIGH_RISK_LABELS.split(',').map((l) => l.trim().toLowerCase()).filter(Boolean),

@@ -61,3 +61,12 @@ describe('functions/server.ts (Functions Framework)', () => {
     expect(intake.output() + status.output()).not.toContain(db.url);
   });
 });
+
+describe('functions/server.ts refuses to serve an operator API without a token', () => {
+  it('exits with a clear message for status without FACTEUR_STATUS_TOKEN', async () => {
+    const port = await freePort();
+    await expect(
+      spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(port), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: '' }, /"msg":"serving"/, 15_000),
+    ).rejects.toThrow(/exited with 2 before ready[\s\S]*FACTEUR_STATUS_TOKEN is required/);
+  });
+});

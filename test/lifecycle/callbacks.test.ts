@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { Secret } from '../../shared/config/index.js';
-import { plan, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
+import { startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
 
 let sys: System;
 let step: StepDouble;

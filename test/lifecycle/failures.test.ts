@@ -1,7 +1,6 @@
 // The unhappy paths: crashes around submission, silent steps, review loops, regressions,
 // rejected plans, killed pods, and operators stepping in.
 import { describe, expect, it } from 'vitest';
-import type { Workflow } from '../../shared/argo/index.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { postEvent } from '../helpers/http.js';
 import { ideaDetail, plan, STAGE_RESULT, startSystem, submitIdea, tick, WorkflowWatch, type System } from '../helpers/system.js';
