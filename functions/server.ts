@@ -43,13 +43,20 @@ if (USES_WORKFLOWS.includes(target)) {
     log.warn('no Kubernetes config: cancel will not delete workflows', { error: (err as Error).message });
   }
 }
-const publisher = target === 'dispatch' && config.kafka ? await (await import('../shared/outbox/kafka.js')).createKafkaPublisher(config.kafka) : undefined;
+// Kafka: dispatch relays the outbox on its tick; intake and callbacks relay what they just
+// wrote right after answering, so the events reach dispatch at once.
+const publisher = config.kafka && ['dispatch', 'intake', 'callbacks'].includes(target)
+  ? await (await import('../shared/outbox/kafka.js')).createKafkaPublisher(config.kafka)
+  : undefined;
+const relay = publisher && target !== 'dispatch' ? (await import('../shared/outbox/relay.js')).createRelay(sql, publisher, log) : undefined;
 const callbackBaseUrl = config.publicUrl;
 const handler: Handler = await FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
 
 http(target, async (req: Request, res: Response) => {
   const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
-  writeResponse(res, await handler(toHttpRequest(req, raw)));
+  const out = await handler(toHttpRequest(req, raw));
+  writeResponse(res, out);
+  if (relay && out.status === 202) relay.nudge();
 });
 
 function toHttpRequest(req: Request, body: Buffer): HttpRequest {
@@ -76,7 +83,9 @@ app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) =>
 server.listen(config.port, () => log.info('serving', { target, port: config.port }));
 const shutdown = () => {
   server.close();
-  void Promise.allSettled([sql.end({ timeout: 5 }), publisher?.close()]).finally(() => process.exit(0));
+  void (relay?.idle() ?? Promise.resolve())
+    .then(() => Promise.allSettled([sql.end({ timeout: 5 }), publisher?.close()]))
+    .finally(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

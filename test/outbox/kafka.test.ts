@@ -90,3 +90,33 @@ describe('outbox relay to Kafka', () => {
     expect(seen).toHaveLength(60);
   });
 });
+
+describe('intake relays what it wrote right after answering', () => {
+  it('an accepted Idea Spec reaches the events topic without waiting for the tick', async () => {
+    const { freePort, spawnEntry } = await import('../helpers/spawn.js');
+    const { ideaSpec, postEvent } = await import('../helpers/http.js');
+    const eventsTopic = `facteur.events.relay.${Date.now()}`;
+    const port = await freePort();
+    const intake = await spawnEntry('functions/server.ts', {
+      FUNCTION_TARGET: 'intake', PORT: String(port), DATABASE_URL: db.url, KAFKA_BROKERS: brokers.join(','), FACTEUR_TOPIC_EVENTS: eventsTopic,
+    }, /"msg":"serving"/);
+    try {
+      const r = await postEvent(`http://127.0.0.1:${port}`, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'relayed' })) });
+      expect(r.status).toBe(202);
+      const kafka = new Kafka({ clientId: 'relay-test', brokers, logLevel: logLevel.NOTHING });
+      const consumer = kafka.consumer({ groupId: `relay-${Date.now()}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: eventsTopic, fromBeginning: true });
+      const got = await new Promise<any>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no event on the topic')), 15_000);
+        void consumer.run({ eachMessage: async ({ message }) => { clearTimeout(timer); resolve(JSON.parse(message.value!.toString())); } });
+      });
+      await consumer.disconnect();
+      expect(got).toMatchObject({ type: 'facteur.idea.registered', data: { ideaId: r.body.ideaId } });
+      const [row] = await db.sql`select sent_at from codex_kb.outbox where subject = ${r.body.ideaId}`;
+      expect(row!.sent_at).not.toBeNull();
+    } finally {
+      await intake.stop();
+    }
+  });
+});
