@@ -6,8 +6,8 @@
 //
 //   node examples/stages/run-stage.mjs <planning|implementation|review|integration|deploy>
 //
-// Knobs for trying the unhappy paths locally: FACTEUR_EXAMPLE_FAIL=<stage> makes that
-// stage fail; FACTEUR_EXAMPLE_REVIEW=changes_requested makes the first review ask for changes.
+// Knobs for trying the unhappy paths locally: EXAMPLE_FAIL=<stage> makes that
+// stage fail; EXAMPLE_REVIEW=changes_requested makes the first review ask for changes.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,14 +22,14 @@ const step = (...args) =>
     : execFileSync(process.execPath, [bin, ...args, '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] });
 const body = JSON.parse(readFileSync(join(input, 'event-body.json'), 'utf8') || '{}');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pace = Number(process.env.FACTEUR_EXAMPLE_STEP_MS ?? 150);
+const pace = Number(process.env.EXAMPLE_STEP_MS ?? 150);
 
 step('started', '--message', `${stage} attempt ${process.env.FACTEUR_ATTEMPT}`);
 await sleep(pace);
 step('heartbeat', '--progress', '0.5');
 
-if (process.env.FACTEUR_EXAMPLE_FAIL === stage) {
-  step('completed', 'failed', '--error-code', 'example_failure', '--error-message', `FACTEUR_EXAMPLE_FAIL=${stage}`);
+if (process.env.EXAMPLE_FAIL === stage) {
+  step('completed', 'failed', '--error-code', 'example_failure', '--error-message', `EXAMPLE_FAIL=${stage}`);
   process.exit(0);
 }
 
@@ -60,7 +60,7 @@ switch (stage) {
     break;
   case 'review': {
     const first = !body.reviewCycle && String(body.taskKey ?? '').endsWith('-1');
-    const verdict = process.env.FACTEUR_EXAMPLE_REVIEW === 'changes_requested' && first ? 'changes_requested' : 'approved';
+    const verdict = process.env.EXAMPLE_REVIEW === 'changes_requested' && first ? 'changes_requested' : 'approved';
     artifact('review', { verdict, summary: verdict === 'approved' ? 'Looks good.' : 'Please handle the empty state.', comments: [] });
     break;
   }

@@ -57,6 +57,8 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
         env: {
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? dir,
+          // the example stages' knobs (EXAMPLE_FAIL, EXAMPLE_REVIEW, EXAMPLE_STEP_MS)
+          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('EXAMPLE_'))),
           ...opts.env,
           FACTEUR_STAGE: stage,
           FACTEUR_CALLBACK_URL: param(wf, 'callbackUrl'),
