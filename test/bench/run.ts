@@ -18,6 +18,9 @@ const url = databaseUrl(admin, name);
 try {
   const sql = connect(url, { max: 1 });
   await migrate(sql);
+  // BENCH_SETUP_SQL: SQL run on the bench database before measuring (what-if experiments,
+  // e.g. dropping an index to see what it costs); never part of the product.
+  if (process.env.BENCH_SETUP_SQL) await sql.unsafe(process.env.BENCH_SETUP_SQL);
   await sql.end();
   if (which === 'all' || which === 'intake') {
     console.log(`intake: ${seconds}s per phase, A/B/A/B`);
