@@ -11,7 +11,7 @@ import { parseCloudEvent } from '../../shared/events/cloudevent.js';
 import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
-import { isUuid } from '../../shared/status/index.js';
+import { isUuid } from '../../shared/validation/index.js';
 
 export interface DispatchFunctionDeps {
   readonly sql: Sql;

@@ -8,8 +8,7 @@ import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
 import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { CHECKPOINTS, effectivePolicy, evaluatePolicy, listChecks } from '../../shared/policy/index.js';
-import { isUuid } from '../../shared/status/index.js';
-import { parseJsonWith } from '../../shared/validation/index.js';
+import { isUuid, parseJsonWith } from '../../shared/validation/index.js';
 
 export interface PolicyFunctionDeps {
   readonly sql: Sql;

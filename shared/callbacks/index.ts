@@ -3,14 +3,14 @@
 // result, `completed` settles the run and moves the idea on (shared/lifecycle/advance).
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
-import { lockXact, type Sql, type Tx } from '../db/index.js';
+import { transaction, type Sql } from '../db/index.js';
 import { ConflictError, NotFoundError, UnauthorizedError } from '../errors/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import type { Stage } from '../lifecycle/states.js';
 import { moveRun, moveTask } from '../lifecycle/transitions.js';
 import { runTokenMatches } from '../lifecycle/tokens.js';
-import { isUuid } from '../status/index.js';
+import { isUuid } from '../validation/index.js';
 
 export const ARTIFACT_KINDS = ['plan', 'review', 'integration', 'deploy', 'reflection', 'test-report', 'diff-stats'] as const;
 
@@ -76,9 +76,7 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
   if (!peek) throw new NotFoundError(`no run ${runId}`);
   if (!runTokenMatches(secret, peek.id, peek.attempt, bearer)) throw new UnauthorizedError('the bearer token is not valid for this run');
   const event = parseRunEvent(body);
-  return (await deps.sql.begin(async (t) => {
-    const tx = t as Tx;
-    await lockXact(tx, `idea:${peek.idea_id}`);
+  return (await transaction(deps.sql, [`idea:${peek.idea_id}`], async (tx) => {
     // after the lock: what this seq already answered, and the run as it is now
     const [run] = await tx<(RunRow & { seen: Record<string, unknown> | null })[]>`
       select r.id, r.idea_id, r.task_id, r.attempt, r.status, r.stage, t.attempts as task_attempts,
@@ -129,7 +127,7 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
       values (${run.idea_id}, ${run.id}, ${run.task_id}, ${event.seq}, ${'callback.' + event.type}, ${`run:${run.id}`},
               ${tx.json(summary(event) as never)}, ${tx.json(response)})`;
     return { status: 202, body: response, settled, ideaId: run.idea_id };
-  })) as CallbackResult;
+  }));
 }
 
 /** What the timeline keeps of an event: not artifact bodies (those are in artifacts). */

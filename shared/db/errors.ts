@@ -48,9 +48,3 @@ export function isUnavailable(err: unknown): boolean {
     code === PgCode.TOO_MANY_CONNECTIONS
   );
 }
-
-/** True for errors a retry of the whole transaction can fix. */
-export function isTransient(err: unknown): boolean {
-  const code = pgCode(err);
-  return code === PgCode.SERIALIZATION_FAILURE || code === PgCode.DEADLOCK_DETECTED || isUnavailable(err);
-}

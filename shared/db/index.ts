@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { RetryableError } from '../errors/index.js';
 import { isUnavailable } from './errors.js';
 
-export { PgCode, pgCode, isUnavailable, isTransient } from './errors.js';
+export { PgCode, pgCode, isUnavailable } from './errors.js';
 export { migrate, defaultMigrationsDir, type MigrationResult } from './migrate.js';
 
 export type Sql = postgres.Sql<Record<string, unknown>>;
@@ -33,12 +33,18 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
 }
 
 /**
- * Runs `fn` in a transaction (commit on return, rollback on throw). A database that cannot
- * be reached becomes a RetryableError, so adapters answer 503 and the sender retries.
+ * Runs `fn` in a transaction (commit on return, rollback on throw), holding the
+ * transaction-scoped advisory locks on `locks` (sorted; see lockXact) from its start. A
+ * database that cannot be reached becomes a RetryableError, so adapters answer 503 and
+ * the sender retries.
  */
-export async function transaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export async function transaction<T>(sql: Sql, locks: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
   try {
-    return (await sql.begin((tx) => fn(tx as Tx))) as T;
+    return (await sql.begin(async (t) => {
+      const tx = t as Tx;
+      if (locks.length) await lockXact(tx, ...locks);
+      return fn(tx);
+    })) as T;
   } catch (err) {
     throw asRetryable(err);
   }
@@ -61,10 +67,4 @@ export async function lockXact(tx: Tx, ...keys: string[]): Promise<void> {
   for (const key of unique) {
     await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
   }
-}
-
-/** Like lockXact for one key, but returns false instead of waiting when it is taken. */
-export async function tryLockXact(tx: Tx, key: string): Promise<boolean> {
-  const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(hashtextextended(${key}, 0)) as ok`;
-  return row?.ok === true;
 }

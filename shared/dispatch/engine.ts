@@ -1,7 +1,7 @@
 // The dispatch hop and the tick: schedule then submit after commit, and the backstops
 // that keep the system moving when a process died at the wrong moment.
 import { sealAudit } from '../audit/index.js';
-import { lockXact, type Tx } from '../db/index.js';
+import { transaction } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
@@ -49,9 +49,7 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
        and coalesce(last_heartbeat_at, started_at, submitted_at, queued_at) < now() - make_interval(secs => ${lc.heartbeatTimeoutS})
      order by queued_at limit 100`;
   for (const r of silent) {
-    const settled = await deps.sql.begin(async (t) => {
-      const tx = t as Tx;
-      await lockXact(tx, `idea:${r.idea_id}`);
+    const settled = await transaction(deps.sql, [`idea:${r.idea_id}`], async (tx) => {
       return settleRun(tx, deps.config, r.id, {
         succeeded: false,
         errorCode: 'heartbeat_timeout',
@@ -69,9 +67,7 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
   const done = await deps.sql<{ id: string }[]>`
     select id from codex_kb.ideas where status = 'monitoring' and monitoring_until <= now() limit 100`;
   for (const i of done) {
-    const moved = await deps.sql.begin(async (t) => {
-      const tx = t as Tx;
-      await lockXact(tx, `idea:${i.id}`);
+    const moved = await transaction(deps.sql, [`idea:${i.id}`], async (tx) => {
       return moveIdea(tx, i.id, 'monitoring', 'completed', 'monitoring window elapsed without regression');
     });
     if (moved) report.completedMonitoring++;

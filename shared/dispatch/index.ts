@@ -4,8 +4,8 @@
 import type { SubmitResult, Workflow } from '../argo/index.js';
 import { buildWorkflow } from '../argo/workflow.js';
 import type { Config } from '../config/index.js';
-import type { Sql, Tx } from '../db/index.js';
-import { lockXact } from '../db/index.js';
+import type { Sql } from '../db/index.js';
+import { transaction } from '../db/index.js';
 import { ConflictError, NonRetriableError, ValidationError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { runToken } from '../lifecycle/tokens.js';
@@ -140,9 +140,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
 
 async function failSubmission(deps: DispatchDeps, r: RunToSubmit, code: string, message: string): Promise<void> {
   deps.log.warn('dispatch: submission rejected', { runId: r.id, code, message });
-  await deps.sql.begin(async (t) => {
-    const tx = t as Tx;
-    await lockXact(tx, `idea:${r.idea_id}`);
+  await transaction(deps.sql, [`idea:${r.idea_id}`], async (tx) => {
     await settleRun(tx, deps.config, r.id, { succeeded: false, errorCode: code, errorMessage: message });
   });
 }

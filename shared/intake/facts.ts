@@ -4,7 +4,7 @@
 // written in the same transaction as its effects.
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
-import { lockXact, type Sql, type Tx } from '../db/index.js';
+import { lockXact, transaction, type Sql, type Tx } from '../db/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
 import { parseJsonWith } from '../validation/index.js';
@@ -43,8 +43,7 @@ export async function recordWorkflowCompletion(
 ): Promise<FactOutcome> {
   const c = parseJsonWith(data, completionSchema, 'workflow completion');
   const key = `argo-completion:${c.metadata.uid ?? c.metadata.name}:${c.status.phase}`;
-  return (await sql.begin(async (t) => {
-    const tx = t as Tx;
+  return (await transaction(sql, [], async (tx) => {
     const seen = await claimKey(tx, key, 'workflow_completion', ce.topic, ce.source, ce.id);
     if (seen) return { duplicate: true, body: seen };
     const [run] = await tx<{ id: string; idea_id: string; status: string }[]>`
@@ -64,7 +63,7 @@ export async function recordWorkflowCompletion(
     const body = { workflow: c.metadata.name, phase: c.status.phase, runId: run?.id ?? null, settled };
     await tx`update codex_kb.deliveries set idea_id = ${run?.idea_id ?? null}, outcome = ${tx.json(body)} where delivery_key = ${key}`;
     return { duplicate: false, body };
-  })) as FactOutcome;
+  }));
 }
 
 const telemetrySchema = z
@@ -96,8 +95,7 @@ export async function recordTelemetry(
     if (th.min !== undefined && value < th.min) return [{ metric: name, value, threshold: `< ${th.min}` }];
     return [];
   });
-  return (await sql.begin(async (t) => {
-    const tx = t as Tx;
+  return (await transaction(sql, [], async (tx) => {
     const seen = await claimKey(tx, key, 'telemetry', ce.topic, ce.source, ce.id);
     if (seen) return { duplicate: true, body: seen };
     const ideas = await tx<{ id: string }[]>`
@@ -134,5 +132,5 @@ export async function recordTelemetry(
     const body = { matched: ideas.length, breaches, remediation: regressed };
     await tx`update codex_kb.deliveries set outcome = ${tx.json(body as never)} where delivery_key = ${key}`;
     return { duplicate: false, body };
-  })) as FactOutcome;
+  }));
 }

@@ -3,12 +3,12 @@
 // commit.
 import { appendAudit } from '../audit/index.js';
 import type { Config } from '../config/index.js';
-import { lockXact, type Sql, type Tx } from '../db/index.js';
+import { transaction, type Sql } from '../db/index.js';
 import { ConflictError, NotFoundError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../lifecycle/states.js';
 import { moveIdea } from '../lifecycle/transitions.js';
-import { isUuid } from '../status/index.js';
+import { isUuid } from '../validation/index.js';
 
 export const ACTIONS = ['pause', 'resume', 'cancel', 'retry'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -30,9 +30,7 @@ export interface ActionResult {
 export async function operate(deps: OperatorDeps, ideaId: string, action: Action, actor: string, reason?: string): Promise<ActionResult> {
   if (!isUuid(ideaId)) throw new NotFoundError(`no idea ${ideaId}`);
   const toDelete: string[] = [];
-  const result = (await deps.sql.begin(async (t) => {
-    const tx = t as Tx;
-    await lockXact(tx, `idea:${ideaId}`);
+  const result = (await transaction(deps.sql, [`idea:${ideaId}`], async (tx) => {
     const [idea] = await tx<{ status: IdeaStatus; resume_status: IdeaStatus | null; review_cycles: number }[]>`
       select status, resume_status, review_cycles from codex_kb.ideas where id = ${ideaId}`;
     if (!idea) throw new NotFoundError(`no idea ${ideaId}`);
@@ -94,7 +92,7 @@ export async function operate(deps: OperatorDeps, ideaId: string, action: Action
       insert into codex_kb.run_events (idea_id, event_type, actor, payload)
       values (${ideaId}, ${'idea.' + action}, ${actor}, ${tx.json({ from, to })})`;
     return { ideaId, action, from, status: to };
-  })) as ActionResult;
+  }));
   for (const name of toDelete) {
     await deps.workflows?.delete(name).catch((err) => deps.log.warn('cancel: could not delete workflow', { workflow: name, error: messageOf(err) }));
   }
@@ -117,9 +115,7 @@ export async function decideApproval(deps: OperatorDeps, approvalId: string, dec
   if (!isUuid(approvalId)) throw new NotFoundError(`no approval ${approvalId}`);
   const [peek] = await deps.sql<{ idea_id: string }[]>`select idea_id from codex_kb.approvals where id = ${approvalId}`;
   if (!peek) throw new NotFoundError(`no approval ${approvalId}`);
-  return (await deps.sql.begin(async (t) => {
-    const tx = t as Tx;
-    await lockXact(tx, `idea:${peek.idea_id}`);
+  return (await transaction(deps.sql, [`idea:${peek.idea_id}`], async (tx) => {
     const status = decision === 'approve' ? 'approved' : 'rejected';
     const [a] = await tx<{ id: string; idea_id: string; task_id: string | null; checkpoint: string }[]>`
       update codex_kb.approvals set status = ${status}, decided_by = ${actor}, decision_note = ${note ?? null}, decided_at = now()
@@ -140,5 +136,5 @@ export async function decideApproval(deps: OperatorDeps, approvalId: string, dec
     }
     await appendAudit(tx, { actor, action: `approval.${decision}`, subjectType: 'approval', subjectId: a.id, ideaId: a.idea_id, details: { taskId: a.task_id, checkpoint: a.checkpoint, ...(note ? { note } : {}) } });
     return { approvalId: a.id, ideaId: a.idea_id, taskId: a.task_id, status };
-  })) as ApprovalResult;
+  }));
 }

@@ -2,11 +2,10 @@
 import type { Queryable } from '../db/index.js';
 import { ValidationError, type Issue } from '../errors/index.js';
 
-export const IDEA_STATUSES = [
-  'registered', 'planning', 'plan_ready', 'awaiting_dependencies', 'running_tasks', 'qa_review',
-  'integration', 'deployment', 'monitoring', 'completed', 'remediation', 'paused',
-  'awaiting_approval', 'blocked', 'cancelled', 'failed',
-] as const;
+import { IDEA_STATUSES } from '../lifecycle/states.js';
+import { isUuid } from '../validation/index.js';
+
+export { IDEA_STATUSES } from '../lifecycle/states.js';
 
 export interface IdeaSummary {
   id: string;
@@ -31,12 +30,6 @@ export interface ListQuery {
   repository?: string;
   cursor?: string;
   limit: number;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(s: string): boolean {
-  return UUID.test(s);
 }
 
 export function parseListQuery(q: URLSearchParams): ListQuery {

@@ -20,3 +20,9 @@ export function parseJsonWith<S extends z.ZodType>(data: Buffer, schema: S, what
   if (!r.success) throw new ValidationError(`invalid ${what}`, zodIssues(r.error));
   return r.data;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(s: string): boolean {
+  return UUID.test(s);
+}
