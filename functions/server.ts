@@ -6,8 +6,8 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { NextFunction } from 'express';
 import { loadConfig } from '../shared/config/index.js';
 import { connect, migrate } from '../shared/db/index.js';
-import { errorBody, type Handler, type HttpRequest } from '../shared/http/index.js';
-import { headersOf, writeResponse } from '../shared/http/node.js';
+import { errorBody, splitTarget, type Handler, type HttpRequest } from '../shared/http/index.js';
+import { headersOf, readBody, writeResponse } from '../shared/http/node.js';
 import { createLogger } from '../shared/log/index.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
@@ -53,15 +53,23 @@ const callbackBaseUrl = config.publicUrl;
 const handler: Handler = await FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
 
 http(target, async (req: Request, res: Response) => {
-  const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
-  const out = await handler(toHttpRequest(req, raw));
+  const out = await handler(await toHttpRequest(req));
   writeResponse(res, out);
   if (relay && out.status === 202) relay.nudge();
 });
 
-function toHttpRequest(req: Request, body: Buffer): HttpRequest {
-  const url = new URL(req.originalUrl ?? req.url, 'http://function');
-  return { method: req.method, path: url.pathname, query: url.searchParams, headers: headersOf(req.headers), body, bodySize: body.length };
+/**
+ * The framework's body parsers keep `rawBody` only for content types they recognise; for any
+ * other (`content-type: %00`, none at all) the stream is still unread, and reading it here
+ * keeps those bytes too, so a dead letter never loses its payload.
+ */
+async function toHttpRequest(req: Request): Promise<HttpRequest> {
+  const { path, query } = splitTarget(req.originalUrl ?? req.url);
+  const base = { method: req.method, path, query, headers: headersOf(req.headers) };
+  if (Buffer.isBuffer(req.rawBody)) return { ...base, body: req.rawBody, bodySize: req.rawBody.length };
+  if (req.readableEnded) return { ...base, body: Buffer.alloc(0), bodySize: 0 };
+  const read = await readBody(req as AsyncIterable<Buffer>, config.maxBodyBytes);
+  return { ...base, body: read.body, bodySize: read.size, bodyTruncated: read.truncated };
 }
 
 const server = getTestServer(target);
@@ -73,8 +81,7 @@ const app = server.listeners('request')[0] as unknown as { use: (fn: unknown) =>
 app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
   if (res.headersSent) return next(err);
   try {
-    const raw: Buffer = Buffer.isBuffer(req.rawBody) ? req.rawBody : Buffer.alloc(0);
-    writeResponse(res, await handler(toHttpRequest(req, raw)));
+    writeResponse(res, await handler(await toHttpRequest(req)));
   } catch (e) {
     log.error('unhandled error', { err: e });
     writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });

@@ -6,9 +6,10 @@ import type { Sql } from '../../shared/db/index.js';
 import { dispatchNow } from '../../shared/dispatch/engine.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { recordRunEvent } from '../../shared/callbacks/index.js';
-import { NonRetriableError, NotFoundError, ValidationError, messageOf } from '../../shared/errors/index.js';
-import { errorBody, errorResponse, json, type Handler } from '../../shared/http/index.js';
+import { NonRetriableError, NotFoundError, RetryableError, ValidationError, messageOf } from '../../shared/errors/index.js';
+import { errorBody, errorResponse, json, pathParam, type Handler } from '../../shared/http/index.js';
 import { recordDeadLetter } from '../../shared/intake/index.js';
+import { requireUtf8Charset } from '../../shared/validation/index.js';
 import type { Logger } from '../../shared/log/index.js';
 
 export interface CallbacksFunctionDeps {
@@ -24,17 +25,25 @@ const ROUTE = /^\/v1\/runs\/([^/]+)\/events$/;
 export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
+    let runId: string;
     try {
       const m = ROUTE.exec(req.path);
       if (!m) throw new NotFoundError(`no route ${req.method} ${req.path}`);
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST run events');
+      // before anything is stored: a caller who cannot even name a run keeps no dead letter
+      runId = pathParam(m[1]!, 'runId');
+      requireUtf8Charset(req.headers['content-type']);
+    } catch (err) {
+      return errorResponse(err, deps.log);
+    }
+    try {
       const size = req.bodySize ?? req.body.length;
       if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
         await keep(deps, req, 413, 'payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`, []);
         return json(413, errorBody('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`));
       }
       const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers['authorization'] ?? '')?.[1];
-      const result = await recordRunEvent(deps, decodeURIComponent(m[1]!), bearer, req.body);
+      const result = await recordRunEvent(deps, runId, bearer, req.body);
       if (result.settled) {
         // this idea's successors now; other ideas get the freed capacity through the
         // facteur.task.finished event (dispatch) or the tick
@@ -43,7 +52,13 @@ export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
       return json(result.status, result.body);
     } catch (err) {
       if (err instanceof ValidationError) {
-        await keep(deps, req, 400, err.code, err.message, err.issues).catch(() => {});
+        try {
+          await keep(deps, req, 400, err.code, err.message, err.issues);
+        } catch (keepErr) {
+          // the step retries a 503; a 400 now would lose the input
+          deps.log.error('callbacks: could not record a dead letter', { err: keepErr });
+          return errorResponse(new RetryableError('dead_letter_failed', 'could not record the rejected input; retry later', 1000));
+        }
       }
       return errorResponse(err, deps.log);
     }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
-import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
+import { errorResponse, json, pathParam, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { CHECKPOINTS, effectivePolicy, evaluatePolicy, listChecks } from '../../shared/policy/index.js';
 import { isUuid, parseJsonWith } from '../../shared/validation/index.js';
@@ -34,7 +34,7 @@ export function createPolicyHandler(deps: PolicyFunctionDeps): Handler {
       }
       const m = /^\/v1\/ideas\/([^/]+)\/checks$/.exec(req.path);
       if (m && req.method === 'GET') {
-        const id = decodeURIComponent(m[1]!);
+        const id = pathParam(m[1]!);
         if (!isUuid(id)) throw new NotFoundError(`no idea ${id}`);
         return json(200, { items: await listChecks(deps.sql, id) });
       }

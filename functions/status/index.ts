@@ -2,7 +2,7 @@
 import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/errors/index.js';
-import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
+import { errorResponse, json, pathParam, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
 import { getIdea, getRun, listIdeas, parseListQuery } from '../../shared/status/index.js';
@@ -43,25 +43,25 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
         if (!(ACTIONS as readonly string[]).includes(action[2]!)) throw new NotFoundError(`no action ${action[2]}; one of ${ACTIONS.join(', ')}`);
         const reason = reasonOf(req.body);
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
-        return json(200, await operate(deps, decodeURIComponent(action[1]!), action[2] as Action, actor, reason));
+        return json(200, await operate(deps, pathParam(action[1]!), action[2] as Action, actor, reason));
       }
       const approval = /^\/v1\/approvals\/([^/]+)\/(approve|reject)$/.exec(req.path);
       if (approval && req.method === 'POST') {
         const note = reasonOf(req.body);
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
-        return json(200, await decideApproval(deps, decodeURIComponent(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
+        return json(200, await decideApproval(deps, pathParam(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
       }
       if (req.method !== 'GET') throw new NonRetriableError('method_not_allowed', `${req.method} is not allowed on ${req.path}`);
       const run = /^\/v1\/runs\/([^/]+)$/.exec(req.path);
       if (run) {
-        const detail = await getRun(deps.sql, decodeURIComponent(run[1]!));
+        const detail = await getRun(deps.sql, pathParam(run[1]!));
         if (!detail) throw new NotFoundError(`no run ${run[1]}`);
         return json(200, detail);
       }
       if (req.path === '/v1/ideas') return json(200, await listIdeas(deps.sql, parseListQuery(req.query)));
       const m = /^\/v1\/ideas\/([^/]+)$/.exec(req.path);
       if (m) {
-        const detail = await getIdea(deps.sql, decodeURIComponent(m[1]!));
+        const detail = await getIdea(deps.sql, pathParam(m[1]!));
         if (!detail) throw new NotFoundError(`no idea ${m[1]}`);
         return json(200, detail);
       }

@@ -4,6 +4,7 @@
 import { CloudEvent, ValidationError as CeValidationError } from 'cloudevents';
 import { ValidationError, type Issue } from '../errors/index.js';
 import type { HttpRequest } from '../http/index.js';
+import { badText, parseJsonBytes, printable, requireUtf8Charset } from '../validation/index.js';
 
 export interface ReceivedEvent {
   readonly mode: 'binary' | 'structured';
@@ -47,12 +48,8 @@ export function parseCloudEvent(req: HttpRequest): ReceivedEvent {
 }
 
 function parseStructured(req: HttpRequest): ReceivedEvent {
-  let envelope: unknown;
-  try {
-    envelope = JSON.parse(req.body.toString('utf8'));
-  } catch (err) {
-    throw new ValidationError('structured CloudEvent is not valid JSON', [{ path: 'body', message: (err as Error).message }], 'malformed_json');
-  }
+  requireUtf8Charset(req.headers['content-type']);
+  const envelope = parseJsonBytes(req.body, 'structured CloudEvent');
   if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)) {
     throw new ValidationError('structured CloudEvent must be a JSON object', [{ path: 'body', message: 'expected an object' }]);
   }
@@ -83,6 +80,11 @@ function build(
 ): ReceivedEvent {
   const issues: Issue[] = [];
   const where = mode === 'binary' ? 'headers.ce-' : '';
+  // attributes are stored (deliveries, dead letters) and echoed: `%00` in a header is a NUL
+  for (const [k, v] of Object.entries(attrs)) {
+    const bad = badText(v);
+    if (bad) issues.push({ path: `${where}${printable(k)}`, message: bad });
+  }
   if (attrs['specversion'] !== '1.0') issues.push({ path: `${where}specversion`, message: `must be "1.0", got ${JSON.stringify(attrs['specversion'] ?? null)}` });
   for (const name of ['id', 'source', 'type'] as const) {
     if (!attrs[name]) issues.push({ path: `${where}${name}`, message: 'is required and must not be empty' });

@@ -80,6 +80,31 @@ function statusForNonRetriable(code: string): number {
   }
 }
 
+/**
+ * A path segment, percent-decoded. Malformed encoding (`%ZZ`, a cut UTF-8 sequence like
+ * `%E0%A4%A`) is the caller's mistake: a 400, never the URIError (500) it used to be.
+ */
+export function pathParam(raw: string, name = 'id'): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ValidationError('the path is not valid percent-encoding', [{ path: `path.${name}`, message: 'malformed percent-encoding (e.g. %ZZ or a cut UTF-8 sequence)' }], 'malformed_path');
+  }
+}
+
+/** Splits a request target into path and query without ever throwing (`new URL` can). */
+export function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  const q = target.indexOf('?');
+  let path = q < 0 ? target : target.slice(0, q);
+  const hash = path.indexOf('#');
+  if (hash >= 0) path = path.slice(0, hash);
+  // absolute-form targets (`GET http://host/x`) carry the path after the authority
+  const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(path);
+  if (abs) path = path.slice(abs[0].length);
+  if (!path.startsWith('/')) path = '/' + path;
+  return { path, query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1).split('#')[0]) };
+}
+
 /** Constant-time bearer check; hashing first makes the comparison length-independent. */
 export function bearerMatches(header: string | undefined, expected: Secret): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');

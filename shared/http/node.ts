@@ -2,15 +2,22 @@
 // a rejected payload can still be kept for inspection), builds an HttpRequest, writes the
 // HttpResponse.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRequest, HttpResponse } from './index.js';
+import { splitTarget, type HttpRequest, type HttpResponse } from './index.js';
 
 const KEEP_OF_OVERSIZED = 64 * 1024;
 
-export async function readRequest(req: IncomingMessage, maxBytes: number, mount = ''): Promise<HttpRequest> {
+export interface ReadBody {
+  readonly body: Buffer;
+  readonly truncated: boolean;
+  readonly size: number;
+}
+
+/** Reads a body stream up to maxBytes, keeping a prefix of anything larger. */
+export async function readBody(stream: AsyncIterable<Buffer>, maxBytes: number): Promise<ReadBody> {
   const chunks: Buffer[] = [];
   let size = 0;
   let kept = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of stream) {
     size += chunk.length;
     if (size <= maxBytes) {
       chunks.push(chunk);
@@ -24,13 +31,18 @@ export async function readRequest(req: IncomingMessage, maxBytes: number, mount 
   let body = Buffer.concat(chunks);
   const truncated = size > maxBytes;
   if (truncated) body = body.subarray(0, KEEP_OF_OVERSIZED);
-  const url = new URL(req.url ?? '/', 'http://local');
-  let path = url.pathname;
+  return { body, truncated, size };
+}
+
+export async function readRequest(req: IncomingMessage, maxBytes: number, mount = ''): Promise<HttpRequest> {
+  const { body, truncated, size } = await readBody(req as AsyncIterable<Buffer>, maxBytes);
+  const target = splitTarget(req.url ?? '/');
+  let path = target.path;
   if (mount && path.startsWith(mount)) path = path.slice(mount.length) || '/';
   return {
     method: req.method ?? 'GET',
     path,
-    query: url.searchParams,
+    query: target.query,
     headers: headersOf(req.headers),
     body,
     bodyTruncated: truncated,

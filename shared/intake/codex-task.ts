@@ -4,7 +4,7 @@
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../errors/index.js';
-import { parseJsonWith } from '../validation/index.js';
+import { checkJsonValue, gitBranchProblem, parseJsonWith, repositoryProblem } from '../validation/index.js';
 
 export const CODEX_TASK_MESSAGE = 'proompteng.froussard.v1.CodexTask';
 export type CodexStage = 'planning' | 'implementation' | 'review';
@@ -53,8 +53,6 @@ export interface CodexTask {
   readonly autonomous?: boolean;
 }
 
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-
 // ---- protobuf ------------------------------------------------------------------------------
 
 type Draft = { -readonly [K in keyof CodexTask]?: CodexTask[K] };
@@ -76,20 +74,20 @@ export function decodeCodexTask(bytes: Uint8Array): CodexTask {
       };
       switch (no) {
         case 1: if (want(WireType.Varint, 'stage')) stageNumber = r.int32(); break;
-        case 2: if (want(WireType.LengthDelimited, 'prompt')) t.prompt = r.string(); break;
-        case 3: if (want(WireType.LengthDelimited, 'repository')) t.repository = r.string(); break;
-        case 4: if (want(WireType.LengthDelimited, 'base')) t.base = r.string(); break;
-        case 5: if (want(WireType.LengthDelimited, 'head')) t.head = r.string(); break;
+        case 2: if (want(WireType.LengthDelimited, 'prompt')) t.prompt = r.string(true); break;
+        case 3: if (want(WireType.LengthDelimited, 'repository')) t.repository = r.string(true); break;
+        case 4: if (want(WireType.LengthDelimited, 'base')) t.base = r.string(true); break;
+        case 5: if (want(WireType.LengthDelimited, 'head')) t.head = r.string(true); break;
         case 6: if (want(WireType.Varint, 'issueNumber')) t.issueNumber = String(r.int64()); break;
-        case 7: if (want(WireType.LengthDelimited, 'issueUrl')) t.issueUrl = r.string(); break;
-        case 8: if (want(WireType.LengthDelimited, 'issueTitle')) t.issueTitle = r.string(); break;
-        case 9: if (want(WireType.LengthDelimited, 'issueBody')) t.issueBody = r.string(); break;
-        case 10: if (want(WireType.LengthDelimited, 'sender')) t.sender = r.string(); break;
+        case 7: if (want(WireType.LengthDelimited, 'issueUrl')) t.issueUrl = r.string(true); break;
+        case 8: if (want(WireType.LengthDelimited, 'issueTitle')) t.issueTitle = r.string(true); break;
+        case 9: if (want(WireType.LengthDelimited, 'issueBody')) t.issueBody = r.string(true); break;
+        case 10: if (want(WireType.LengthDelimited, 'sender')) t.sender = r.string(true); break;
         case 11: if (want(WireType.LengthDelimited, 'issuedAt')) t.issuedAt = decodeTimestamp(r.bytes()); break;
         case 12: if (want(WireType.Varint, 'planCommentId')) t.planCommentId = String(r.int64()); break;
-        case 13: if (want(WireType.LengthDelimited, 'planCommentUrl')) t.planCommentUrl = r.string(); break;
-        case 14: if (want(WireType.LengthDelimited, 'planCommentBody')) t.planCommentBody = r.string(); break;
-        case 15: if (want(WireType.LengthDelimited, 'deliveryId')) t.deliveryId = r.string(); break;
+        case 13: if (want(WireType.LengthDelimited, 'planCommentUrl')) t.planCommentUrl = r.string(true); break;
+        case 14: if (want(WireType.LengthDelimited, 'planCommentBody')) t.planCommentBody = r.string(true); break;
+        case 15: if (want(WireType.LengthDelimited, 'deliveryId')) t.deliveryId = r.string(true); break;
         case 16: if (want(WireType.LengthDelimited, 'reviewContext')) t.reviewContext = decodeReviewContext(r.bytes()); break;
         case 17: if (want(WireType.Varint, 'metadataVersion')) t.metadataVersion = r.int32(); break;
         case 18: if (want(WireType.LengthDelimited, 'iterations')) t.iterations = decodeIterations(r.bytes()); break;
@@ -131,10 +129,10 @@ function decodeReviewContext(bytes: Uint8Array): CodexReviewContext {
   while (r.pos < r.len) {
     const [no, wt] = r.tag();
     if (wt !== WireType.LengthDelimited) { r.skip(wt, no); continue; }
-    if (no === 1) summary = r.string();
+    if (no === 1) summary = r.string(true);
     else if (no === 2) reviewThreads.push(strings(r.bytes(), ['summary', 'url', 'author']) as { summary: string });
     else if (no === 3) failingChecks.push(strings(r.bytes(), ['name', 'conclusion', 'url', 'details']) as { name: string });
-    else if (no === 4) additionalNotes.push(r.string());
+    else if (no === 4) additionalNotes.push(r.string(true));
     else r.skip(wt, no);
   }
   const first = reviewThreads.map((x) => ({ ...x, summary: x.summary ?? '' }));
@@ -148,7 +146,7 @@ function strings(bytes: Uint8Array, names: string[]): Record<string, string> {
   while (r.pos < r.len) {
     const [no, wt] = r.tag();
     const name = names[no - 1];
-    if (name && wt === WireType.LengthDelimited) out[name] = r.string();
+    if (name && wt === WireType.LengthDelimited) out[name] = r.string(true);
     else r.skip(wt, no);
   }
   return out;
@@ -159,12 +157,12 @@ function decodeIterations(bytes: Uint8Array): CodexIterationsPolicy {
   const p: { mode: string; count?: number; min?: number; max?: number; stopOn: string[]; reason?: string } = { mode: '', stopOn: [] };
   while (r.pos < r.len) {
     const [no, wt] = r.tag();
-    if (no === 1 && wt === WireType.LengthDelimited) p.mode = r.string();
+    if (no === 1 && wt === WireType.LengthDelimited) p.mode = r.string(true);
     else if (no === 2 && wt === WireType.Varint) p.count = r.int32();
     else if (no === 3 && wt === WireType.Varint) p.min = r.int32();
     else if (no === 4 && wt === WireType.Varint) p.max = r.int32();
-    else if (no === 5 && wt === WireType.LengthDelimited) p.stopOn.push(r.string());
-    else if (no === 6 && wt === WireType.LengthDelimited) p.reason = r.string();
+    else if (no === 5 && wt === WireType.LengthDelimited) p.stopOn.push(r.string(true));
+    else if (no === 6 && wt === WireType.LengthDelimited) p.reason = r.string(true);
     else r.skip(wt, no);
   }
   return p;
@@ -288,7 +286,15 @@ export function parseCodexTaskJson(data: Buffer, fallbackDeliveryId: string | un
 }
 
 function finish(t: Draft, issues: Issue[]): CodexTask {
-  if (!t.repository || !REPOSITORY.test(t.repository)) issues.push({ path: 'repository', message: 'is required as owner/name' });
+  const repoProblem = t.repository ? repositoryProblem(t.repository) : 'is required as owner/name';
+  if (repoProblem) issues.push({ path: 'repository', message: repoProblem });
+  // base and head become the run's branches and Argo parameters: checked here, at the door
+  for (const field of ['base', 'head'] as const) {
+    const problem = t[field] ? gitBranchProblem(t[field]) : undefined;
+    if (problem) issues.push({ path: field, message: `${problem} (a git branch name)` });
+  }
+  // protobuf strings may carry NUL, which PostgreSQL text cannot hold
+  issues.push(...checkJsonValue(t).issues);
   if (!t.issueNumber || !/^[1-9]\d*$/.test(t.issueNumber)) issues.push({ path: 'issueNumber', message: 'must be a positive integer' });
   if (!t.deliveryId) issues.push({ path: 'deliveryId', message: 'is required (X-GitHub-Delivery)' });
   if (issues.length) throw new ValidationError('invalid CodexTask', issues);

@@ -2,6 +2,7 @@
 // kept here, and the sender gets a non-retriable answer so a partition is never blocked.
 import type { Queryable } from '../db/index.js';
 import type { Issue } from '../errors/index.js';
+import { printable } from '../validation/index.js';
 
 /** Headers never stored: they carry credentials. */
 const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'x-facteur-run-token']);
@@ -23,16 +24,26 @@ export interface DeadLetter {
 
 export function storableHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) out[k] = SECRET_HEADERS.has(k) ? '[redacted]' : v;
+  for (const [k, v] of Object.entries(headers)) out[printable(k)] = SECRET_HEADERS.has(k) ? '[redacted]' : text(v, 8192)!;
   return out;
 }
 
+/**
+ * Text fields may echo the hostile input that was rejected (a parser's message quoting a NUL
+ * byte, a lone surrogate in a path): stored printable, so keeping the evidence never fails
+ * (it used to: SQLSTATE 22P05 → 503 → the sender retried a poison message forever).
+ */
+function text(s: string | undefined, max: number): string | undefined {
+  return s === undefined ? undefined : printable(s).slice(0, max);
+}
+
 export async function recordDeadLetter(sql: Queryable, d: DeadLetter): Promise<string> {
+  const problems = d.problems.slice(0, 100).map((p) => ({ path: text(p.path, 500)!, message: text(p.message, 2000)! }));
   const [row] = await sql<{ id: string }[]>`
     insert into codex_kb.dead_letters (function_name, topic, delivery_key, status_code, reason_code, reason,
       problems, content_type, headers, payload, payload_size, payload_truncated)
-    values (${d.functionName}, ${d.topic ?? null}, ${d.deliveryKey ?? null}, ${d.statusCode}, ${d.reasonCode},
-      ${d.reason}, ${sql.json(d.problems as never)}, ${d.contentType ?? null}, ${sql.json(storableHeaders(d.headers))},
+    values (${d.functionName}, ${text(d.topic, 512) ?? null}, ${text(d.deliveryKey, 1024) ?? null}, ${d.statusCode}, ${d.reasonCode},
+      ${text(d.reason, 4000)!}, ${sql.json(problems as never)}, ${text(d.contentType, 512) ?? null}, ${sql.json(storableHeaders(d.headers))},
       ${d.payload}, ${d.payloadSize}, ${d.payloadTruncated})
     returning id`;
   return row!.id;

@@ -19,6 +19,7 @@ import { CODEX_TASK_MESSAGE, decodeCodexTask, parseCodexTaskJson, type CodexTask
 import { register, type RegisterInput, type Registration } from './register.js';
 import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './facts.js';
 import type { Registrar } from './group-commit.js';
+import { requireUtf8Charset } from '../validation/index.js';
 
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
 import { createHash } from 'node:crypto';
@@ -63,6 +64,7 @@ export function checkContentType(route: IntakeRoute, event: ReceivedEvent): void
     const want = route === 'codex_task_proto' ? 'application/x-protobuf' : 'application/json';
     throw new NonRetriableError('unsupported_media_type', `content type ${JSON.stringify(ct || null)} is not accepted for this topic; send ${want}`);
   }
+  requireUtf8Charset(ct);
   const message = event.kafkaHeaders['xprotobufmessage'];
   if (route === 'codex_task_proto' && message !== undefined && message !== CODEX_TASK_MESSAGE) {
     throw new NonRetriableError('unsupported_media_type', `x-protobuf-message ${JSON.stringify(message)} is not ${CODEX_TASK_MESSAGE}`);
@@ -142,8 +144,9 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
     route === 'codex_task_proto' ? decodeCodexTask(event.data) : parseCodexTaskJson(event.data, headerDelivery || event.id);
   const repository = task.repository.toLowerCase();
   const fingerprint = event.kafkaHeaders['xcodexreviewfingerprint'] || task.deliveryId;
+  // the key may end a branch name (`facteur/<idea>/<key>`): only characters git takes anywhere
   const taskKey =
-    task.stage === 'planning' ? 'planning' : task.stage === 'implementation' ? 'gh-implementation' : `gh-review-${fingerprint}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
+    task.stage === 'planning' ? 'planning' : task.stage === 'implementation' ? 'gh-implementation' : `gh-review-${fingerprint}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128);
   const rawDigest = createHash('sha256').update(event.data).digest('hex');
   const traceContext = event.traceparent ?? null;
   return {

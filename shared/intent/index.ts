@@ -4,10 +4,14 @@
 // the same spec gives byte-identical output.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parseJsonWith } from '../validation/index.js';
+import { gitBranch, parseJsonWith, plainLabelProblem, repository } from '../validation/index.js';
 
 const line = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 const list = (max: number, each = 1000) => z.array(line(each)).max(max, `must have at most ${max} items`).default([]);
+const label = line(100).superRefine((v, ctx) => {
+  const problem = plainLabelProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const ideaSpecSchema = z.object({
   id: z.string().trim().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
@@ -17,10 +21,11 @@ export const ideaSpecSchema = z.object({
   successMetrics: z.array(line(1000)).min(1, 'at least one success metric is required').max(50),
   nonGoals: list(50),
   acceptanceCriteria: list(50),
-  repository: z.string().trim().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name'),
-  base: z.string().trim().min(1).max(255).default('main'),
+  repository,
+  // becomes the branch every run starts from, and an Argo parameter
+  base: gitBranch.default('main'),
   priority: z.enum(['low', 'normal', 'high', 'urgent']).default('normal'),
-  labels: list(30, 100),
+  labels: z.array(label).max(30, 'must have at most 30 items').default([]),
   autonomyLevel: z.enum(['L0', 'L1', 'L2', 'L3']).default('L1'),
   initiator: z.object({ kind: z.enum(['github', 'discord', 'api']), login: line(200) }).optional(),
   source: z.object({ type: z.enum(['github_issue', 'discord', 'api']), ref: line(512) }).optional(),

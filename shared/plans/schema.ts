@@ -10,6 +10,7 @@
 //   milestone   a named group of tasks, for reporting.
 //   risk        an entry of the plan's risk register; a plan without one is rejected.
 import { z } from 'zod';
+import { gitBranchProblem } from '../validation/refs.js';
 
 export const TASK_KEY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const LEVELS = ['low', 'medium', 'high'] as const;
@@ -76,7 +77,16 @@ const texts = (max: number, each: number) =>
 const level = z.enum(LEVELS, { error: 'must be one of low, medium, high' });
 
 const KEY_RULE = 'must start with a letter or digit, then letters, digits, ".", "_", ":" or "-" (at most 128 characters)';
-export const taskKeySchema = z.string(required('a string')).trim().regex(TASK_KEY, KEY_RULE);
+export const taskKeySchema = z
+  .string(required('a string'))
+  .trim()
+  .regex(TASK_KEY, KEY_RULE)
+  // the key names the task's branch (`facteur/<idea>/<key>`): refused here, not at dispatch
+  .superRefine((key, ctx) => {
+    if (!TASK_KEY.test(key)) return;
+    const problem = gitBranchProblem(`facteur/idea/${key}`);
+    if (problem) ctx.addIssue({ code: 'custom', message: `cannot name a git branch: ${problem}` });
+  });
 
 // A bare string is the short form of a hard dependency.
 export const dependencySchema = z.preprocess(

@@ -75,7 +75,7 @@ describe('CodexTask protobuf', () => {
     const issues = issuesOf(() => decodeCodexTask(encodeCodexTask({ repository: 'nope', issueNumber: '1' })));
     expect(issues).toEqual([
       'stage: is CODEX_TASK_STAGE_UNSPECIFIED; expected planning, implementation or review',
-      'repository: is required as owner/name',
+      'repository: must be owner/name (letters, digits, "-", "_", "."; the owner starting with a letter or digit)',
       'deliveryId: is required (X-GitHub-Delivery)',
     ]);
   });
