@@ -7,7 +7,8 @@ import type { NextFunction } from 'express';
 import { loadConfig } from '../shared/config/index.js';
 import { connect, migrate } from '../shared/db/index.js';
 import { errorBody, splitTarget, type Handler, type HttpRequest } from '../shared/http/index.js';
-import { headersOf, readBody, writeResponse } from '../shared/http/node.js';
+import { headersOf, readBody, readRequest, writeResponse } from '../shared/http/node.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLogger } from '../shared/log/index.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
@@ -86,6 +87,22 @@ app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) =>
     log.error('unhandled error', { err: e });
     writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
   }
+});
+// The framework buffers bodies up to 1 GB before the function sees them: a request that
+// announces more than FACTEUR_MAX_BODY_BYTES goes around it, read by the node adapter, which
+// keeps only a 64 KiB prefix, and gets its 413 from the function as any other request would.
+const express = server.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
+server.removeAllListeners('request');
+server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (!(declared > config.maxBodyBytes)) return express(req, res);
+  readRequest(req, config.maxBodyBytes)
+    .then((r) => handler(r))
+    .then((out) => writeResponse(res, out))
+    .catch((err) => {
+      log.error('unhandled error', { err });
+      if (!res.headersSent) writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
+    });
 });
 server.listen(config.port, () => log.info('serving', { target, port: config.port }));
 const shutdown = () => {

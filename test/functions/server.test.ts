@@ -50,6 +50,23 @@ describe('functions/server.ts (Functions Framework)', () => {
     expect(r.status).toBe(202);
   });
 
+  it('answers an oversized body with 413 and keeps a 64 KiB prefix, without buffering it whole', async () => {
+    const big = Buffer.alloc(5 * 1024 * 1024, 0x61);
+    const r = await postEvent(intakeUrl, { topic: 'codex.intent', body: big });
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('payload_too_large');
+    const [dl] = await db.sql`select payload, payload_size, payload_truncated from codex_kb.dead_letters order by id desc limit 1`;
+    expect(dl).toMatchObject({ payload_size: big.length, payload_truncated: true });
+    expect(Buffer.from(dl!.payload).length).toBe(64 * 1024);
+  });
+
+  it('keeps the bytes of a body whose content type no framework parser knows', async () => {
+    const r = await postEvent(intakeUrl, { topic: 'codex.intent', body: 'not json', contentType: '%00' });
+    expect(r.status).toBe(415);
+    const [dl] = await db.sql`select payload from codex_kb.dead_letters order by id desc limit 1`;
+    expect(Buffer.from(dl!.payload).toString()).toBe('not json');
+  });
+
   it('protects status with the bearer token and keeps /healthz open', async () => {
     expect((await fetch(`${statusUrl}/v1/ideas`)).status).toBe(401);
     expect((await fetch(`${statusUrl}/healthz`)).status).toBe(200);
