@@ -176,6 +176,19 @@ describe('intake with OIDC sender authentication', () => {
   });
 });
 
+describe('the sender column', () => {
+  it('takes only the shapes shared/auth produces', async () => {
+    const insert = (sender: unknown) => db.sql`
+      insert into codex_kb.deliveries (delivery_key, kind, sender) values (${`check-${++n}`}, 'telemetry', ${db.sql.json(sender as never)})`;
+    await insert({ kind: 'open' });
+    await insert({ kind: 'token' });
+    await insert({ kind: 'oidc', sub: SOURCE, iss: 'https://issuer' });
+    for (const bad of [{ kind: 'anonymous' }, { kind: 'oidc', sub: SOURCE }, { kind: 'token', value: 'the-token' }, { kind: 'oidc', sub: SOURCE, iss: 'x', token: 'eyJ' }]) {
+      await expect(insert(bad), JSON.stringify(bad)).rejects.toMatchObject({ constraint_name: 'deliveries_sender_check' });
+    }
+  });
+});
+
 describe('when the issuer cannot be reached', () => {
   it('answers 503 (retryable, no dead letter), then accepts once the issuer is back', async () => {
     const flaky = await startFakeIssuer({ tls: true, requireBearer: POD_TOKEN });
