@@ -2,13 +2,14 @@
 // backstops (stale submissions, heartbeat timeouts, monitoring windows, stuck ideas, the
 // outbox, audit seals) and schedules; a Facteur CloudEvent (`facteur.*`, from KafkaSource)
 // schedules for the idea it names.
+import { createAuthenticator } from '../../shared/auth/index.js';
 import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { dispatchNow, tick } from '../../shared/dispatch/engine.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
 import { parseCloudEvent } from '../../shared/events/cloudevent.js';
-import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
+import { errorResponse, json, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
@@ -23,10 +24,14 @@ export interface DispatchFunctionDeps {
 }
 
 export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
+  // The PingSource and the KafkaSource on facteur.events: static token and/or OIDC (shared/auth).
+  const auth = createAuthenticator(deps.config, { log: deps.log });
+  void auth.warm();
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
     try {
-      requireBearer(req, deps.config.intakeToken);
+      const sender = await auth.authenticate(req);
+      if (sender.kind === 'oidc') deps.log.debug('dispatch: sender', { sub: sender.sub });
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a tick or a CloudEvent');
       if (req.path === '/tick') return json(200, await tick(deps));
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);

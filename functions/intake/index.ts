@@ -1,35 +1,40 @@
 // The intake function: parse the CloudEvent, call shared/intake, map the outcome to HTTP.
 // Bad input → a non-retriable 4xx listing every problem, and the raw input in dead_letters.
 // Only an unreachable database gives a 5xx (503), so KafkaSource retries just that.
+import { createAuthenticator } from '../../shared/auth/index.js';
 import type { Config } from '../../shared/config/index.js';
 import { isUnavailable, pgCode, type Sql } from '../../shared/db/index.js';
 import { FacteurError, NonRetriableError, RetryableError, UnauthorizedError, ValidationError, type Issue } from '../../shared/errors/index.js';
 import { parseCloudEvent, type ReceivedEvent } from '../../shared/events/cloudevent.js';
-import { errorBody, errorResponse, json, requireBearer, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
+import { errorBody, errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
 import { createGroupRegistrar, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'maxBodyBytes' | 'lifecycle' | 'policy'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy'>;
   readonly log: Logger;
 }
 
 export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
   // Concurrent events share a statement (group commit); every event still gets its own answer.
   const deps = { ...d, registrar: createGroupRegistrar(d.sql) };
+  // Static token and/or OIDC (shared/auth); the issuer's keys are fetched now, not on the first event.
+  const auth = createAuthenticator(d.config, { log: d.log });
+  void auth.warm();
   return async (req) => {
     if (req.method === 'GET' && req.path === '/healthz') return json(200, { ok: true });
     let event: ReceivedEvent | undefined;
     try {
-      requireBearer(req, deps.config.intakeToken);
+      // Refused senders (401) store nothing: reject() keeps no dead letter for them.
+      const sender = await auth.authenticate(req);
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a CloudEvent');
       const size = req.bodySize ?? req.body.length;
       if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
         throw new NonRetriableError('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`);
       }
       event = parseCloudEvent(req);
-      const out = await intake(deps, event);
+      const out = await intake(deps, event, sender);
       if (!('ideaId' in out)) {
         return json(out.duplicate ? 200 : 202, { ...out.body, duplicate: out.duplicate });
       }

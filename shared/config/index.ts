@@ -44,6 +44,27 @@ const thresholds = z.string().transform((v, ctx) => {
   }
 });
 
+/**
+ * An OIDC issuer or JWKS URL: https, or plain http to a loopback address only (a local
+ * issuer); keys fetched in clear text over a network could be swapped on the way.
+ */
+const oidcUrl = z
+  .string()
+  .url()
+  .refine((v) => {
+    if (!URL.canParse(v)) return true; // reported by .url()
+    const u = new URL(v);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname));
+  }, 'must be an https URL (plain http only to 127.0.0.1, localhost or [::1])');
+
+/** `system:serviceaccount:facteur:a, system:serviceaccount:facteur:b`: exact subjects (`sub`). */
+const subjects = z.string().transform((v, ctx) => {
+  const out = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of out) if (/\s/.test(s)) ctx.addIssue({ code: 'custom', message: `"${s}" holds whitespace: separate subjects with commas` });
+  if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'list at least one subject' });
+  return out;
+});
+
 /** Every environment variable Facteur reads, with its default. */
 const schema = z.object({
   DATABASE_URL: secret.optional(),
@@ -90,6 +111,27 @@ const schema = z.object({
   FACTEUR_POLICY_ENFORCE: bool.default(false),
   FACTEUR_ALLOW_UNAUTHENTICATED: bool.default(false),
   FACTEUR_POLICY_HIGH_RISK_LABELS: z.string().default('security,migration,breaking-change,infra'),
+  // Sender authentication with OIDC tokens (shared/auth): Knative Eventing's sources send a
+  // service-account JWT whose audience is the sink's.
+  FACTEUR_OIDC_ISSUER: oidcUrl.optional(),
+  FACTEUR_OIDC_AUDIENCE: z.string().min(1).optional(),
+  FACTEUR_OIDC_ALLOWED_SUBJECTS: subjects.optional(),
+  FACTEUR_OIDC_JWKS_URL: oidcUrl.optional(),
+  FACTEUR_OIDC_DISCOVERY_TOKEN_FILE: z.string().min(1).optional(),
+  FACTEUR_OIDC_CA_FILE: z.string().min(1).optional(),
+  FACTEUR_OIDC_CLOCK_TOLERANCE_S: int(0, 600).default(30),
+  FACTEUR_OIDC_FETCH_TIMEOUT_MS: int(100, 60_000).default(5000),
+  FACTEUR_OIDC_JWKS_MAX_AGE_S: int(1, 86_400).default(600),
+  FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
+}).superRefine((p, ctx) => {
+  // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
+  const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
+  if (p.FACTEUR_OIDC_ISSUER === undefined) {
+    for (const key of oidcKeys) if (p[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'needs FACTEUR_OIDC_ISSUER' });
+    return;
+  }
+  if (p.FACTEUR_OIDC_AUDIENCE === undefined) ctx.addIssue({ code: 'custom', path: ['FACTEUR_OIDC_AUDIENCE'], message: "required with FACTEUR_OIDC_ISSUER: this Service's audience" });
+  if (p.FACTEUR_OIDC_ALLOWED_SUBJECTS === undefined) ctx.addIssue({ code: 'custom', path: ['FACTEUR_OIDC_ALLOWED_SUBJECTS'], message: 'required with FACTEUR_OIDC_ISSUER: the subjects (sub) allowed to send' });
 });
 
 type Parsed = z.output<typeof schema>;
@@ -149,8 +191,29 @@ export interface Config {
     readonly enforce: boolean;
     readonly highRiskLabels: readonly string[];
   };
+  /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
+  readonly oidc: OidcConfig | undefined;
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
+}
+
+export interface OidcConfig {
+  /** The tokens' `iss`, exactly; discovery is at `<issuer>/.well-known/openid-configuration`. */
+  readonly issuer: string;
+  /** This Service's audience: a token must name it in `aud`. */
+  readonly audience: string;
+  /** Exact `sub` values allowed to send. */
+  readonly allowedSubjects: readonly string[];
+  /** Skips discovery when set. */
+  readonly jwksUrl: string | undefined;
+  /** Bearer for discovery and JWKS (read at each fetch); in-cluster default in shared/auth. */
+  readonly discoveryTokenFile: string | undefined;
+  /** The only CA trusted for discovery and JWKS; in-cluster default in shared/auth. */
+  readonly caFile: string | undefined;
+  readonly clockToleranceS: number;
+  readonly fetchTimeoutMs: number;
+  readonly jwksMaxAgeS: number;
+  readonly jwksCooldownS: number;
 }
 
 const known = new Set(Object.keys(schema.shape));
@@ -229,6 +292,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       enforce: p.FACTEUR_POLICY_ENFORCE,
       highRiskLabels: p.FACTEUR_POLICY_HIGH_RISK_LABELS.split(',').map((l) => l.trim().toLowerCase()).filter(Boolean),
     },
+    oidc:
+      p.FACTEUR_OIDC_ISSUER && p.FACTEUR_OIDC_AUDIENCE && p.FACTEUR_OIDC_ALLOWED_SUBJECTS
+        ? {
+            issuer: p.FACTEUR_OIDC_ISSUER,
+            audience: p.FACTEUR_OIDC_AUDIENCE,
+            allowedSubjects: p.FACTEUR_OIDC_ALLOWED_SUBJECTS,
+            jwksUrl: p.FACTEUR_OIDC_JWKS_URL,
+            discoveryTokenFile: p.FACTEUR_OIDC_DISCOVERY_TOKEN_FILE,
+            caFile: p.FACTEUR_OIDC_CA_FILE,
+            clockToleranceS: p.FACTEUR_OIDC_CLOCK_TOLERANCE_S,
+            fetchTimeoutMs: p.FACTEUR_OIDC_FETCH_TIMEOUT_MS,
+            jwksMaxAgeS: p.FACTEUR_OIDC_JWKS_MAX_AGE_S,
+            jwksCooldownS: p.FACTEUR_OIDC_JWKS_COOLDOWN_S,
+          }
+        : undefined,
     unknownKeys,
   });
 }

@@ -64,8 +64,13 @@ export class NotFoundError extends FacteurError {
   readonly code = 'not_found';
 }
 
+/** No valid credentials. `code` says why (e.g. `token_expired`), never what was sent. */
 export class UnauthorizedError extends FacteurError {
-  readonly code = 'unauthorized';
+  readonly code: string;
+  constructor(message: string, code = 'unauthorized', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
 }
 
 export function messageOf(err: unknown): string {

@@ -3,6 +3,7 @@
 // whether a monitored deployment regressed). Each is recorded once: the ledger row is
 // written in the same transaction as its effects.
 import { z } from 'zod';
+import type { Sender } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import { lockXact, transaction, type Sql, type Tx } from '../db/index.js';
 import { settleRun } from '../lifecycle/advance.js';
@@ -16,11 +17,20 @@ export interface FactOutcome {
 
 type FactConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'>;
 
+/** Where a fact came from; `sender` as shared/auth verified it. */
+export interface FactSource {
+  readonly source: string;
+  readonly id: string;
+  readonly topic: string;
+  readonly sender?: Sender | undefined;
+}
+
 /** Claims the ledger key inside the transaction; undefined → already recorded (its outcome returned). */
-async function claimKey(tx: Tx, key: string, kind: 'workflow_completion' | 'telemetry', topic: string, ceSource: string, ceId: string): Promise<Record<string, unknown> | undefined> {
+async function claimKey(tx: Tx, key: string, kind: 'workflow_completion' | 'telemetry', ce: FactSource): Promise<Record<string, unknown> | undefined> {
   const inserted = await tx`
-    insert into codex_kb.deliveries (delivery_key, kind, topic, ce_source, ce_id)
-    values (${key}, ${kind}, ${topic}, ${ceSource}, ${ceId}) on conflict do nothing returning delivery_key`;
+    insert into codex_kb.deliveries (delivery_key, kind, topic, ce_source, ce_id, sender)
+    values (${key}, ${kind}, ${ce.topic}, ${ce.source}, ${ce.id}, ${ce.sender ? tx.json(ce.sender as never) : null})
+    on conflict do nothing returning delivery_key`;
   if (inserted.length) return undefined;
   const [row] = await tx<{ outcome: Record<string, unknown> }[]>`select outcome from codex_kb.deliveries where delivery_key = ${key}`;
   return row?.outcome ?? {};
@@ -39,12 +49,12 @@ const completionSchema = z.object({
 const FINAL_PHASES = new Set(['Succeeded', 'Failed', 'Error']);
 
 export async function recordWorkflowCompletion(
-  sql: Sql, cfg: FactConfig, data: Buffer, ce: { source: string; id: string; topic: string },
+  sql: Sql, cfg: FactConfig, data: Buffer, ce: FactSource,
 ): Promise<FactOutcome> {
   const c = parseJsonWith(data, completionSchema, 'workflow completion');
   const key = `argo-completion:${c.metadata.uid ?? c.metadata.name}:${c.status.phase}`;
   return (await transaction(sql, [], async (tx) => {
-    const seen = await claimKey(tx, key, 'workflow_completion', ce.topic, ce.source, ce.id);
+    const seen = await claimKey(tx, key, 'workflow_completion', ce);
     if (seen) return { duplicate: true, body: seen };
     const [run] = await tx<{ id: string; idea_id: string; status: string }[]>`
       select id, idea_id, status from codex_kb.task_runs where external_run_id = ${c.metadata.name}`;
@@ -83,7 +93,7 @@ const telemetrySchema = z
   });
 
 export async function recordTelemetry(
-  sql: Sql, cfg: FactConfig, data: Buffer, ce: { source: string; id: string; topic: string },
+  sql: Sql, cfg: FactConfig, data: Buffer, ce: FactSource,
 ): Promise<FactOutcome> {
   const t0 = parseJsonWith(data, telemetrySchema, 'telemetry');
   const metrics: Record<string, number> = { ...(t0.metrics ?? {}), ...(t0.metric !== undefined && t0.value !== undefined ? { [t0.metric]: t0.value } : {}) };
@@ -96,7 +106,7 @@ export async function recordTelemetry(
     return [];
   });
   return (await transaction(sql, [], async (tx) => {
-    const seen = await claimKey(tx, key, 'telemetry', ce.topic, ce.source, ce.id);
+    const seen = await claimKey(tx, key, 'telemetry', ce);
     if (seen) return { duplicate: true, body: seen };
     const ideas = await tx<{ id: string }[]>`
       select id from codex_kb.ideas

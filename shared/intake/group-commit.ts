@@ -110,6 +110,7 @@ function registerGroup(sql: Sql, inputs: readonly RegisterInput[]) {
     task_key: x.task.key, stage: x.task.stage, task_title: x.task.title, description: x.task.description, prompt: x.task.prompt,
     branch: x.task.branch, metadata: x.task.metadata, max_attempts: x.task.maxAttempts,
     actor: x.actor, trace_id: x.traceId, trace_context: x.traceContext, events_topic: x.eventsTopic,
+    sender: x.sender ?? null,
   }));
   return sql<{ n: number; idea_id: string; task_id: string; idea_created: boolean }[]>`
     with input as (
@@ -118,7 +119,8 @@ function registerGroup(sql: Sql, inputs: readonly RegisterInput[]) {
         source_type text, source_ref text, title text, repository text, base text, priority text, priority_rank smallint,
         labels text[], autonomy_level text, payload jsonb, intent jsonb, intent_digest text, intent_anchor text,
         budget jsonb, initiator jsonb, issue_number bigint, task_key text, stage text, task_title text, description text,
-        prompt text, branch text, metadata jsonb, max_attempts int, actor text, trace_id text, trace_context text, events_topic text)
+        prompt text, branch text, metadata jsonb, max_attempts int, actor text, trace_id text, trace_context text, events_topic text,
+        sender jsonb)
     ), idea as (
       insert into codex_kb.ideas as x (source_type, source_ref, title, repository, base, priority, labels, autonomy_level,
         payload, intent, intent_digest, raw_digest, intent_anchor, budget, initiator, trace_context, issue_number)
@@ -139,9 +141,9 @@ function registerGroup(sql: Sql, inputs: readonly RegisterInput[]) {
       select i.*, idea.id as idea_id, idea.created as idea_created, task.id as task_id, task.created as task_created
         from input i join idea using (source_type, source_ref) join task on task.idea_id = idea.id and task.key = i.task_key
     ), ledger as (
-      insert into codex_kb.deliveries (delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id, outcome)
+      insert into codex_kb.deliveries (delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id, outcome, sender)
       select delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id,
-             jsonb_build_object('ideaId', idea_id, 'taskId', task_id, 'kind', kind, 'rawDigest', raw_digest)
+             jsonb_build_object('ideaId', idea_id, 'taskId', task_id, 'kind', kind, 'rawDigest', raw_digest), sender
         from joined order by n
       returning delivery_key
     ), audit as (

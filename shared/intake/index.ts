@@ -10,6 +10,7 @@
 // Idempotency keys: 'github-delivery:<X-GitHub-Delivery>' for CodexTasks (the bridge
 // publishes one webhook to both task topics; the shared key makes them one delivery),
 // 'idea-spec:<id>' for an Idea Spec with an id, else 'ce:<ce-source>#<ce-id>'.
+import type { Sender } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { NonRetriableError, ValidationError } from '../errors/index.js';
@@ -80,22 +81,25 @@ export function traceIdOf(traceparent: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
-/** Validates the event's data for its route and registers it; idempotent by delivery key. */
-export async function intake(deps: IntakeDeps, event: ReceivedEvent): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' })> {
+/**
+ * Validates the event's data for its route and registers it; idempotent by delivery key.
+ * `sender` (shared/auth) is recorded with the delivery.
+ */
+export async function intake(deps: IntakeDeps, event: ReceivedEvent, sender?: Sender): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' })> {
   const { route, topic } = routeOf(event, deps.config.topics);
   checkContentType(route, event);
   if (route === 'workflow_completion' || route === 'telemetry') {
     const record = route === 'telemetry' ? recordTelemetry : recordWorkflowCompletion;
-    return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic })) };
+    return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic, sender })) };
   }
   const input = route === 'idea_spec' ? fromIdeaSpec(event, topic, deps.config.lifecycle.maxAttempts) : fromCodexTask(event, topic, route, deps.config.lifecycle.maxAttempts);
   // (the fact routes returned above)
-  const full = { ...input, eventsTopic: deps.config.topics.events };
+  const full = { ...input, eventsTopic: deps.config.topics.events, sender: sender ?? null };
   const registered = deps.registrar ? await deps.registrar.register(full) : await register(deps.sql, full);
   return { ...registered, route, deliveryKey: input.delivery.key };
 }
 
-type Prepared = Omit<RegisterInput, 'eventsTopic'>;
+type Prepared = Omit<RegisterInput, 'eventsTopic' | 'sender'>;
 
 function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number): Prepared {
   const spec = parseIdeaSpec(event.data);

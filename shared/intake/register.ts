@@ -4,6 +4,7 @@
 // key, last in the statement: a redelivery fails it with a unique violation, which rolls
 // back the whole statement, and the caller answers with the outcome already recorded.
 // One round trip per event, no explicit transaction, no lock held across round trips.
+import type { Sender } from '../auth/index.js';
 import type { Queryable } from '../db/index.js';
 import { PgCode, pgCode } from '../db/index.js';
 
@@ -65,6 +66,8 @@ export interface RegisterInput {
   readonly traceId: string | null;
   readonly traceContext: string | null;
   readonly eventsTopic: string;
+  /** Who sent it, as shared/auth verified (null: not known). */
+  readonly sender?: Sender | null;
 }
 
 export const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 } as const;
@@ -94,9 +97,10 @@ export async function register(sql: Queryable, input: RegisterInput): Promise<Re
         on conflict (idea_id, key) do update set updated_at = y.updated_at
         returning y.id, y.idea_id, (y.xmax = 0) as created
       ), ledger as (
-        insert into codex_kb.deliveries (delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id, outcome)
+        insert into codex_kb.deliveries (delivery_key, delivery_id, kind, topic, ce_source, ce_id, idea_id, task_id, outcome, sender)
         select ${d.key}, ${d.deliveryId ?? null}, ${d.kind}, ${d.topic ?? null}, ${d.ceSource}, ${d.ceId}, task.idea_id, task.id,
-          jsonb_build_object('ideaId', task.idea_id, 'taskId', task.id, 'kind', ${d.kind}::text, 'rawDigest', ${d.rawDigest}::text)
+          jsonb_build_object('ideaId', task.idea_id, 'taskId', task.id, 'kind', ${d.kind}::text, 'rawDigest', ${d.rawDigest}::text),
+          ${input.sender ? sql.json(input.sender as never) : null}
         from task
         returning delivery_key
       ), audit as (

@@ -84,12 +84,13 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     }));
   if (runner) closers.unshift(() => runner!.close());
   // In place of Kafka: the outbox is relayed to the dispatch function in this process, as
-  // binary-mode CloudEvents, the way the KafkaSource on facteur.events would deliver them.
+  // binary-mode CloudEvents, the way the KafkaSource on facteur.events would deliver them;
+  // with the static token when one is set (dispatch demands it then, like intake).
   const bus: Publisher = {
     async publish(events) {
       for (const e of events) {
         if (!e.type.startsWith('facteur.idea.') && !e.type.startsWith('facteur.task.')) continue;
-        const res = await handlers.get('dispatch')!(busRequest(e));
+        const res = await handlers.get('dispatch')!(busRequest(e, config.intakeToken));
         if (res.status >= 300) throw new Error(`dispatch answered ${res.status}`);
       }
     },
@@ -167,7 +168,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   };
 }
 
-function busRequest(e: OutboxEvent): HttpRequest {
+function busRequest(e: OutboxEvent, token: Config['intakeToken']): HttpRequest {
   return {
     method: 'POST',
     path: '/',
@@ -175,6 +176,7 @@ function busRequest(e: OutboxEvent): HttpRequest {
     headers: {
       'ce-specversion': '1.0', 'ce-id': e.eventId, 'ce-type': e.type, 'ce-source': e.source,
       ...(e.subject ? { 'ce-subject': e.subject } : {}), 'ce-time': e.time, 'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token.reveal()}` } : {}),
     },
     body: Buffer.from(JSON.stringify(e.data)),
   };

@@ -13,6 +13,8 @@
 export interface Destination {
   readonly ref?: { readonly apiVersion?: string; readonly kind?: string; readonly name?: string; readonly namespace?: string };
   readonly uri?: string;
+  /** OIDC audience of the sink (Knative Eventing `authentication-oidc`): the token's `aud`. */
+  readonly audience?: string;
 }
 
 export interface KafkaSourceSpec {
@@ -112,12 +114,13 @@ function deliveryProblems(d: unknown, problems: string[]): void {
 }
 
 /** duck/v1 Destination: a ref, an absolute URI, or a ref plus a URI relative to it. */
-function destinationProblems(dest: unknown, path: string, problems: string[]): void {
+export function destinationProblems(dest: unknown, path: string, problems: string[]): void {
   if (!isObject(dest)) {
     problems.push(`${path}: must be an object`);
     return;
   }
   unknownKeys(dest, DESTINATION, `${path}.`, problems);
+  if (dest.audience !== undefined && (typeof dest.audience !== 'string' || dest.audience === '')) problems.push(`${path}.audience: must be a non-empty string`);
   const { ref, uri } = dest;
   if (ref === undefined && uri === undefined) problems.push(`${path}: needs a ref or a uri`);
   if (uri !== undefined) {

@@ -31,6 +31,14 @@ const AUTOSCALING = new Set([
   'minScale', 'maxScale', 'initialScale', 'targetUtilizationPercentage', 'panicWindowPercentage', 'panicThresholdPercentage',
 ]);
 const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
+// Volumes (fieldmask.go VolumeSourceMask / VolumeProjectionMask, without feature flags) and
+// their mounts (validateVolumeMounts in k8s_validation.go).
+const VOLUME = ['name', 'secret', 'configMap', 'projected'];
+const PROJECTION = ['secret', 'configMap', 'serviceAccountToken'];
+const SA_TOKEN_PROJECTION = ['audience', 'expirationSeconds', 'path'];
+const VOLUME_MOUNT = ['name', 'readOnly', 'mountPath', 'subPath'];
+const RESERVED_PATHS = ['/', '/dev', '/dev/log', '/tmp', '/var', '/var/log'];
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 type Obj = Record<string, unknown>;
@@ -55,6 +63,7 @@ export function knativeServiceProblems(doc: Obj): string[] {
   const containers = (spec.containers ?? []) as Obj[];
   if (containers.length !== 1) problems.push(`${at}.containers: exactly one container (multi-container needs more ports and probes)`);
   containers.forEach((c, i) => containerProblems(c, `${at}.containers[${i}]`, problems));
+  volumeProblems((spec.volumes ?? []) as Obj[], containers, at, problems);
   annotationProblems((template?.metadata as Obj | undefined)?.annotations as Obj | undefined, problems);
   return problems;
 }
@@ -100,6 +109,52 @@ function containerProblems(c: Obj, at: string, problems: string[]): void {
     const caps = sc.capabilities as Obj | undefined;
     if (caps?.add !== undefined) problems.push(`${at}.securityContext.capabilities.add: needs the kubernetes.containerspec-addcapabilities flag`);
   }
+}
+
+function volumeProblems(volumes: Obj[], containers: Obj[], at: string, problems: string[]): void {
+  const names = new Set<string>();
+  const mounted = new Set(containers.flatMap((c) => ((c.volumeMounts ?? []) as Obj[]).map((m) => m.name as string)));
+  volumes.forEach((v, i) => {
+    const where = `${at}.volumes[${i}]`;
+    disallowed(v, VOLUME, where, problems);
+    const name = v.name as string;
+    if (typeof name !== 'string' || !DNS_1123_LABEL.test(name)) problems.push(`${where}.name: a DNS-1123 label`);
+    if (names.has(name)) problems.push(`${where}.name: duplicate volume name ${name}`);
+    names.add(name);
+    if (!mounted.has(name)) problems.push(`${where}: volume ${name} is not mounted`);
+    const sources = ['secret', 'configMap', 'projected'].filter((k) => v[k] !== undefined);
+    if (sources.length !== 1) problems.push(`${where}: exactly one of secret, configMap, projected`);
+    ((v.projected as Obj | undefined)?.sources as Obj[] | undefined ?? []).forEach((src, j) => {
+      const w = `${where}.projected.sources[${j}]`;
+      disallowed(src, PROJECTION, w, problems);
+      if (PROJECTION.filter((k) => src[k] !== undefined).length !== 1) problems.push(`${w}: exactly one of secret, configMap, serviceAccountToken`);
+      const token = src.serviceAccountToken as Obj | undefined;
+      if (token) {
+        disallowed(token, SA_TOKEN_PROJECTION, `${w}.serviceAccountToken`, problems);
+        if (!token.path) problems.push(`${w}.serviceAccountToken.path: required`);
+      }
+      for (const kind of ['secret', 'configMap'] as const) {
+        const ref = src[kind] as Obj | undefined;
+        if (!ref) continue;
+        if (!ref.name) problems.push(`${w}.${kind}.name: required`);
+        for (const item of (ref.items ?? []) as Obj[]) if (!item.key || !item.path) problems.push(`${w}.${kind}.items[]: key and path required`);
+      }
+    });
+  });
+  containers.forEach((c, i) => {
+    const paths = new Set<string>();
+    ((c.volumeMounts ?? []) as Obj[]).forEach((m, j) => {
+      const where = `${at}.containers[${i}].volumeMounts[${j}]`;
+      disallowed(m, VOLUME_MOUNT, where, problems);
+      if (!names.has(m.name as string)) problems.push(`${where}.name: no volume ${String(m.name)}`);
+      const path = String(m.mountPath ?? '').replace(/\/+$/, '') || '/';
+      if (!String(m.mountPath ?? '').startsWith('/')) problems.push(`${where}.mountPath: an absolute path`);
+      else if (RESERVED_PATHS.includes(path)) problems.push(`${where}.mountPath: ${path} is reserved`);
+      if (paths.has(path)) problems.push(`${where}.mountPath: ${path} is mounted twice`);
+      paths.add(path);
+      if (m.readOnly !== true) problems.push(`${where}.readOnly: Knative requires true`);
+    });
+  });
 }
 
 function annotationProblems(annotations: Obj | undefined, problems: string[]): void {

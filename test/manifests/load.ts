@@ -17,7 +17,7 @@ import { PingSource } from '@kubernetes-models/knative/sources.knative.dev/v1/Pi
 import { ClusterWorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/ClusterWorkflowTemplate';
 import { CronWorkflow } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow';
 import { WorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate';
-import { kafkaSourceProblems } from './kafka-source.js';
+import { destinationProblems, kafkaSourceProblems } from './kafka-source.js';
 import { knativeServiceProblems } from './knative-service.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -111,7 +111,13 @@ export const VALIDATORS: Readonly<Record<string, Validate>> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': model(ClusterRoleBinding),
   // The Knative 1.10 CRD schema, then what the Serving webhook adds.
   'serving.knative.dev/v1/Service': both(model(KnativeService), problems(knativeServiceProblems)),
-  'sources.knative.dev/v1/PingSource': model(PingSource),
+  // The CRD schema keeps unknown sink fields (a misspelt `audience` would be dropped
+  // silently): the sink is checked as strictly as a KafkaSource's.
+  'sources.knative.dev/v1/PingSource': both(model(PingSource), problems((b) => {
+    const found: string[] = [];
+    destinationProblems((b.spec as Record<string, unknown> | undefined)?.sink, 'spec.sink', found);
+    return found;
+  })),
   // Not in @kubernetes-models/knative: the webhook's rules, ported (kafka-source.ts).
   'sources.knative.dev/v1beta1/KafkaSource': problems(kafkaSourceProblems),
   'argoproj.io/v1alpha1/WorkflowTemplate': model(WorkflowTemplate),

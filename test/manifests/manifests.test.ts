@@ -9,6 +9,7 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import type { IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/index.js';
 import type { KafkaSource } from './kafka-source.js';
@@ -20,6 +21,7 @@ const FUNCTIONS = Object.keys(SERVED) as (keyof typeof SERVED)[];
 type FunctionName = (typeof FUNCTIONS)[number];
 const NS = 'facteur';
 const ARGO_NS = 'argo-workflows';
+const EVENTING_NS = 'knative-eventing';
 const IMAGE = 'ghcr.io/facteur/facteur:latest';
 const SECRET = 'facteur-secrets';
 const CONFIG = 'facteur-config';
@@ -82,6 +84,8 @@ describe('every manifest document', () => {
       seen.set(key, m.where);
       const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ClusterWorkflowTemplate'].includes(m.kind);
       if (clusterScoped) expect(m.namespace, m.where).toBeUndefined();
+      // Knative Eventing's own feature flags: the one object outside Facteur's namespaces.
+      else if (m.kind === 'ConfigMap' && m.name === 'config-features') expect(m.namespace, m.where).toBe(EVENTING_NS);
       // No implicit `default` namespace: everything says where it goes.
       else expect([NS, ARGO_NS], m.where).toContain(m.namespace);
     }
@@ -189,13 +193,16 @@ describe('the Knative Services', () => {
     }
   });
 
-  it('give a Kubernetes identity only to the functions that create or delete Workflows', () => {
+  it('give a Kubernetes identity only to the functions that create or delete Workflows, and to intake for the issuer keys', () => {
     // dispatch submits; callbacks submits successors in the request path; status cancels
     const withIdentity = ['dispatch', 'callbacks', 'status'];
     for (const fn of withIdentity) expect(podSpec(serviceOf(fn as FunctionName)).serviceAccountName, fn).toBe('facteur');
     expect(one('v1', 'ServiceAccount', 'facteur')).toMatchObject({ metadata: { namespace: NS } });
+    // intake verifies OIDC tokens: an identity of its own, with no Role (see RBAC below)
+    expect(podSpec(serviceOf('intake')).serviceAccountName).toBe('intake');
+    expect(one('v1', 'ServiceAccount', 'intake')).toMatchObject({ metadata: { namespace: NS }, automountServiceAccountToken: false });
     for (const fn of FUNCTIONS.filter((f) => !withIdentity.includes(f))) {
-      expect(podSpec(serviceOf(fn)).serviceAccountName, fn).toBeUndefined();
+      if (fn !== 'intake') expect(podSpec(serviceOf(fn)).serviceAccountName, fn).toBeUndefined();
       expect(podSpec(serviceOf(fn)).automountServiceAccountToken, fn).toBe(false);
     }
   });
@@ -221,8 +228,8 @@ describe('the Knative Services', () => {
   });
 
   it('do not ask the KafkaSource for a bearer token it cannot send', () => {
-    // With FACTEUR_INTAKE_TOKEN set, intake answers 401 to anything without
-    // `Authorization: Bearer`; a KafkaSource sends none, and a 401 is not retried.
+    // A KafkaSource cannot send the static FACTEUR_INTAKE_TOKEN (it authenticates with an
+    // OIDC token, below); the static token is for direct posts (local mode, tools).
     const sinks = new Set(kafkaSources.map((k) => k.spec.sink?.ref?.name));
     for (const s of services.filter((s) => sinks.has(s.metadata?.name))) {
       expect(container(s).env?.map((e) => e.name), s.metadata?.name).not.toContain('FACTEUR_INTAKE_TOKEN');
@@ -312,9 +319,90 @@ describe('the event sources', () => {
     const tick = pingSources[0]!;
     expect(tick.metadata?.name).toBe('facteur-tick');
     expect(tick.spec?.schedule).toBe('* * * * *');
-    expect(tick.spec?.sink).toEqual({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'dispatch', namespace: NS }, uri: '/tick' });
+    expect(tick.spec?.sink).toEqual({
+      ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'dispatch', namespace: NS },
+      uri: '/tick',
+      audience: literalEnv(serviceOf('dispatch'), 'FACTEUR_OIDC_AUDIENCE'),
+    });
     expect(tick.spec?.contentType).toBe('application/json');
     expect(() => JSON.parse(tick.spec!.data!)).not.toThrow();
+  });
+});
+
+describe('sender authentication (Knative Eventing OIDC)', () => {
+  const sources = () => [
+    ...kafkaSources.map((k) => ({ kind: 'kafkasource', name: k.metadata.name, ns: k.metadata.namespace ?? NS, sink: k.spec.sink })),
+    ...pingSources.map((p) => ({ kind: 'pingsource', name: p.metadata!.name!, ns: p.metadata?.namespace ?? NS, sink: p.spec?.sink as KafkaSource['spec']['sink'] })),
+  ];
+  /** The identity Knative Eventing makes for a source (auth.GetOIDCServiceAccountNameForResource). */
+  const identityOf = (src: { kind: string; name: string; ns: string }) => {
+    const name = `${src.name}-oidc-sources.knative.dev-${src.kind}`;
+    // kmeta.ChildName hashes names longer than 63 characters: keep ours below that
+    expect(name.length, name).toBeLessThanOrEqual(63);
+    return `system:serviceaccount:${src.ns}:${name}`;
+  };
+  const oidcEnv = (fn: FunctionName, name: string) => literalEnv(serviceOf(fn), name);
+
+  it("gives every source its sink's audience, one audience per Service", () => {
+    expect(sources().length).toBeGreaterThanOrEqual(3);
+    for (const src of sources()) {
+      const sink = services.find((s) => s.metadata?.name === src.sink?.ref?.name)!;
+      const audience = literalEnv(sink, 'FACTEUR_OIDC_AUDIENCE');
+      expect(audience, `${sink.metadata?.name}: FACTEUR_OIDC_AUDIENCE`).toBeDefined();
+      expect(src.sink?.audience, `${src.kind} ${src.name}`).toBe(audience);
+    }
+    // a token for one Service is refused by the other
+    expect(oidcEnv('intake', 'FACTEUR_OIDC_AUDIENCE')).not.toBe(oidcEnv('dispatch', 'FACTEUR_OIDC_AUDIENCE'));
+    for (const k of kafkaSources.filter((k) => k.spec.sink?.ref?.name === 'intake')) expect(k.spec.sink?.audience).toBe(oidcEnv('intake', 'FACTEUR_OIDC_AUDIENCE'));
+  });
+
+  it("allows at each Service exactly the identities of the sources that deliver to it", () => {
+    for (const fn of ['intake', 'dispatch'] as const) {
+      const allowed = loadConfig({ ...configMap().data, FUNCTION_TARGET: fn, FACTEUR_OIDC_ISSUER: oidcEnv(fn, 'FACTEUR_OIDC_ISSUER'), FACTEUR_OIDC_AUDIENCE: oidcEnv(fn, 'FACTEUR_OIDC_AUDIENCE'), FACTEUR_OIDC_ALLOWED_SUBJECTS: oidcEnv(fn, 'FACTEUR_OIDC_ALLOWED_SUBJECTS') }).oidc!.allowedSubjects;
+      const senders = sources().filter((src) => src.sink?.ref?.name === fn).map(identityOf);
+      expect([...allowed].sort(), fn).toEqual(senders.sort());
+    }
+  });
+
+  it('trusts one issuer, and lets each verifying Service read its keys with a token and the cluster CA', () => {
+    expect(oidcEnv('intake', 'FACTEUR_OIDC_ISSUER')).toMatch(/^https:\/\//);
+    expect(oidcEnv('dispatch', 'FACTEUR_OIDC_ISSUER')).toBe(oidcEnv('intake', 'FACTEUR_OIDC_ISSUER'));
+    // dispatch: the automounted token of `facteur`
+    expect(podSpec(serviceOf('dispatch')).automountServiceAccountToken).not.toBe(false);
+    // intake: a projected token and the CA, where the in-cluster defaults look for them
+    const spec = podSpec(serviceOf('intake'));
+    const mount = container(serviceOf('intake')).volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+    expect(mount?.readOnly).toBe(true);
+    const sourcesOf = spec.volumes?.find((v) => v.name === mount?.name)?.projected?.sources ?? [];
+    expect(sourcesOf.find((x) => x.serviceAccountToken)?.serviceAccountToken).toMatchObject({ path: 'token' });
+    expect(sourcesOf.find((x) => x.configMap)?.configMap).toEqual({ name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
+  });
+
+  it("turns on Knative Eventing's authentication-oidc flag, and only that", () => {
+    const features = one<IConfigMap>('v1', 'ConfigMap', 'config-features');
+    expect(features.metadata?.namespace).toBe(EVENTING_NS);
+    expect(features.data).toEqual({ 'authentication-oidc': 'enabled' });
+  });
+
+  it("catch a misspelt audience in a PingSource's sink, and a volume Knative would refuse", () => {
+    const fake = (body: Record<string, unknown>): Manifest => ({ where: 'fake', apiVersion: String(body.apiVersion), kind: String(body.kind), name: 'x', namespace: NS, body });
+    const ping = structuredClone(pingSources[0]!) as unknown as Record<string, any>;
+    ping.spec.sink.audiance = ping.spec.sink.audience;
+    expect(() => validateManifest(fake(ping))).toThrow(/spec\.sink\.audiance: unknown field/);
+    const svc = structuredClone(serviceOf('intake')) as unknown as Record<string, any>;
+    svc.spec.template.spec.containers[0].volumeMounts[0].readOnly = false;
+    svc.spec.template.spec.volumes.push({ name: 'scratch', emptyDir: {} });
+    const err = (() => {
+      try {
+        validateManifest(fake(svc));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    expect(err).toMatch(/readOnly: Knative requires true/);
+    expect(err).toMatch(/volumes\[1\]\.emptyDir: not allowed/);
+    expect(err).toMatch(/volume scratch is not mounted/);
   });
 });
 
@@ -355,9 +443,23 @@ describe('RBAC', () => {
     for (const v of ['create', 'get', 'list', 'watch', 'delete', 'patch']) expect(workflows, `workflows ${v}`).toContain(v);
     const templates = verbs(sa, NS, ARGO_NS, 'argoproj.io', 'workflowtemplates');
     for (const v of ['get', 'list']) expect(templates, `workflowtemplates ${v}`).toContain(v);
-    // Nothing it does not need: no secrets, no pods, no cluster-wide rights.
+    // Nothing it does not need: no secrets, no pods, no cluster-wide rights (but reading
+    // the issuer's public keys, below).
     expect(verbs(sa, NS, ARGO_NS, '', 'secrets').size).toBe(0);
-    expect(all('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding')).toEqual([]);
+    expect(all('rbac.authorization.k8s.io/v1', 'ClusterRole')).toEqual([]);
+  });
+
+  it('binds cluster-wide only the built-in issuer-discovery role, to the functions that verify OIDC tokens', () => {
+    const crbs = all<IClusterRoleBinding>('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding');
+    expect(crbs).toHaveLength(1);
+    // system:service-account-issuer-discovery: get on /.well-known/openid-configuration and /openid/v1/jwks, nothing else
+    expect(crbs[0]!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' });
+    const verifying = FUNCTIONS.filter((fn) => literalEnv(serviceOf(fn), 'FACTEUR_OIDC_ISSUER') !== undefined);
+    expect(verifying.sort()).toEqual(['dispatch', 'intake']);
+    const bound = (crbs[0]!.subjects ?? []).map((x) => `${x.kind}:${x.namespace}/${x.name}`).sort();
+    expect(bound).toEqual([...new Set(verifying.map((fn) => `ServiceAccount:${NS}/${podSpec(serviceOf(fn)).serviceAccountName}`))].sort());
+    // intake's identity has nothing else: no RoleBinding names it
+    for (const b of bindings) expect((b.subjects ?? []).map((x) => x.name), b.metadata?.name).not.toContain('intake');
   });
 
   it("gives the workflows' service account what Argo's executor needs", () => {
