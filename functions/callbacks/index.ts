@@ -8,7 +8,7 @@ import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { recordRunEvent } from '../../shared/callbacks/index.js';
 import { NonRetriableError, NotFoundError, RetryableError, ValidationError, messageOf } from '../../shared/errors/index.js';
 import { errorBody, errorResponse, json, pathParam, type Handler } from '../../shared/http/index.js';
-import { recordDeadLetter } from '../../shared/intake/index.js';
+import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import { requireUtf8Charset } from '../../shared/validation/index.js';
 import type { Logger } from '../../shared/log/index.js';
 
@@ -65,10 +65,6 @@ export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
   };
 }
 
-async function keep(deps: CallbacksFunctionDeps, req: Parameters<Handler>[0], status: number, code: string, reason: string, problems: readonly { path: string; message: string }[]) {
-  await recordDeadLetter(deps.sql, {
-    functionName: 'callbacks', topic: undefined, deliveryKey: req.path, statusCode: status, reasonCode: code, reason,
-    problems, contentType: req.headers['content-type'], headers: req.headers, payload: req.body,
-    payloadSize: req.bodySize ?? req.body.length, payloadTruncated: req.bodyTruncated ?? false,
-  });
+async function keep(deps: CallbacksFunctionDeps, req: Parameters<Handler>[0], status: number, code: string, message: string, issues: readonly { path: string; message: string }[]) {
+  await recordDeadLetter(deps.sql, deadLetterOf('callbacks', req, { status, code, message, issues }, { deliveryKey: req.path }));
 }

@@ -7,9 +7,10 @@ import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { dispatchNow, tick } from '../../shared/dispatch/engine.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
-import { NonRetriableError, NotFoundError } from '../../shared/errors/index.js';
+import { NonRetriableError, NotFoundError, RetryableError, ValidationError } from '../../shared/errors/index.js';
 import { parseCloudEvent } from '../../shared/events/cloudevent.js';
-import { errorResponse, json, type Handler } from '../../shared/http/index.js';
+import { errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
+import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
@@ -52,7 +53,25 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
       return json(200, { dispatched: claims.length });
     } catch (err) {
-      return errorResponse(err, deps.log);
+      return reject(deps, req, err);
     }
   };
+}
+
+/**
+ * A refused CloudEvent is kept like intake's (from facteur.events it is our own outbox's, so
+ * one that fails to parse is a bug worth its evidence); refused senders keep nothing.
+ */
+async function reject(deps: DispatchFunctionDeps, req: HttpRequest, err: unknown): Promise<HttpResponse> {
+  if (err instanceof ValidationError || (err instanceof NonRetriableError && err.code !== 'method_not_allowed')) {
+    const answer = errorResponse(err, deps.log);
+    try {
+      await recordDeadLetter(deps.sql, deadLetterOf('dispatch', req, { status: answer.status, code: err.code, message: err.message, issues: err instanceof ValidationError ? err.issues : [] }));
+    } catch (dlErr) {
+      deps.log.error('dispatch: could not record a dead letter', { err: dlErr });
+      return errorResponse(new RetryableError('dead_letter_failed', 'could not record the rejected input; retry later', 1000));
+    }
+    return answer;
+  }
+  return errorResponse(err, deps.log);
 }

@@ -7,7 +7,7 @@ import { isUnavailable, pgCode, type Sql } from '../../shared/db/index.js';
 import { FacteurError, NonRetriableError, RetryableError, UnauthorizedError, ValidationError, type Issue } from '../../shared/errors/index.js';
 import { parseCloudEvent, type ReceivedEvent } from '../../shared/events/cloudevent.js';
 import { errorBody, errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
-import { createGroupRegistrar, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
+import { createGroupRegistrar, deadLetterOf, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 
 export interface IntakeFunctionDeps {
@@ -49,26 +49,14 @@ export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
 async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: ReceivedEvent | undefined, err: unknown): Promise<HttpResponse> {
   if (err instanceof UnauthorizedError) return errorResponse(err);
   if (err instanceof RetryableError || isUnavailable(err)) {
-    deps.log.warn('intake: database unavailable, asking the sender to retry', { code: pgCode(err) ?? (err as FacteurError).code });
+    const code = pgCode(err) ?? (err as FacteurError).code;
+    deps.log.warn(`intake: ${err instanceof RetryableError ? err.message : 'database unavailable'}; asking the sender to retry`, { code });
     return errorResponse(err instanceof RetryableError ? err : new RetryableError('database_unavailable', 'the database is unreachable; retry later', 1000, { cause: err }));
   }
   const bad = badInput(err);
   if (!bad) return errorResponse(err, deps.log);
   try {
-    await recordDeadLetter(deps.sql, {
-      functionName: 'intake',
-      topic: event?.topic,
-      deliveryKey: event ? deliveryKeyOf(event) : undefined,
-      statusCode: bad.status,
-      reasonCode: bad.code,
-      reason: bad.message,
-      problems: bad.issues,
-      contentType: req.headers['content-type'],
-      headers: req.headers,
-      payload: req.body,
-      payloadSize: req.bodySize ?? req.body.length,
-      payloadTruncated: req.bodyTruncated ?? false,
-    });
+    await recordDeadLetter(deps.sql, deadLetterOf('intake', req, bad, { topic: event?.topic, deliveryKey: event ? deliveryKeyOf(event) : undefined }));
   } catch (dlErr) {
     // Could not keep the input: answer retriable so it is not lost.
     deps.log.error('intake: could not record a dead letter', { err: dlErr });

@@ -22,6 +22,28 @@ export interface DeadLetter {
   readonly payloadTruncated: boolean;
 }
 
+/** What was refused and why, as the function answered it. */
+export interface Rejection {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly issues: readonly Issue[];
+}
+
+/** The dead letter of a rejected HTTP request: its bytes, headers and the answer given. */
+export function deadLetterOf(
+  functionName: string,
+  req: { readonly headers: Readonly<Record<string, string>>; readonly body: Buffer; readonly bodySize?: number; readonly bodyTruncated?: boolean },
+  r: Rejection,
+  where: { readonly topic?: string | undefined; readonly deliveryKey?: string | undefined } = {},
+): DeadLetter {
+  return {
+    functionName, topic: where.topic, deliveryKey: where.deliveryKey, statusCode: r.status, reasonCode: r.code, reason: r.message,
+    problems: r.issues, contentType: req.headers['content-type'], headers: req.headers, payload: req.body,
+    payloadSize: req.bodySize ?? req.body.length, payloadTruncated: req.bodyTruncated ?? false,
+  };
+}
+
 export function storableHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) out[printable(k)] = SECRET_HEADERS.has(k) ? '[redacted]' : text(v, 8192)!;

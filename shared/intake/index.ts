@@ -25,7 +25,7 @@ import { requireUtf8Charset } from '../validation/index.js';
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
 import { createHash } from 'node:crypto';
 
-export { recordDeadLetter, type DeadLetter } from './dead-letters.js';
+export { deadLetterOf, recordDeadLetter, type DeadLetter, type Rejection } from './dead-letters.js';
 export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
 
 export interface IntakeDeps {

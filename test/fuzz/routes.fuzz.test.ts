@@ -78,8 +78,13 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
   it('dispatch: hostile CloudEvents and paths answer 2xx/4xx', async () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(binaryEvent, structuredEvent), fc.constantFrom('/', '/', '/tick', '/%ZZ', '/x'), async (req, path) => {
+        const kept = async () => Number((await t.db.sql`select count(*)::int as n from codex_kb.dead_letters where function_name = 'dispatch'`)[0]!.n);
+        const before = await kept();
         const answer = await send(`${t.urls.dispatch}${path}`, { headers: req.headers, body: req.body });
-        expect(answer.status, describe(`dispatch ${path} ${req.note}`, req.body, answer)).toBeLessThan(500);
+        const what = describe(`dispatch ${path} ${req.note}`, req.body, answer);
+        expect(answer.status, what).toBeLessThan(500);
+        // a refused CloudEvent is kept; unknown paths (404) are not events
+        expect((await kept()) - before, what).toBe([400, 413, 415, 422].includes(answer.status) ? 1 : 0);
       }),
       options(),
     );
