@@ -6,18 +6,20 @@ import { messageOf } from '../errors/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
 import { drainOutbox, type Publisher } from '../outbox/index.js';
-import { schedule, type Claim } from '../scheduler/index.js';
+import { schedule, type Claim, type Clock } from '../scheduler/index.js';
 import { submitRuns, type DispatchDeps } from './index.js';
 
 /** Claims what may run now and creates its workflows. */
-export async function dispatchNow(deps: DispatchDeps, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
-  const claims = await schedule({ sql: deps.sql, config: deps.config }, opts);
+export async function dispatchNow(deps: DispatchDeps & { readonly clock?: Clock }, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
+  const claims = await schedule({ sql: deps.sql, config: deps.config, clock: deps.clock }, opts);
   await submitRuns(deps, claims.map((c) => c.runId));
   return claims;
 }
 
 export interface TickDeps extends DispatchDeps {
   readonly publisher?: Publisher;
+  /** What retries' backoff is counted from and compared with; the database's `now()` when absent. */
+  readonly clock?: Clock;
 }
 
 export interface TickReport {
@@ -55,7 +57,7 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
         errorCode: 'heartbeat_timeout',
         errorMessage: `no heartbeat for ${lc.heartbeatTimeoutS}s`,
         actor: 'tick',
-      });
+      }, { clock: deps.clock });
     });
     if (settled) {
       report.timedOut++;

@@ -112,7 +112,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       ...(deps.config.workflows.image ? { image: deps.config.workflows.image } : {}),
     });
   } catch (err) {
-    await failSubmission(deps, r, 'invalid_workflow', messageOf(err));
+    await failSubmission(deps, r, 'invalid_workflow', err instanceof ValidationError ? `${err.message}: ${err.issues.map((i) => `${i.path} ${i.message}`).join('; ')}` : messageOf(err));
     return;
   }
   try {

@@ -60,6 +60,32 @@ export class ConflictError extends FacteurError {
   }
 }
 
+/**
+ * The run-failure codes that no new attempt can fix: the stage's result is invalid and will
+ * stay so (a rejected plan), or the run's Workflow cannot be built or is refused by the
+ * cluster. A run that fails with one of these stops its task at once; every other failure is
+ * retried with backoff until the task's max attempts. The one list, read by `isTerminal`.
+ */
+export const TERMINAL_RUN_FAILURES = ['invalid_plan', 'invalid_workflow', 'submit_rejected'] as const;
+export type TerminalRunFailure = (typeof TERMINAL_RUN_FAILURES)[number];
+
+const terminalRunFailures: ReadonlySet<string> = new Set(TERMINAL_RUN_FAILURES);
+
+/** Whether a run that failed with this error code must not be retried. */
+export function isTerminal(code: string | null | undefined): code is TerminalRunFailure {
+  return typeof code === 'string' && terminalRunFailures.has(code);
+}
+
+/**
+ * A stage's run reported success without the result its stage must produce, or with one that
+ * cannot be used: the run fails with `code`. `terminal` when a new attempt cannot fix it.
+ */
+export class StageResultError extends NonRetriableError {
+  get terminal(): boolean {
+    return isTerminal(this.code);
+  }
+}
+
 export class NotFoundError extends FacteurError {
   readonly code = 'not_found';
 }

@@ -3,12 +3,15 @@
 // implementation goes to review, a review approves (→ integration) or asks for fixes
 // (bounded cycles), integration merges (→ deploy), deploy opens the monitoring window.
 // A failed run is retried as a new attempt with exponential backoff until max attempts,
-// then the task and the idea are blocked with the reason. The caller holds the idea's lock.
+// then the task and the idea are blocked with the reason — unless its failure is terminal
+// (`isTerminal`: a rejected plan, a Workflow that cannot be built or is refused), which
+// stops the task at once. The caller holds the idea's lock.
 import type { Config } from '../config/index.js';
 import type { Tx } from '../db/index.js';
-import { ValidationError } from '../errors/index.js';
+import { isTerminal, StageResultError, ValidationError, type TerminalRunFailure } from '../errors/index.js';
 import { parsePlanArtifact, type Plan } from '../plans/index.js';
 import { evaluatePolicy } from '../policy/index.js';
+import { nowParam, type Clock } from '../scheduler/clock.js';
 import { canMove, RUN_TRANSITIONS, type IdeaStatus, type RunStatus, type Stage } from './states.js';
 import { moveIdea, moveTask } from './transitions.js';
 
@@ -31,8 +34,19 @@ export interface RunRow {
   status: string;
 }
 
+export interface SettleOptions {
+  /** What a retry's backoff is counted from (`not_before`); the database's `now()` when absent. */
+  readonly clock?: Clock;
+}
+
 /** Settles an active run once; false when it was already settled (nothing changes). */
-export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | RunRow, outcome: RunOutcome): Promise<boolean> {
+export async function settleRun(
+  tx: Tx,
+  cfg: LifecycleConfig,
+  runOrId: string | RunRow,
+  outcome: RunOutcome,
+  opts: SettleOptions = {},
+): Promise<boolean> {
   const [run] =
     typeof runOrId === 'string'
       ? await tx<RunRow[]>`select id, task_id, idea_id, attempt, stage, status from codex_kb.task_runs where id = ${runOrId}`
@@ -43,9 +57,12 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | 
   let verdict: Record<string, unknown> | undefined;
   if (outcome.succeeded) {
     // A run that "succeeded" without the result its stage must produce did not succeed.
-    const check = await stageResult(tx, run);
-    if ('error' in check) result = { ...outcome, succeeded: false, errorCode: check.code, errorMessage: check.error };
-    else ({ plan, verdict } = check);
+    try {
+      ({ plan, verdict } = await stageResult(tx, run));
+    } catch (err) {
+      if (!(err instanceof StageResultError)) throw err;
+      result = { ...outcome, succeeded: false, errorCode: err.code, errorMessage: err.message };
+    }
   }
   const usage = result.usage ?? {};
   const to = result.succeeded ? 'succeeded' : 'failed';
@@ -87,12 +104,8 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | 
     select id from settled`;
   if (!moved) return false;
   if (!result.succeeded) {
-    if (result.errorCode === 'invalid_plan') {
-      await moveTask(tx, run.task_id, ['submitting', 'running'], 'failed', result.errorMessage ?? 'invalid plan');
-      await blockIdea(tx, run.idea_id, `the plan was rejected: ${result.errorMessage}`);
-    } else {
-      await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`);
-    }
+    if (isTerminal(result.errorCode)) await stopTask(tx, run, result.errorCode, result.errorMessage);
+    else await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`, opts.clock);
     return true;
   }
   await moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
@@ -117,49 +130,85 @@ export async function settleRun(tx: Tx, cfg: LifecycleConfig, runOrId: string | 
   return true;
 }
 
-type StageCheck = { plan?: { plan: Plan; decisions: readonly string[] }; verdict?: Record<string, unknown> } | { error: string; code: string };
+interface StageCheck {
+  plan?: { plan: Plan; decisions: readonly string[] };
+  verdict?: Record<string, unknown>;
+}
 
-async function stageResult(tx: Tx, run: RunRow): Promise<StageCheck> {
+/**
+ * The result the run's stage must produce, read from its artifact; throws StageResultError
+ * when it is missing or unusable (the run then fails with that error's code).
+ */
+async function stageResult(tx: Tx, run: Pick<RunRow, 'id' | 'stage'>): Promise<StageCheck> {
   const kind = ({ planning: 'plan', review: 'review', integration: 'integration', deploy: 'deploy' } as const)[run.stage as 'planning'];
   if (!kind) return {};
   const [artifact] = await tx<{ data: unknown }[]>`
     select data from codex_kb.artifacts where run_id = ${run.id} and artifact_type = ${kind} order by created_at desc limit 1`;
-  if (!artifact) return { code: `missing_${kind}`, error: `the ${run.stage} run reported success without a ${kind} artifact` };
+  if (!artifact) throw new StageResultError(`missing_${kind}`, `the ${run.stage} run reported success without a ${kind} artifact`);
   if (run.stage === 'planning') {
     try {
       return { plan: parsePlanArtifact(artifact.data) };
     } catch (err) {
+      // The plan is wrong and will stay wrong: a terminal failure (see TERMINAL_RUN_FAILURES).
       if (!(err instanceof ValidationError)) throw err;
-      return { code: 'invalid_plan', error: err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') || err.message };
+      const why = err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') || err.message;
+      throw new StageResultError('invalid_plan', why, { cause: err });
     }
   }
   const data = artifact.data;
-  if (!data || typeof data !== 'object' || Array.isArray(data)) return { code: `invalid_${kind}`, error: `the ${kind} artifact must be a JSON object` };
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new StageResultError(`invalid_${kind}`, `the ${kind} artifact must be a JSON object`);
   const v = data as Record<string, unknown>;
   if (run.stage === 'review' && v.verdict !== 'approved' && v.verdict !== 'changes_requested') {
-    return { code: 'invalid_review', error: 'the review artifact needs verdict "approved" or "changes_requested"' };
+    throw new StageResultError('invalid_review', 'the review artifact needs verdict "approved" or "changes_requested"');
   }
   if (run.stage === 'integration' && v.merged !== true) {
-    return { code: 'not_merged', error: `integration did not merge: ${String(v.message ?? 'no reason given')}` };
+    throw new StageResultError('not_merged', `integration did not merge: ${String(v.message ?? 'no reason given')}`);
   }
   if (run.stage === 'deploy' && (typeof v.version !== 'string' || v.deployed === false)) {
-    return { code: 'not_deployed', error: `deploy did not report a deployed version: ${String(v.message ?? '')}` };
+    throw new StageResultError('not_deployed', `deploy did not report a deployed version: ${String(v.message ?? '')}`);
   }
   return { verdict: v };
+}
+
+/**
+ * What a terminal failure does to the task, and what the task and the idea are told. A
+ * rejected plan fails the planning task; a Workflow that cannot be built, or that the
+ * cluster rejects, blocks its task. Either way the idea is blocked with the reason, and an
+ * operator's retry gives both another round. One entry per TERMINAL_RUN_FAILURES code.
+ */
+type Reasons = (key: string, message: string) => readonly [task: string, idea: string];
+const cannotRun = (what: string): Reasons => (key, message) => {
+  const why = `task ${key} cannot run: ${what}: ${message}`;
+  return [why, why];
+};
+const TERMINAL_FAILURE: Record<TerminalRunFailure, { readonly task: 'failed' | 'blocked'; readonly reasons: Reasons }> = {
+  invalid_plan: { task: 'failed', reasons: (_key, message) => [message, `the plan was rejected: ${message}`] },
+  invalid_workflow: { task: 'blocked', reasons: cannotRun('its Workflow cannot be built') },
+  submit_rejected: { task: 'blocked', reasons: cannotRun('the cluster rejected its Workflow') },
+};
+
+async function stopTask(tx: Tx, run: RunRow, code: TerminalRunFailure, message: string | undefined): Promise<void> {
+  const [task] = await tx<{ key: string }[]>`select key from codex_kb.tasks where id = ${run.task_id}`;
+  const { task: state, reasons } = TERMINAL_FAILURE[code];
+  const [taskReason, ideaReason] = reasons(task?.key ?? run.task_id, message ?? code);
+  await moveTask(tx, run.task_id, ['submitting', 'running'], state, taskReason);
+  await blockIdea(tx, run.idea_id, ideaReason);
 }
 
 export function backoffMs(cfg: LifecycleConfig, attempt: number): number {
   return Math.min(cfg.lifecycle.retryMaxMs, cfg.lifecycle.retryBaseMs * 2 ** Math.max(0, attempt - 1));
 }
 
-async function retryOrBlock(tx: Tx, cfg: LifecycleConfig, run: RunRow, reason: string): Promise<void> {
+async function retryOrBlock(tx: Tx, cfg: LifecycleConfig, run: RunRow, reason: string, clock: Clock | undefined): Promise<void> {
   const [task] = await tx<{ attempts: number; max_attempts: number; key: string }[]>`
     select attempts, max_attempts, key from codex_kb.tasks where id = ${run.task_id}`;
   if (!task) return;
   if (task.attempts < task.max_attempts) {
     const wait = backoffMs(cfg, task.attempts);
     if (await moveTask(tx, run.task_id, ['submitting', 'running'], 'queued', `retrying after: ${reason}`)) {
-      await tx`update codex_kb.tasks set not_before = now() + make_interval(secs => ${wait / 1000}) where id = ${run.task_id}`;
+      await tx`
+        update codex_kb.tasks set not_before = coalesce(${nowParam(clock)}::timestamptz, now()) + make_interval(secs => ${wait / 1000})
+         where id = ${run.task_id}`;
       await event(tx, run, 'task.retry_scheduled', 'facteur', { attempt: task.attempts + 1, inMs: wait, reason });
     }
     return;

@@ -1,28 +1,34 @@
 // The scheduler: a library call any function makes after it changes state (and the
 // dispatch tick makes as a backstop). It promotes tasks whose dependencies are met, then
-// claims ready tasks by priority, then age, round-robin across repositories at equal
-// priority, under concurrency limits (global, per stage, per repository, per idea) and an
-// exclusive lease per repository+branch workspace.
+// claims ready tasks (and retries whose backoff is over) by priority, then age,
+// round-robin across repositories at equal priority (every repository's oldest, then every
+// repository's second oldest, …), under concurrency limits (global, per stage, per
+// repository, per idea) and an exclusive lease per repository+branch workspace. A scope
+// at its limit never holds back the others, however many tasks it has waiting.
+// (test/scheduler/order.test.ts)
 //
 // Limits are counted from task_runs rows while holding transaction-scoped advisory locks
 // on every scope the claim touches, taken in one sorted statement. Two schedulers on two
 // instances therefore serialize exactly where they compete, and a limit is never exceeded,
-// not even for a moment. The run is committed as `submitting`; the Argo create happens
-// after commit (shared/dispatch).
+// not even for a moment (test/scheduler/limits.test.ts, which also shows the same race
+// exceeding them with the locks taken out of the claim function). The run is committed as
+// `submitting`; the Argo create happens after commit (shared/dispatch).
 import { randomUUID } from 'node:crypto';
 import { workflowName } from '../argo/names.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
+import { nowParam, type Clock } from './clock.js';
 import { promoteReadyTasks } from './promote.js';
 
+export type { Clock } from './clock.js';
 export { promoteReadyTasks } from './promote.js';
 
 export interface SchedulerDeps {
   readonly sql: Sql;
   readonly config: Pick<Config, 'limits'>;
-  /** Skips the scope locks: only so a test can show what happens without them. */
-  readonly withoutLocks?: boolean;
+  /** What a retry's `not_before` is compared with; the database's `now()` when absent. */
+  readonly clock?: Clock;
 }
 
 export interface Claim {
@@ -61,33 +67,61 @@ export function workspaceOf(c: Pick<Candidate, 'stage' | 'repository' | 'branch'
   return null;
 }
 
+/** How many candidate windows one pass may look through (see `schedule`). */
+const MAX_WINDOWS = 8;
+
 /** Promotes, then claims up to `max` tasks; returns the claims (runs in `submitting`). */
 export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId?: string } = {}): Promise<Claim[]> {
   await promoteReadyTasks(deps.sql, opts.ideaId);
   const max = opts.max ?? 32;
-  const candidates = await deps.sql<Candidate[]>`
+  const window = max * 4;
+  // The clock is read once: with an injected clock the pick and every claim of the pass agree on "now".
+  const now = nowParam(deps.clock);
+  const claims: Claim[] = [];
+  // Scopes found full stay full for the rest of this pass (lock keys, see scopesOf).
+  const full = new Set<string>();
+  const tried: string[] = [];
+  for (let w = 0; w < MAX_WINDOWS; w++) {
+    const candidates = await pick(deps, opts.ideaId, now, window, tried, full);
+    for (const c of candidates) {
+      if (claims.length >= max) break;
+      tried.push(c.id);
+      const { workspace, keys } = scopesOf(c, deps.config.limits);
+      if (keys.some((k) => full.has(k))) continue;
+      const outcome = await claim(deps, c, workspace, keys, now);
+      if (outcome.claim) claims.push(outcome.claim);
+      else if (outcome.fullScope) full.add(outcome.fullScope);
+      if (full.has('limit:global')) return claims;
+    }
+    // A window filled with tasks of full scopes (a busy repository with many older or more
+    // urgent tasks, say) must not hold back everything behind it: look past it, without
+    // the scopes now known to be full.
+    if (claims.length >= max || candidates.length < window) break;
+  }
+  return claims;
+}
+
+/**
+ * Ready tasks and retries that are due, by priority, then round-robin across repositories
+ * (each repository's oldest first), then age — less the tasks already tried in this pass
+ * and those of repositories, ideas and stages found full.
+ */
+async function pick(deps: SchedulerDeps, ideaId: string | undefined, now: Date | null, limit: number, tried: readonly string[], full: ReadonlySet<string>) {
+  const without = (prefix: string) => [...full].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  return deps.sql<Candidate[]>`
     select t.id, t.idea_id, t.key, t.stage, t.repository, t.branch, t.base, t.attempts
       from codex_kb.tasks t join codex_kb.ideas i on i.id = t.idea_id
-     where (t.state = 'ready' or (t.state = 'queued' and coalesce(t.not_before, '-infinity') <= now()))
+     where (t.state = 'ready' or (t.state = 'queued' and coalesce(t.not_before, '-infinity') <= coalesce(${now}::timestamptz, now())))
        and i.status = any(${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])
-       and (${opts.ideaId ?? null}::uuid is null or t.idea_id = ${opts.ideaId ?? null}::uuid)
+       and (${ideaId ?? null}::uuid is null or t.idea_id = ${ideaId ?? null}::uuid)
+       and t.id <> all(${tried as string[]}::uuid[])
+       and t.repository <> all(${without('limit:repo:')}::text[])
+       and t.idea_id <> all(${without('idea:')}::uuid[])
+       and t.stage <> all(${without('limit:stage:')}::text[])
      order by t.priority_rank desc,
               row_number() over (partition by t.repository, t.priority_rank order by t.created_at, t.id),
               t.created_at, t.id
-     limit ${max * 4}`;
-  const claims: Claim[] = [];
-  const full = new Set<string>();
-  for (const c of candidates) {
-    if (claims.length >= max) break;
-    const { workspace, keys } = scopesOf(c, deps.config.limits);
-    // A scope found full stays full for this pass: nothing in it finishes meanwhile.
-    if (keys.some((k) => k.startsWith('limit:') && full.has(k)) || (workspace && full.has(`lease:workspace:${workspace}`))) continue;
-    const outcome = await claim(deps, c, workspace, keys);
-    if (outcome.claim) claims.push(outcome.claim);
-    else if (outcome.fullScope) full.add(outcome.fullScope);
-    if (full.has('limit:global')) break;
-  }
-  return claims;
+     limit ${limit}`;
 }
 
 interface ClaimRow {
@@ -99,18 +133,18 @@ interface ClaimRow {
   run_id: string | null;
 }
 
-async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[]): Promise<{ claim?: Claim; fullScope?: string }> {
+async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[], now: Date | null): Promise<{ claim?: Claim; fullScope?: string }> {
   const limits = deps.config.limits;
   const stageLimit = limits.stages[c.stage] ?? 1_000_000_000;
   const attempt = c.attempts + 1;
   const name = workflowName({ ideaId: c.idea_id, taskKey: c.key, stage: c.stage, attempt });
   const runId = randomUUID();
-  // One round trip: codex_kb.claim_task (migration 0004) locks the scopes, counts and
-  // claims in one statement. `withoutLocks` exists only so a test can show the race.
+  // One round trip: codex_kb.claim_task (migrations 0004, 0008) locks the scopes, counts
+  // and claims in one statement.
   const [row] = await deps.sql<ClaimRow[]>`
-    select * from codex_kb.claim_task(${c.id}, ${c.attempts}, ${runId}, ${name}, ${deps.withoutLocks ? [] : keys}::text[],
+    select * from codex_kb.claim_task(${c.id}, ${c.attempts}, ${runId}, ${name}, ${keys}::text[],
       ${c.stage}, ${c.repository}, ${c.idea_id}, ${workspace}, ${limits.global}, ${stageLimit}, ${limits.repository},
-      ${limits.idea}, ${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])`;
+      ${limits.idea}, ${SCHEDULABLE_IDEA_STATUSES as string[]}::text[], ${now}::timestamptz)`;
   if (row?.run_id) {
     return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
   }
@@ -118,6 +152,7 @@ async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null
   if (row.n_global >= limits.global) return { fullScope: 'limit:global' };
   if (row.n_stage >= stageLimit) return { fullScope: `limit:stage:${c.stage}` };
   if (row.n_repo >= limits.repository) return { fullScope: `limit:repo:${c.repository}` };
+  if (row.n_idea >= limits.idea) return { fullScope: `idea:${c.idea_id}` };
   if (workspace && row.n_workspace >= 1) return { fullScope: `lease:workspace:${workspace}` };
   return {};
 }

@@ -1,5 +1,6 @@
 // The unhappy paths: crashes around submission, silent steps, review loops, regressions,
-// rejected plans, killed pods, and operators stepping in.
+// rejected plans, killed pods, operators stepping in — and which failures are retried and
+// which stop a task at once.
 import { describe, expect, it } from 'vitest';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { postEvent } from '../helpers/http.js';
@@ -146,20 +147,32 @@ describe('liveness', () => {
 });
 
 describe('plans', () => {
-  it('a plan with a cycle fails the run with the cycle named, and blocks the idea', async () => {
+  // The plan's tasks by key, each with the keys it depends on (hard).
+  const shapes: { name: string; tasks: [string, string[]][]; problem: string }[] = [
+    { name: 'a self-loop', tasks: [['a', ['a']], ['b', ['a']]], problem: 'tasks.0.dependsOn.0: task "a" depends on itself' },
+    { name: 'a 2-cycle', tasks: [['a', ['b']], ['b', ['a']]], problem: 'tasks.0.dependsOn.0: cycle: a → b → a' },
+    { name: 'a 3-cycle', tasks: [['a', ['c']], ['b', ['a']], ['c', ['b']]], problem: 'tasks.0.dependsOn.0: cycle: a → c → b → a' },
+    {
+      name: 'a cycle off a DAG branch',
+      tasks: [['root', []], ['x', ['root', 'z']], ['y', ['x']], ['z', ['y']], ['leaf', ['root']]],
+      problem: 'tasks.1.dependsOn.1: cycle: x → z → y → x',
+    },
+  ];
+  it.each(shapes)('a plan with $name fails the run with the problem named exactly, fails the task and blocks the idea', async ({ tasks, problem }) => {
     const sys = await startSystem();
     try {
-      const { ideaId } = await submitIdea(sys, { id: 'cyclic' });
+      const { ideaId, taskId } = await submitIdea(sys, { id: `cyclic-${tasks.length}-${problem.length}` });
       await tick(sys);
       const step = await new WorkflowWatch(sys, ideaId).next();
-      const bad = plan(['a', 'b', 'c']);
-      (bad.tasks[0] as any).dependsOn = [{ key: 'c', type: 'hard' }];
+      const bad = plan(tasks.map(([key]) => key), false);
+      tasks.forEach(([, deps], i) => ((bad.tasks[i] as any).dependsOn = deps.map((key) => ({ key, type: 'hard' }))));
       await step.run([{ kind: 'plan', data: bad }]);
-      const s = await status(sys, ideaId);
-      expect(s.status).toBe('blocked');
-      expect(s.status_reason).toMatch(/the plan was rejected: .*cycle: a → c → b → a|cycle: .*a.*b.*c/);
-      const [run] = await sys.db.sql`select status, error_code from codex_kb.task_runs where id = ${step.runId}`;
-      expect(run).toEqual({ status: 'failed', error_code: 'invalid_plan' });
+      expect(await status(sys, ideaId)).toEqual({ status: 'blocked', status_reason: `the plan was rejected: ${problem}` });
+      const [run] = await sys.db.sql`select status, error_code, error_message from codex_kb.task_runs where id = ${step.runId}`;
+      expect(run).toEqual({ status: 'failed', error_code: 'invalid_plan', error_message: problem });
+      const [task] = await sys.db.sql`select state, state_reason, attempts from codex_kb.tasks where id = ${taskId}`;
+      expect(task).toEqual({ state: 'failed', state_reason: problem, attempts: 1 }); // at once: no retry
+      expect(await sys.db.sql`select 1 from codex_kb.tasks where idea_id = ${ideaId} and stage = 'implementation'`).toHaveLength(0);
     } finally {
       await sys.close();
     }
@@ -307,6 +320,53 @@ describe('operator controls', () => {
       await tick(sys);
       const again = await watch.next();
       expect(again.params.attempt).toBe('2');
+    } finally {
+      await sys.close();
+    }
+  });
+});
+
+// Which failure codes are terminal, table-tested: test/lifecycle/retry-clock.test.ts.
+describe('terminal failures from dispatch', () => {
+  it('a Workflow that cannot be built blocks its task and the idea at once, the reason naming the problem', async () => {
+    const sys = await startSystem({ FACTEUR_MAX_ATTEMPTS: '3' });
+    try {
+      const { ideaId, taskId } = await submitIdea(sys, { id: 'unbuildable' });
+      await sys.db.sql`update codex_kb.tasks set branch = 'no spaces allowed' where id = ${taskId}`;
+      const report = await tick(sys);
+      expect(report.dispatched).toBe(1);
+      expect(sys.kube!.workflows()).toHaveLength(0);
+      const why = 'task planning cannot run: its Workflow cannot be built: cannot build the workflow: head must be a git branch name';
+      const [task] = await sys.db.sql`select state, state_reason, attempts from codex_kb.tasks where id = ${taskId}`;
+      expect(task).toEqual({ state: 'blocked', state_reason: why, attempts: 1 });
+      expect(await status(sys, ideaId)).toEqual({ status: 'blocked', status_reason: why });
+      const runs = await sys.db.sql`select status, error_code from codex_kb.task_runs where task_id = ${taskId}`;
+      expect(runs).toEqual([{ status: 'failed', error_code: 'invalid_workflow' }]);
+      await tick(sys);
+      expect(await sys.db.sql`select 1 from codex_kb.task_runs where task_id = ${taskId}`).toHaveLength(1); // never retried
+    } finally {
+      await sys.close();
+    }
+  });
+
+  it('a Workflow the cluster rejects (403) blocks its task and the idea at once, the reason naming the problem', async () => {
+    const sys = await startSystem({ FACTEUR_MAX_ATTEMPTS: '3' });
+    try {
+      const { ideaId, taskId } = await submitIdea(sys, { id: 'forbidden' });
+      sys.kube!.failNext(1, 403);
+      await tick(sys);
+      const [task] = await sys.db.sql`select state, state_reason, attempts from codex_kb.tasks where id = ${taskId}`;
+      expect(task).toMatchObject({ state: 'blocked', attempts: 1 });
+      expect(task!.state_reason).toMatch(/^task planning cannot run: the cluster rejected its Workflow: .*HTTP 403/);
+      expect(await status(sys, ideaId)).toEqual({ status: 'blocked', status_reason: task!.state_reason });
+      const runs = await sys.db.sql`select status, error_code from codex_kb.task_runs where task_id = ${taskId}`;
+      expect(runs).toEqual([{ status: 'failed', error_code: 'submit_rejected' }]);
+      await tick(sys);
+      expect(await sys.db.sql`select 1 from codex_kb.task_runs where task_id = ${taskId}`).toHaveLength(1);
+      // an operator's retry gives it another round
+      expect((await fetch(`${sys.urls.status}/v1/ideas/${ideaId}/retry`, { method: 'POST' })).status).toBe(200);
+      await tick(sys);
+      expect(sys.kube!.workflows()).toHaveLength(1);
     } finally {
       await sys.close();
     }

@@ -2,7 +2,10 @@
 // (as four dispatcher instances would be), race over the same ready tasks for ≥ 1000
 // decisions while runs finish and tasks come back. A monitor on a fifth connection and a
 // commit-time trigger record the active runs per scope; no limit may ever be exceeded.
-// The same race without the scope locks shows that the locks are what holds the limits.
+// The negative control lives here, not in the scheduler: in its own database the test
+// replaces codex_kb.claim_task with a copy of itself without the scope locks, and the same
+// race, through the same scheduler code, then exceeds the limits — so the locks are what
+// holds them.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/index.js';
 import { connect, type Sql } from '../../shared/db/index.js';
@@ -45,11 +48,33 @@ async function seed(sql: Sql) {
       deferrable initially deferred for each row execute function public.observe();`);
 }
 
+const LOCKS = 'perform pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest(p_keys) as k order by k;';
+
+/** The claim function's definition as the database has it (one, not overloaded). */
+async function claimFunction(sql: Sql): Promise<string> {
+  const defs = await sql<{ def: string }[]>`
+    select pg_get_functiondef(p.oid) as def
+      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname = 'codex_kb' and p.proname = 'claim_task'`;
+  expect(defs).toHaveLength(1);
+  return defs[0]!.def;
+}
+
+/** In this test's database only: the claim as migrated, less its scope locks. */
+async function removeScopeLocks(sql: Sql): Promise<void> {
+  const def = await claimFunction(sql);
+  expect(def.split(LOCKS)).toHaveLength(2); // the locks as the migration wrote them, once
+  await sql.unsafe(def.replace(LOCKS, 'null; -- negative control: no scope locks'));
+  expect(await claimFunction(sql)).not.toContain('pg_advisory');
+}
+
 interface Peak { global: number; implementation: number; review: number; repo: number; idea: number; workspace: number }
 
 async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ peak: Peak; claims: number; committed: Peak }> {
   const db = await createTestDb();
   await seed(db.sql);
+  if (lock === 'unlocked') await removeScopeLocks(db.sql);
+  else expect(await claimFunction(db.sql)).toContain(LOCKS);
   const schedulers = Array.from({ length: 4 }, () => connect(db.url, { max: 1 }));
   const completer = connect(db.url, { max: 2 });
   const monitor = connect(db.url, { max: 1 });
@@ -87,7 +112,7 @@ async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ p
     await Promise.all(
       schedulers.map(async (sql) => {
         while (claims < decisions) {
-          const got = await schedule({ sql, config, withoutLocks: lock === 'unlocked' }, { max: 3 });
+          const got = await schedule({ sql, config }, { max: 3 });
           claims += got.length;
           if (got.length === 0) await new Promise((r) => setTimeout(r, 1));
         }
@@ -124,7 +149,7 @@ describe('concurrency limits', () => {
     expect(peak.global).toBe(6);
   }, 120_000);
 
-  it('without the scope locks, the same race exceeds the limits', async () => {
+  it('with a copy of the claim function without its scope locks, the same race exceeds the limits', async () => {
     const { peak, committed } = await race('unlocked', 1000);
     const over =
       Math.max(peak.global, committed.global) > 6 || Math.max(peak.repo, committed.repo) > 3 ||
