@@ -5,7 +5,7 @@ import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/
 import { errorResponse, json, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
-import { getIdea, getRun, listIdeas, parseListQuery } from '../../shared/status/index.js';
+import { getDeadLetter, getIdea, getRun, listDeadLetters, listIdeas, parseDeadLetterQuery, parseListQuery, STATUS_ROUTES } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
@@ -26,6 +26,15 @@ function reasonOf(body: Buffer): string | undefined {
   }
 }
 
+/** A path segment as sent: a malformed escape (`%E0%A4%A`) is not found rather than a 500. */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** Who acted: the token's holder, optionally naming the person (`X-Facteur-Actor`). */
 function actorOf(headers: Readonly<Record<string, string>>, tokenSet: boolean): string {
   const who = (headers['x-facteur-actor'] ?? '').replace(/[^A-Za-z0-9@._:-]/g, '').slice(0, 100);
@@ -37,31 +46,42 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   return async (req) => {
     try {
       if (req.path === '/healthz') return json(200, { ok: true });
+      // the index is the route list of the README: nothing in it needs the token
+      if (req.path === '/' && req.method === 'GET') {
+        return json(200, { service: 'facteur status API', auth: deps.config.statusToken ? 'bearer token' : 'open', routes: STATUS_ROUTES });
+      }
       requireBearer(req, deps.config.statusToken);
       const action = /^\/v1\/ideas\/([^/]+)\/([a-z]+)$/.exec(req.path);
       if (action && req.method === 'POST') {
         if (!(ACTIONS as readonly string[]).includes(action[2]!)) throw new NotFoundError(`no action ${action[2]}; one of ${ACTIONS.join(', ')}`);
         const reason = reasonOf(req.body);
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
-        return json(200, await operate(deps, decodeURIComponent(action[1]!), action[2] as Action, actor, reason));
+        return json(200, await operate(deps, segment(action[1]!), action[2] as Action, actor, reason));
       }
       const approval = /^\/v1\/approvals\/([^/]+)\/(approve|reject)$/.exec(req.path);
       if (approval && req.method === 'POST') {
         const note = reasonOf(req.body);
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
-        return json(200, await decideApproval(deps, decodeURIComponent(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
+        return json(200, await decideApproval(deps, segment(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
       }
       if (req.method !== 'GET') throw new NonRetriableError('method_not_allowed', `${req.method} is not allowed on ${req.path}`);
       const run = /^\/v1\/runs\/([^/]+)$/.exec(req.path);
       if (run) {
-        const detail = await getRun(deps.sql, decodeURIComponent(run[1]!));
+        const detail = await getRun(deps.sql, segment(run[1]!));
         if (!detail) throw new NotFoundError(`no run ${run[1]}`);
         return json(200, detail);
+      }
+      if (req.path === '/v1/dead-letters') return json(200, await listDeadLetters(deps.sql, parseDeadLetterQuery(req.query)));
+      const letter = /^\/v1\/dead-letters\/([^/]+)$/.exec(req.path);
+      if (letter) {
+        const item = await getDeadLetter(deps.sql, segment(letter[1]!));
+        if (!item) throw new NotFoundError(`no dead letter ${letter[1]!.slice(0, 40)}`);
+        return json(200, item);
       }
       if (req.path === '/v1/ideas') return json(200, await listIdeas(deps.sql, parseListQuery(req.query)));
       const m = /^\/v1\/ideas\/([^/]+)$/.exec(req.path);
       if (m) {
-        const detail = await getIdea(deps.sql, decodeURIComponent(m[1]!));
+        const detail = await getIdea(deps.sql, segment(m[1]!));
         if (!detail) throw new NotFoundError(`no idea ${m[1]}`);
         return json(200, detail);
       }
