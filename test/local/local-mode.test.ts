@@ -67,11 +67,14 @@ describe('local mode', () => {
 
   it('uses DATABASE_URL when it is set', async () => {
     const db = await createTestDb({ migrated: false });
-    const local = await startLocal({ env: { PORT: '0', DATABASE_URL: db.url }, log: silentLogger });
+    // the data dir still holds the lock and the runs' directories: never the repository's .facteur/
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
+    const local = await startLocal({ env: { PORT: '0', DATABASE_URL: db.url, FACTEUR_DATA_DIR: dir }, log: silentLogger });
     try {
       await exercise(local.url);
     } finally {
       await local.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
