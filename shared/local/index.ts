@@ -26,7 +26,7 @@ import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
 import { createLocalServer } from './server.js';
 
-export { debugStack, StartupError, startupLine } from './errors.js';
+export { debugStack, firstLine, StartupError, startupLine } from './errors.js';
 
 export interface LocalOptions {
   readonly env: Readonly<Record<string, string | undefined>>;

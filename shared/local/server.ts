@@ -97,7 +97,6 @@ export function createLocalServer(opts: { maxBodyBytes: number; log: Logger }): 
     },
     async flush(ms) {
       const until = Date.now() + ms;
-      // the drain itself is answered by this server: wait for everything else
       while (inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       return inFlight;
     },

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/spawn.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
-import { deadPid, lines, removeDir, run, startLocalProcess, stop, tempDir, type Proc } from './proc.js';
+import { deadPid, lines, removeDir, run, startLocalProcess, stop, tempDir, until, type Proc } from './proc.js';
 
 const STATUS_TOKEN = 'st-' + Math.random().toString(36).slice(2);
 const INTAKE_TOKEN = 'it-' + Math.random().toString(36).slice(2);
@@ -85,6 +85,18 @@ describe('local mode as a process', () => {
     expect(await debug.exited).toBe(1);
     expect(debug.stderr()).toMatch(/caused by: RuntimeError/);
     expect(debug.stderr().split('\n').every((l) => l.length < 400)).toBe(true);
+  }, 60_000);
+
+  it('Ctrl-C during the start: the start completes, then the clean shutdown (exit 0, lock released)', async () => {
+    const dir = join(parent, 'ctrl-c-at-start');
+    const p = run('bin/facteur-local.ts', { FACTEUR_DATA_DIR: dir, PORT: '0' });
+    // the lock is taken before the database opens, which takes seconds: a signal now lands mid-start
+    await until('the lock taken', async () => existsSync(join(dir, 'facteur.lock')), 30_000, 20);
+    p.proc.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toContain('stopping as soon as the start is done');
+    expect(p.output()).toContain('shutdown: data dir unlocked');
+    expect(readdirSync(dir)).toEqual(['pgdata']);
   }, 60_000);
 
   it('/ is a small page (HTML, or JSON on request) listing the functions, the status routes and the data dir; /status/ indexes the API', async () => {
