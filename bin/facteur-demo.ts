@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run demo`: posts an Idea Spec to a running local Facteur (`npm start`) the way
 // KafkaSource would, then follows the idea through its life until it ends.
-// FACTEUR_URL (default http://127.0.0.1:8080); FACTEUR_STATUS_TOKEN / FACTEUR_INTAKE_TOKEN if set.
+// FACTEUR_URL (default http://127.0.0.1:8080); FACTEUR_STATUS_TOKEN / FACTEUR_INTAKE_TOKEN if set
+// (the same values `npm start` was given). Any answer that is not a success is one line, exit 1.
 const base = (process.env.FACTEUR_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const auth = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 const spec = {
@@ -13,7 +14,45 @@ const spec = {
   repository: 'acme/web',
   priority: 'high',
 };
-const res = await fetch(`${base}/intake`, {
+
+function fail(line: string): never {
+  process.stderr.write(`demo: ${line}\n`);
+  process.exit(1);
+}
+
+/** What to do about an answer that is not a success, by who answered and how. */
+function hint(what: 'intake' | 'status', status: number): string {
+  const token = what === 'intake' ? 'FACTEUR_INTAKE_TOKEN' : 'FACTEUR_STATUS_TOKEN';
+  if (status === 401) return `: set ${token} to the value \`npm start\` was given`;
+  if (status === 404) return `: is ${base} a Facteur in local mode (\`npm start\`)?`;
+  if (status === 503) return ': Facteur is starting or shutting down; try again';
+  return '';
+}
+
+/** A request whose answer must be a 2xx JSON object; anything else ends the demo with one line. */
+async function call(what: 'intake' | 'status', url: string, init: RequestInit): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    fail(`cannot reach ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}): start Facteur with \`npm start\` first`);
+  }
+  const text = await res.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status < 200 || res.status >= 300 || !body || typeof body !== 'object') {
+    const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    const why = err ? `${String(err.code)}: ${String(err.message)}` : text.replace(/\s+/g, ' ').slice(0, 200) || '(empty body)';
+    fail(`${what} answered ${res.status} (${why})${hint(what, res.status)}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+const accepted = await call('intake', `${base}/intake`, {
   method: 'POST',
   headers: {
     'ce-specversion': '1.0', 'ce-type': 'dev.knative.kafka.event', 'ce-id': `demo/${spec.id}`,
@@ -21,23 +60,20 @@ const res = await fetch(`${base}/intake`, {
     'content-type': 'application/json', ...auth(process.env.FACTEUR_INTAKE_TOKEN),
   },
   body: JSON.stringify(spec),
-}).catch((err: Error) => {
-  process.stderr.write(`cannot reach ${base} (${err.message}); start Facteur with \`npm start\` first\n`);
-  process.exit(1);
 });
-const accepted = (await res.json()) as { ideaId?: string; error?: unknown };
-if (!accepted.ideaId) {
-  process.stderr.write(`intake answered ${res.status}: ${JSON.stringify(accepted)}\n`);
-  process.exit(1);
+const ideaId = accepted.ideaId;
+if (typeof ideaId !== 'string') fail(`intake answered without an ideaId: ${JSON.stringify(accepted).slice(0, 200)}`);
+process.stdout.write(`idea ${ideaId} registered; following it (${base}/status/v1/ideas/${ideaId})\n`);
+
+interface Detail {
+  idea: { status: string; statusReason: string | null };
+  tasks: { key: string; stage: string; state: string }[];
 }
-process.stdout.write(`idea ${accepted.ideaId} registered; following it (${base}/status/v1/ideas/${accepted.ideaId})\n`);
 const seen = new Set<string>();
 const started = Date.now();
 for (;;) {
-  const detail = (await (await fetch(`${base}/status/v1/ideas/${accepted.ideaId}`, { headers: auth(process.env.FACTEUR_STATUS_TOKEN) })).json()) as {
-    idea: { status: string; statusReason: string | null };
-    tasks: { key: string; stage: string; state: string }[];
-  };
+  const detail = (await call('status', `${base}/status/v1/ideas/${ideaId}`, { headers: auth(process.env.FACTEUR_STATUS_TOKEN) })) as unknown as Detail;
+  if (!detail.idea || !Array.isArray(detail.tasks)) fail(`status answered an unexpected body: ${JSON.stringify(detail).slice(0, 200)}`);
   const t = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
   const line = `idea ${detail.idea.status}${detail.idea.statusReason ? ` (${detail.idea.statusReason})` : ''}`;
   if (!seen.has(line)) process.stdout.write(`${t}s  ${line}\n`);

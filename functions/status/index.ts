@@ -5,7 +5,7 @@ import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/
 import { errorResponse, json, pathParam, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
-import { getIdea, getRun, listIdeas, parseListQuery } from '../../shared/status/index.js';
+import { getDeadLetter, getIdea, getRun, listDeadLetters, listIdeas, parseDeadLetterQuery, parseListQuery, STATUS_ROUTES } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
@@ -37,6 +37,10 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   return async (req) => {
     try {
       if (req.path === '/healthz') return json(200, { ok: true });
+      // the index is the route list of the README: nothing in it needs the token
+      if (req.path === '/' && req.method === 'GET') {
+        return json(200, { service: 'facteur status API', auth: deps.config.statusToken ? 'bearer token' : 'open', routes: STATUS_ROUTES });
+      }
       requireBearer(req, deps.config.statusToken);
       const action = /^\/v1\/ideas\/([^/]+)\/([a-z]+)$/.exec(req.path);
       if (action && req.method === 'POST') {
@@ -57,6 +61,13 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
         const detail = await getRun(deps.sql, pathParam(run[1]!));
         if (!detail) throw new NotFoundError(`no run ${run[1]}`);
         return json(200, detail);
+      }
+      if (req.path === '/v1/dead-letters') return json(200, await listDeadLetters(deps.sql, parseDeadLetterQuery(req.query)));
+      const letter = /^\/v1\/dead-letters\/([^/]+)$/.exec(req.path);
+      if (letter) {
+        const item = await getDeadLetter(deps.sql, pathParam(letter[1]!));
+        if (!item) throw new NotFoundError(`no dead letter ${letter[1]!.slice(0, 40)}`);
+        return json(200, item);
       }
       if (req.path === '/v1/ideas') return json(200, await listIdeas(deps.sql, parseListQuery(req.query)));
       const m = /^\/v1\/ideas\/([^/]+)$/.exec(req.path);

@@ -73,6 +73,7 @@ const schema = z.object({
   PORT: int(0, 65535).default(8080),
   FUNCTION_TARGET: z.enum(['intake', 'dispatch', 'callbacks', 'policy', 'status']).optional(),
   FACTEUR_DATA_DIR: z.string().min(1).default('.facteur'),
+  FACTEUR_SHUTDOWN_GRACE_S: int(0, 600).default(5),
   FACTEUR_STATUS_TOKEN: secret.optional(),
   FACTEUR_INTAKE_TOKEN: secret.optional(),
   FACTEUR_CALLBACK_SECRET: secret.optional(),
@@ -152,6 +153,8 @@ export interface Config {
   readonly port: number;
   readonly functionTarget: Parsed['FUNCTION_TARGET'];
   readonly dataDir: string;
+  /** Local mode: how long running stages may go on reporting after Ctrl-C before they are stopped. */
+  readonly shutdownGraceS: number;
   readonly statusToken: Secret | undefined;
   readonly intakeToken: Secret | undefined;
   readonly callbackSecret: Secret | undefined;
@@ -248,6 +251,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     port: p.PORT,
     functionTarget: p.FUNCTION_TARGET,
     dataDir: p.FACTEUR_DATA_DIR,
+    shutdownGraceS: p.FACTEUR_SHUTDOWN_GRACE_S,
     statusToken: p.FACTEUR_STATUS_TOKEN,
     intakeToken: p.FACTEUR_INTAKE_TOKEN,
     callbackSecret: p.FACTEUR_CALLBACK_SECRET,

@@ -1,22 +1,32 @@
 // Local mode: the whole system in one process, for a newcomer's first minute and for the
 // end-to-end tests. Production runs each function alone (functions/server.ts).
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+//
+// Start: config → the data dir's lock → the port → sweep what a killed predecessor left →
+// the database → migrations → settle the runs the predecessor left active → serve → tick.
+// Every failure on the way is a StartupError of one line (errors.ts) and undoes what was
+// done. Shutdown (close): stop taking requests but keep /callbacks open, stop the tick,
+// give running stages a grace period to report, stop the rest and settle their runs, let
+// the requests in progress finish, close the pool and the database, release the lock.
 import { FUNCTIONS, type FunctionName } from '../../functions/index.js';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tick } from '../dispatch/engine.js';
 import type { WorkflowBackend } from '../dispatch/index.js';
 import type { OutboxEvent, Publisher } from '../outbox/index.js';
-import { createLocalRunner, type LocalRunner } from '../runner/local.js';
+import { createLocalRunner, sweepRuns, type LocalRunner, type StageExit } from '../runner/local.js';
 import type { HttpRequest } from '../http/index.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { connect, migrate, type Sql } from '../db/index.js';
-import { errorBody, type Handler } from '../http/index.js';
-import { readRequest, writeResponse } from '../http/node.js';
+import { errorBody, json, type Handler } from '../http/index.js';
 import { createLogger, type Logger } from '../log/index.js';
+import { databaseStartupError, firstLine, StartupError } from './errors.js';
+import { lockDataDir } from './lock.js';
+import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
+import { createLocalServer } from './server.js';
+
+export { debugStack, firstLine, StartupError, startupLine } from './errors.js';
 
 export interface LocalOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -42,7 +52,12 @@ export interface Local {
   readonly url: string;
   readonly config: Config;
   readonly sql: Sql;
+  /** Absolute; holds the lock, the embedded database (pgdata/) and the runs' directories (runs/). */
+  readonly dataDir: string;
+  /** The clean shutdown; safe to call twice (the same promise). */
   close(): Promise<void>;
+  /** A forced stop (a second Ctrl-C): kills the stages, releases the lock, closes nothing else. */
+  abort(): void;
 }
 
 export async function startLocal(opts: LocalOptions): Promise<Local> {
@@ -53,26 +68,82 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const config = loadConfig(env);
   const log = opts.log ?? createLogger(config.logLevel, { mode: 'local' });
   for (const key of config.unknownKeys) log.warn('unknown configuration variable (typo?)', { key });
-  const closers: (() => Promise<void>)[] = [];
+  const dataDir = resolve(config.dataDir);
+  const dataDirExisted = existsSync(dataDir);
+  const undo: (() => unknown)[] = [];
+  try {
+    return await start(opts, { config, log, dataDir, started, undo });
+  } catch (err) {
+    for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => {});
+    // a refused start leaves no trace: not even the data dir it would have created
+    if (!dataDirExisted) rmdirQuiet(dataDir);
+    throw err;
+  }
+}
+
+function rmdirQuiet(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty (the database was created): keep it
+  }
+}
+
+interface StartContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly dataDir: string;
+  readonly started: number;
+  readonly undo: (() => unknown)[];
+}
+
+async function start(opts: LocalOptions, { config, log, dataDir, started, undo }: StartContext): Promise<Local> {
+  const lock = await lockDataDir(dataDir, { port: config.port, log });
+  const releaseOnExit = () => lock.release();
+  process.once('exit', releaseOnExit);
+  undo.push(() => {
+    process.off('exit', releaseOnExit);
+    lock.release();
+  });
+  const server = createLocalServer({ maxBodyBytes: config.maxBodyBytes, log });
+  const port = await server.listen(config.port);
+  undo.push(() => server.close());
+  const url = `http://127.0.0.1:${port}`;
+  lock.update(port, url);
+  const runsDir = join(dataDir, 'runs');
+  const swept = sweepRuns(runsDir, log);
+  if (swept.dirs) log.info('removed the run dirs a stopped process left behind', { dirs: swept.dirs, stagesStopped: swept.killed });
+
   let dbUrl: string;
   let poolSize = config.poolSize;
   let dbLabel: string;
+  let closeEmbedded: (() => Promise<void>) | undefined;
   if (config.databaseUrl) {
     dbUrl = config.databaseUrl.reveal();
     dbLabel = 'PostgreSQL from DATABASE_URL';
   } else {
     const { startEmbedded } = await import('../db/embedded.js');
-    const embedded = await startEmbedded(config.dataDir);
-    closers.push(() => embedded.close());
+    const embedded = await startEmbedded(dataDir).catch((err: unknown) => {
+      throw new StartupError(
+        'database_damaged',
+        `${firstLine(err)}: the data dir may be damaged (opened by two processes at once, or copied while in use). Restore a backup of ${dataDir}, or start on a fresh one with FACTEUR_DATA_DIR=<another dir> (this one is left as it is)`,
+        { cause: err },
+      );
+    });
+    closeEmbedded = () => embedded.close();
+    undo.push(closeEmbedded);
     dbUrl = embedded.url;
     // PGlite is a single session: one connection, or transactions would interleave.
     poolSize = 1;
     dbLabel = `embedded PostgreSQL (PGlite + pgvector) in ${embedded.dataDir}`;
   }
   const sql = connect(dbUrl, { max: poolSize, connectTimeoutS: config.connectTimeoutS, applicationName: 'facteur-local' });
-  closers.unshift(() => sql.end({ timeout: 5 }));
-  const migrated = await migrate(sql);
+  undo.push(() => sql.end({ timeout: 5 }));
+  const migrated = await migrate(sql).catch((err: unknown) => {
+    throw config.databaseUrl ? databaseStartupError(err, dbUrl) : err;
+  });
 
+  let stopping = false;
   let runner: LocalRunner | undefined;
   const workflows: WorkflowBackend =
     opts.workflows ??
@@ -81,8 +152,10 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
       // the compiled CLI (`npm start` builds it); from the sources when running uncompiled
       stepBin: existsSync(join(root, 'dist', 'bin', 'facteur-step.js')) ? join(root, 'dist', 'bin', 'facteur-step.js') : join(root, 'bin', 'facteur-step.ts'),
       log,
+      runsDir,
+      onExit: (e) => void stageExited(e),
     }));
-  if (runner) closers.unshift(() => runner!.close());
+  if (runner) undo.push(() => runner!.close());
   // In place of Kafka: the outbox is relayed to the dispatch function in this process, as
   // binary-mode CloudEvents, the way the KafkaSource on facteur.events would deliver them;
   // with the static token when one is set (dispatch demands it then, like intake).
@@ -96,74 +169,136 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     },
   };
   const handlers = new Map<string, Handler>();
-  let url = '';
-  const deps = { sql, config, log, workflows, publisher: bus, get callbackBaseUrl() { return `${url}/callbacks`; } };
+  const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks` };
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, await FUNCTIONS[name](deps));
-  let ticking = false;
-  const runTick = async () => {
-    if (ticking) return;
-    ticking = true;
-    try {
-      await tick(deps);
-    } catch (err) {
-      log.warn('local tick failed', { err });
-    } finally {
-      ticking = false;
-    }
+  // while shutting down, relayed events stay in the outbox for the next start
+  const dispatch = handlers.get('dispatch')!;
+  handlers.set('dispatch', (req) => (stopping ? Promise.resolve(json(503, errorBody('shutting_down', 'local mode is shutting down'))) : dispatch(req)));
+
+  let ticking: Promise<unknown> | undefined;
+  const runTick = () => {
+    if (ticking || stopping) return;
+    ticking = tick(deps)
+      .catch((err) => log.warn('local tick failed', { err }))
+      .finally(() => (ticking = undefined));
   };
-
-  const server: Server = createServer((req, res) => {
-    const first = /^\/([a-z]+)(\/|$|\?)/.exec(req.url ?? '/')?.[1] ?? '';
-    const handler = handlers.get(first);
-    if (!handler) {
-      if (req.url === '/' || req.url === '/healthz') {
-        writeResponse(res, { status: 200, body: { ok: true, functions: [...handlers.keys()].map((n) => `/${n}`) } });
-      } else {
-        writeResponse(res, { status: 404, body: errorBody('not_found', `no function at ${req.url}; mounted: ${[...handlers.keys()].map((n) => `/${n}`).join(', ')}`) });
-      }
-      req.resume();
-      return;
+  // A stage that ended without reporting is a failure of that stage: settled now, not
+  // after the heartbeat timeout. Stages stopped on purpose are settled by whoever stopped them.
+  async function stageExited(e: StageExit): Promise<void> {
+    if (e.stopped || stopping) return;
+    const how = e.signal ? `was killed (${e.signal})` : `exited with code ${e.code}`;
+    const settled = await settleExited({ sql, config }, e.workflow, how).catch((err) => {
+      log.warn('local runner: could not settle the run of a stage that exited', { workflow: e.workflow, err });
+      return false;
+    });
+    if (settled) {
+      log.warn('local runner: a stage ended without reporting completion; its run failed', { workflow: e.workflow, how, stderr: e.stderr });
+      runTick();
     }
-    readRequest(req, config.maxBodyBytes, `/${first}`)
-      .then((r) => handler(r))
-      .then((out) => {
-        writeResponse(res, out);
-        // what intake accepted reaches dispatch at once, not at the next tick
-        if (first === 'intake' && out.status < 300) void runTick();
-      })
-      .catch((err) => {
-        log.error('local server: request failed', { err });
-        if (!res.headersSent) writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
-      });
-  });
-  await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}`;
-  closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  }
 
-  // The tick (a PingSource in a cluster): backstops, outbox relay, audit seals, scheduling.
-  const ticker = setInterval(() => void runTick(), opts.tickMs ?? 1000);
-  ticker.unref();
-  closers.unshift(async () => {
-    clearInterval(ticker);
-    while (ticking) await new Promise((r) => setTimeout(r, 20));
+  // The runs a killed or restarted predecessor left active: with the lock held and the
+  // database embedded in this data dir, no other process can be running them. With
+  // DATABASE_URL the database may be shared with other local processes (their runs carry
+  // the same namespace), so nothing tells them apart: those wait for the heartbeat timeout.
+  let recovered = 0;
+  if (!config.databaseUrl) {
+    recovered = await settleInterrupted({ sql, config }, await activeLocalRuns(sql, workflows.namespace), 'runner_restarted');
+    if (recovered) log.info('settled the runs the previous process left active; their tasks run again now, attempts given back', { runs: recovered });
+  } else {
+    const active = await activeLocalRuns(sql, workflows.namespace);
+    if (active.length) log.info('active local runs found in DATABASE_URL; they may be another process\'s, so they are left to the heartbeat timeout', { runs: active.length, timeoutS: config.lifecycle.heartbeatTimeoutS });
+  }
+
+  const functions = [...handlers.keys()];
+  server.serve({
+    handlers,
+    home: {
+      url, functions, database: dbLabel, dataDir, pid: process.pid,
+      statusToken: config.statusToken !== undefined, intakeToken: config.intakeToken !== undefined,
+    },
+    // what intake accepted reaches dispatch at once, not at the next tick
+    answered: (fn, res) => {
+      if (fn === 'intake' && res.status < 300) runTick();
+    },
   });
+  // The tick (a PingSource in a cluster): backstops, outbox relay, audit seals, scheduling.
+  const ticker = setInterval(runTick, opts.tickMs ?? 1000);
+  ticker.unref();
+  undo.push(() => clearInterval(ticker));
+  if (recovered) runTick();
 
   log.info('Facteur local mode ready', {
     url,
     database: dbLabel,
-    dataDir: config.databaseUrl ? null : config.dataDir,
+    dataDir,
     migrations: { applied: migrated.applied, current: migrated.current },
-    functions: [...handlers.keys()].map((n) => `${url}/${n}`),
+    functions: functions.map((n) => `${url}/${n}`),
     auth: { status: config.statusToken ? 'bearer token' : 'open (set FACTEUR_STATUS_TOKEN)', intake: config.intakeToken ? 'bearer token' : 'open (set FACTEUR_INTAKE_TOKEN)' },
     startupMs: Date.now() - started,
   });
+
+  const graceMs = config.shutdownGraceS * 1000;
+  const shutdown = async () => {
+    const t0 = Date.now();
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn(`shutdown: ${what} failed`, { err });
+      }
+    };
+    stopping = true;
+    server.drain();
+    // from now on the runner starts nothing (successors of what completes wait for the next start)
+    const running = runner?.running() ?? [];
+    const draining = runner?.drain(graceMs);
+    log.info('shutdown: refusing new requests (/callbacks stays open for the stages still running)');
+    clearInterval(ticker);
+    await ticking;
+    log.info('shutdown: tick stopped');
+    await step('stopping the stages', async () => {
+      if (!runner || !draining) return;
+      if (running.length) log.info(`shutdown: waiting up to ${config.shutdownGraceS}s for ${running.length} running stage(s) to report`, { workflows: running });
+      const left = await draining;
+      const stopped = left.length ? await runner.terminate() : [];
+      if (stopped.length) log.info(`shutdown: stopped ${stopped.length} stage(s) still running after the grace period`, { workflows: stopped });
+      // embedded: every active run is this process's (see the start); otherwise only the stopped ones
+      const ids = config.databaseUrl ? await activeRunsOf(sql, stopped) : await activeLocalRuns(sql, workflows.namespace);
+      const n = await settleInterrupted({ sql, config }, ids, 'runner_stopped');
+      if (n) log.info(`shutdown: settled ${n} interrupted run(s); their tasks get the attempt back and run again at the next start`);
+    });
+    await step('answering the requests in progress', async () => {
+      const pending = await server.flush(5000);
+      await server.close();
+      log.info('shutdown: server closed', pending ? { unanswered: pending } : {});
+    });
+    await step('closing the runner', async () => runner?.close());
+    await step('closing the pool', async () => {
+      await sql.end({ timeout: 5 });
+      log.info('shutdown: database pool closed');
+    });
+    if (closeEmbedded) {
+      await step('closing the embedded database', async () => {
+        await closeEmbedded!();
+        log.info('shutdown: embedded database closed');
+      });
+    }
+    process.off('exit', releaseOnExit);
+    lock.release();
+    log.info('shutdown: data dir unlocked; stopped cleanly', { ms: Date.now() - t0 });
+  };
+  let closing: Promise<void> | undefined;
   return {
     url,
     config,
     sql,
-    async close() {
-      for (const c of closers.splice(0)) await c().catch(() => {});
+    dataDir,
+    close: () => (closing ??= shutdown()),
+    abort() {
+      stopping = true;
+      runner?.killAll();
+      lock.release();
     },
   };
 }

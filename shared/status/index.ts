@@ -6,6 +6,8 @@ import { IDEA_STATUSES } from '../lifecycle/states.js';
 import { isUuid } from '../validation/index.js';
 
 export { IDEA_STATUSES } from '../lifecycle/states.js';
+export { getDeadLetter, listDeadLetters, parseDeadLetterQuery, PREVIEW_BYTES, type DeadLetterItem, type DeadLetterPage, type DeadLetterQuery } from './dead-letters.js';
+export { STATUS_ROUTES, type StatusRoute } from './routes.js';
 
 export interface IdeaSummary {
   id: string;
@@ -67,10 +69,19 @@ function encodeCursor(createdAt: string, id: string): string {
   return Buffer.from(`${createdAt}|${id}`, 'utf8').toString('base64url');
 }
 
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+/** A real instant: JavaScript rolls `02-30` over to March, PostgreSQL refuses it. */
+function isCursorTime(s: string): boolean {
+  const t = Date.parse(s);
+  return CURSOR_TIME.test(s) && !Number.isNaN(t) && new Date(t).toISOString().slice(0, 19) === s.slice(0, 19);
+}
+
 function decodeCursor(cursor: string): { createdAt: string; id: string } | undefined {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const [createdAt, id, extra] = text.split('|');
-  if (extra !== undefined || !createdAt || !id || !isUuid(id) || Number.isNaN(Date.parse(createdAt))) return undefined;
+  // exactly what encodeCursor wrote (to_char below): anything looser (`1|<uuid>` parses as a
+  // date in JavaScript) would reach PostgreSQL's timestamptz parser and fail there as a 500
+  if (extra !== undefined || !createdAt || !id || !isUuid(id) || !isCursorTime(createdAt)) return undefined;
   return { createdAt, id };
 }
 

@@ -1,0 +1,65 @@
+// Local mode's `/`: where a newcomer lands after `npm start`. A small server-rendered page
+// (JSON for `Accept: application/json`) saying what is mounted, what can be read and where
+// the data lives, with links. Every value is escaped: the data dir is a user's path.
+import type { HttpResponse } from '../http/index.js';
+import { STATUS_ROUTES } from '../status/index.js';
+
+export interface HomeInfo {
+  readonly url: string;
+  readonly functions: readonly string[];
+  readonly database: string;
+  readonly dataDir: string;
+  readonly pid: number;
+  readonly statusToken: boolean;
+  readonly intakeToken: boolean;
+}
+
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+
+/** JSON unless the client asks for HTML first (a browser does; curl sends no preference). */
+function wantsJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const json = accept.indexOf('application/json');
+  const html = accept.indexOf('text/html');
+  return json >= 0 && (html < 0 || json < html);
+}
+
+export function homePage(info: HomeInfo, accept: string | undefined): HttpResponse {
+  const status = STATUS_ROUTES.map((r) => ({ ...r, path: `/status${r.path}` }));
+  if (wantsJson(accept)) {
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: {
+        ok: true,
+        service: 'facteur local mode',
+        url: info.url,
+        functions: info.functions.map((n) => `/${n}`),
+        status,
+        database: info.database,
+        dataDir: info.dataDir,
+        pid: info.pid,
+        auth: { status: info.statusToken ? 'bearer token' : 'open', intake: info.intakeToken ? 'bearer token' : 'open' },
+      },
+    };
+  }
+  const e = escapeHtml;
+  const link = (path: string, method: string) => (method === 'GET' && !path.includes('{') ? `<a href="${e(path)}">${e(path)}</a>` : e(path));
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Facteur (local mode)</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}code,td{font-family:ui-monospace,monospace;font-size:13px}td{padding:.1rem .8rem .1rem 0;vertical-align:top}</style>
+</head><body>
+<h1>Facteur — local mode</h1>
+<p>Serving on <code>${e(info.url)}</code> (pid ${info.pid}). Database: ${e(info.database)}. Data dir: <code>${e(info.dataDir)}</code>.</p>
+<h2>Functions</h2>
+<ul>${info.functions.map((n) => `<li><code>/${e(n)}</code> — <a href="/${e(n)}/healthz">/${e(n)}/healthz</a></li>`).join('')}</ul>
+<h2>Status API</h2>
+<p>${info.statusToken ? 'Needs <code>Authorization: Bearer &lt;FACTEUR_STATUS_TOKEN&gt;</code> (routes marked ✱).' : 'Open: <code>FACTEUR_STATUS_TOKEN</code> is not set.'}</p>
+<table>${status.map((r) => `<tr><td>${e(r.method)}</td><td>${link(r.path, r.method)}${r.auth && info.statusToken ? ' ✱' : ''}</td><td>${e(r.description)}</td></tr>`).join('')}</table>
+<h2>Try it</h2>
+<p><code>npm run demo</code> posts an Idea Spec to <code>/intake</code>${info.intakeToken ? ' (with <code>FACTEUR_INTAKE_TOKEN</code>)' : ''} and follows it to the end.</p>
+</body></html>
+`;
+  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html };
+}
