@@ -10,10 +10,24 @@ import { errorBody, splitTarget, type Handler, type HttpRequest } from '../share
 import { headersOf, readBody, readRequest, writeResponse } from '../shared/http/node.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLogger } from '../shared/log/index.js';
+import { databaseStartupError, debugStack, startupLine, StartupError } from '../shared/local/errors.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
 
-const config = loadConfig();
+// Start-up failures are one line with what to do (a bad setting, the database unreachable,
+// the port in use), as in local mode; the stack only with FACTEUR_LOG_LEVEL=debug.
+const fail = (err: unknown, code = 1): never => {
+  process.stderr.write(`facteur: ${startupLine(err, `function ${process.env.FUNCTION_TARGET ?? '(no FUNCTION_TARGET)'}`)}\n`);
+  if (process.env.FACTEUR_LOG_LEVEL === 'debug') process.stderr.write(debugStack(err) + '\n');
+  process.exit(code);
+};
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    return fail(err, 2);
+  }
+})();
 const log = createLogger(config.logLevel, { function: config.functionTarget });
 for (const key of config.unknownKeys) log.warn('unknown configuration variable (typo?)', { key });
 const target = config.functionTarget;
@@ -32,7 +46,12 @@ if (!config.databaseUrl) {
   process.exit(2);
 }
 const sql = connect(config.databaseUrl.reveal(), { max: config.poolSize, connectTimeoutS: config.connectTimeoutS, applicationName: `facteur-${target}` });
-if (config.runMigrations) await migrate(sql);
+try {
+  if (config.runMigrations) await migrate(sql);
+  else await sql`select 1`;
+} catch (err) {
+  fail(databaseStartupError(err, config.databaseUrl.reveal()));
+}
 // Workflows: the Kubernetes API (KUBECONFIG or in-cluster) for the functions that need it.
 let workflows: WorkflowBackend | undefined;
 if (USES_WORKFLOWS.includes(target)) {
@@ -103,6 +122,9 @@ server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       log.error('unhandled error', { err });
       if (!res.headersSent) writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
     });
+});
+server.once('error', (err: NodeJS.ErrnoException) => {
+  fail(err.code === 'EADDRINUSE' ? new StartupError('port_in_use', `port ${config.port} is in use: stop what holds it or set PORT to a free port`, { cause: err }) : err);
 });
 server.listen(config.port, () => log.info('serving', { target, port: config.port }));
 const shutdown = () => {

@@ -52,13 +52,13 @@ export function databaseStartupError(err: unknown, url: string): StartupError {
 }
 
 /** The one line `npm start` prints for a failure, and whether the stack may follow. */
-export function startupLine(err: unknown): string {
+export function startupLine(err: unknown, what = 'local mode'): string {
   if (err instanceof StartupError) return err.message;
   if (err instanceof ValidationError && err.code === 'invalid_config') {
     const vars = err.issues.map((i) => `${i.path} (${i.message})`).join('; ');
     return `invalid configuration: ${vars}. Fix or unset these variables (README: Configuration) and start again`;
   }
-  return `local mode could not start: ${firstLine(err)} (FACTEUR_LOG_LEVEL=debug shows the stack)`;
+  return `${what} could not start: ${firstLine(err)} (FACTEUR_LOG_LEVEL=debug shows the stack)`;
 }
 
 /**

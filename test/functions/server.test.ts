@@ -87,3 +87,34 @@ describe('functions/server.ts refuses to serve an operator API without a token',
     ).rejects.toThrow(/exited with 2 before ready[\s\S]*FACTEUR_STATUS_TOKEN is required/);
   });
 });
+
+describe('functions/server.ts start-up failures are one line with what to do', () => {
+  const start = async (env: Record<string, string>) => {
+    const port = await freePort();
+    const err = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'intake', PORT: String(port), DATABASE_URL: db.url, ...env }, /"msg":"serving"/, 15_000).then(
+      () => new Error('started'),
+      (e: Error) => e,
+    );
+    const lines = err.message.split('\n').filter((l) => l.trim() && !l.startsWith('exited with'));
+    return { message: err.message, lines };
+  };
+
+  it('a bad setting names the variable, exit 2, no stack', async () => {
+    const r = await start({ FACTEUR_LIMIT_GLOBAL: 'abc' });
+    expect(r.message).toMatch(/exited with 2 before ready/);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^facteur: invalid configuration: FACTEUR_LIMIT_GLOBAL/);
+  });
+
+  it('an unreachable database says where and what to do, without the password', async () => {
+    const r = await start({ DATABASE_URL: 'postgres://u:sekret@127.0.0.1:1/x', DATABASE_CONNECT_TIMEOUT_S: '2' });
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/cannot reach the database at 127\.0\.0\.1:1\/x/);
+    expect(r.message).not.toContain('sekret');
+  });
+
+  it('a port in use says so', async () => {
+    const r = await start({ PORT: new URL(intakeUrl).port });
+    expect(r.lines.filter((l) => !l.startsWith('{'))).toEqual([expect.stringMatching(/port \d+ is in use: stop what holds it or set PORT/)]);
+  });
+});
