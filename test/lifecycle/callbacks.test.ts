@@ -1,5 +1,5 @@
-// Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events; the
-// token reaching the step through its Secret.
+// Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events; unknown
+// and unauthorized run ids answered alike; the token reaching the step through its Secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenSecretName } from '../../shared/argo/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
@@ -86,10 +86,32 @@ describe('callbacks', () => {
     expect(r.status).toBe(413);
   });
 
-  it('404 for an unknown run', async () => {
-    const url = step.params.callbackUrl!.replace(step.runId, '11111111-1111-1111-1111-111111111111');
-    const res = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer x' }, body: '{}' });
-    expect(res.status).toBe(404);
+  it('answers an unknown run, a malformed run id and a bad token alike: the same 401, so no one learns which runs exist', async () => {
+    const post = async (id: string, token: string | undefined, body = JSON.stringify({ seq: 70, type: 'heartbeat' })) => {
+      const res = await fetch(step.params.callbackUrl!.replace(step.runId, id), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body,
+      });
+      return { status: res.status, authenticate: res.headers.get('www-authenticate'), body: await res.json() };
+    };
+    const unknown = '11111111-1111-1111-1111-111111111111';
+    const answers = [
+      await post(step.runId, 'forged'), // a real run, a bad token
+      await post(unknown, 'forged'), // no such run
+      await post(unknown, runToken(new Secret('test-callback-secret'), unknown, 1)), // no such run, even with its "right" token
+      await post('not-a-uuid', 'forged'),
+      await post(unknown, undefined),
+      await post(unknown, 'forged', '{"not":"an event"}'), // the body is not even looked at
+    ];
+    const expected = {
+      status: 401, authenticate: 'Bearer',
+      body: { error: { code: 'unauthorized', message: 'the bearer token is not valid for this run', issues: [] } },
+    };
+    for (const a of answers) expect(a).toEqual(expected);
+    // and nothing was recorded for any of them
+    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.run_events where seq = 70`;
+    expect(n!.n).toBe(0);
   });
 
   it('a failed attempt is superseded: its late callbacks get 409 and change nothing; the new attempt has its own name and token', async () => {
