@@ -21,7 +21,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig } from '@ku
 import type { Secret } from '../config/secret.js';
 import { ConflictError, RetryableError, ValidationError } from '../errors/index.js';
 import { createCall, kubeConfigFromEnv, statusOf, translate, withKeepAlive, type CallOptions } from './kube.js';
-import { buildRunTokenSecret, ownerReference } from './secret.js';
+import { buildRunTokenSecret, ownerReference, type RunTokenSecret } from './secret.js';
 import { createTokenSecrets, orphanOf, type OrphanToken, type RunTokenSweep } from './token-secrets.js';
 import { ANNOTATIONS, LABELS, workflowRef, type Workflow } from './workflow.js';
 
@@ -105,6 +105,15 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
     throw new RetryableError('kubernetes_conflict', `${what}: it exists, then it does not; try again`);
   }
 
+  /** Step 3, best effort: false leaves the Secret owner-pending, for the tick's sweep to adopt. */
+  async function giveToWorkflow(secret: RunTokenSecret, namespace: string, workflow: { name: string; uid: string }): Promise<boolean> {
+    try {
+      return await secrets.own(secret.metadata.name, namespace, ownerReference({ metadata: workflow }), secret);
+    } catch {
+      return false;
+    }
+  }
+
   async function adopt(orphan: OrphanToken): Promise<boolean> {
     const wf = await get(orphan.workflow);
     if (!wf?.metadata.uid) return false;
@@ -134,10 +143,7 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
         if (createdSecret && !(err instanceof RetryableError)) await secrets.remove(secret.metadata.name, namespace).catch(() => false);
         throw err;
       }
-      // 3. Best effort: on failure the owner-pending Secret is adopted by the tick's sweep.
-      const tokenOwned = await secrets
-        .own(secret.metadata.name, namespace, ownerReference({ metadata: { name, uid: result.uid } }), secret)
-        .catch(() => false);
+      const tokenOwned = await giveToWorkflow(secret, namespace, { name, uid: result.uid }); // 3.
       return { ...result, tokenOwned };
     },
 

@@ -81,6 +81,7 @@ class HttpFailure extends Error {
 
 export async function startFakeKube(): Promise<FakeKube> {
   const store = new Map<string, Obj>(); // `${plural}/${ns}/${name}`
+  const byUid = new Map<string, string>(); // uid → store key (a uid never changes; set on create, dropped on delete)
   const requests: RecordedRequest[] = [];
   const creates: Obj[] = [];
   const failures: { failure: Failure; retryAfter?: number | string }[] = [];
@@ -131,6 +132,7 @@ export async function startFakeKube(): Promise<FakeKube> {
       if (method === 'DELETE') {
         checkPreconditions(plural, existing, text);
         store.delete(key(name));
+        byUid.delete(existing.metadata.uid);
         collectGarbage(ns);
         return send(res, 200, plural === 'secrets' ? deleted(plural, existing) : existing);
       }
@@ -141,7 +143,7 @@ export async function startFakeKube(): Promise<FakeKube> {
         patched.metadata = { ...patched.metadata, name, namespace: ns, uid: existing.metadata.uid, resourceVersion: String(++resourceVersion) };
         if (plural === 'secrets') validate(plural, patched, name);
         store.set(key(name), patched);
-        collectGarbage(ns);
+        collectGarbage(ns, key(name));
         return send(res, 200, patched);
       }
       throw new HttpFailure(405, `method ${method} not allowed`, 'MethodNotAllowed');
@@ -176,8 +178,9 @@ export async function startFakeKube(): Promise<FakeKube> {
       },
     };
     store.set(`${plural}/${ns}/${name}`, stored);
+    byUid.set(stored.metadata.uid, `${plural}/${ns}/${name}`);
     // A dependent created with owners that do not exist is collected at once.
-    if (plural === 'secrets') collectGarbage(ns);
+    if (plural === 'secrets') collectGarbage(ns, `${plural}/${ns}/${name}`);
     if (plural === 'workflows') {
       creates.push(stored);
       for (const w of waiters) if (w.predicate(stored)) w.resolve(clone(stored));
@@ -236,25 +239,26 @@ export async function startFakeKube(): Promise<FakeKube> {
   /**
    * The garbage collector: an object with owner references all of whose owners are gone
    * (no object of that kind and uid in the namespace) is deleted, and so on down the chain.
-   * Owners of kinds this fake does not store are taken to exist.
+   * Owners of kinds this fake does not store are taken to exist. With `only`, just that
+   * object is checked (a create or patch cannot orphan anything else).
    */
-  function collectGarbage(ns: string): void {
+  function collectGarbage(ns: string, only?: string): void {
     const kinds = new Map(Object.entries(MODELS).map(([plural, m]) => [`${m.apiVersion}/${m.kind}`, plural]));
+    const orphaned = (o: Obj | undefined) => {
+      const refs = (o?.metadata.ownerReferences ?? []) as Obj[];
+      return refs.length > 0 && refs.every((ref) => {
+        const plural = kinds.get(`${ref.apiVersion}/${ref.kind}`);
+        return plural !== undefined && !byUid.get(ref.uid)?.startsWith(`${plural}/${ns}/`);
+      });
+    };
     for (let changed = true; changed; ) {
       changed = false;
-      for (const [k, o] of store) {
-        if (!k.includes(`/${ns}/`)) continue;
-        const refs = (o.metadata.ownerReferences ?? []) as Obj[];
-        if (refs.length === 0) continue;
-        const alive = refs.some((ref) => {
-          const plural = kinds.get(`${ref.apiVersion}/${ref.kind}`);
-          if (plural === undefined) return true;
-          return [...store.entries()].some(([k2, o2]) => k2.startsWith(`${plural}/${ns}/`) && o2.metadata.uid === ref.uid);
-        });
-        if (!alive) {
-          store.delete(k);
-          changed = true;
-        }
+      for (const k of only ? [only] : [...store.keys()]) {
+        const o = store.get(k);
+        if (!k.includes(`/${ns}/`) || !orphaned(o)) continue;
+        store.delete(k);
+        byUid.delete(o!.metadata.uid);
+        changed = !only;
       }
     }
   }
