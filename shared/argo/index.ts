@@ -1,5 +1,6 @@
 // Argo Workflows: deterministic names, the Workflow objects Facteur submits, and the
-// Kubernetes client that submits them (CONTRACTS §4, ARCHITECTURE §3–§4).
+// Kubernetes client that submits them with their run-token Secrets (CONTRACTS §4,
+// ARCHITECTURE §3–§4).
 export { STAGES, isStage, workflowName, labelValue, isDnsSubdomain, isLabelValue, MAX_NAME_LENGTH } from './names.js';
 export type { Stage, WorkflowNameInput } from './names.js';
 export {
@@ -13,5 +14,19 @@ export {
   DEFAULT_BASE,
 } from './workflow.js';
 export type { Workflow, WorkflowInput, WorkflowRef } from './workflow.js';
+export {
+  buildRunTokenSecret,
+  tokenSecretName,
+  ownerReference,
+  tokenOf,
+  TOKEN_KEY,
+  TOKEN_DIR,
+  TOKEN_FILE,
+  TOKEN_COMPONENT,
+  OWNER_PENDING,
+  WORKFLOW_ANNOTATION,
+} from './secret.js';
+export type { RunTokenSecret, OwnerReference } from './secret.js';
+export type { OrphanToken, RunTokenSweep } from './token-secrets.js';
 export { createArgoClient, kubeConfigFromEnv, DEFAULT_RETRY } from './client.js';
 export type { ArgoClient, ArgoClientOptions, RetryOptions, SubmitResult, ShutdownMode } from './client.js';

@@ -3,7 +3,10 @@
 // runs, and prompts, anchors and issue bodies are written by people and models. So every
 // free-text value travels base64-encoded, the templates decode it inside the container,
 // and a last check refuses to return an object with `{{` anywhere in it.
-import { Secret } from '../config/secret.js';
+//
+// No credential is in it: the run's callback token reaches the step through a Secret
+// created beside the Workflow (./secret.ts), since anyone who may list Workflows reads
+// their parameters.
 import { ValidationError, type Issue } from '../errors/index.js';
 import { labelValue, workflowName, type Stage } from './names.js';
 
@@ -21,6 +24,8 @@ export const LABELS = {
   run: 'facteur.dev/run',
   attempt: 'facteur.dev/attempt',
   managedBy: 'app.kubernetes.io/managed-by',
+  /** Only on the objects beside a Workflow (its run-token Secret). */
+  component: 'app.kubernetes.io/component',
 } as const;
 
 export const ANNOTATIONS = {
@@ -75,7 +80,6 @@ export interface WorkflowInput {
   readonly eventBody: unknown;
   /** Where `facteur-step` posts this run's events (CONTRACTS §7). */
   readonly callbackUrl: string;
-  readonly runToken: Secret | string;
   /** W3C trace context of the submitting span. */
   readonly traceparent?: string;
   readonly intentAnchor?: string;
@@ -91,7 +95,6 @@ const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const GIT_REF = /^[^\s\x00-\x1f\x7f~^:?*[\\{}]{1,255}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-const TOKEN = /^[\x21-\x7a\x7c\x7e]+$/; // printable ASCII without { and }
 const ISSUE_NUMBER = /^\d{1,20}$/;
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\/:@-]{0,254}$/;
 
@@ -102,7 +105,6 @@ export function buildWorkflow(input: WorkflowInput): Workflow {
     if (!ok) issues.push({ path, message });
   };
   const base = input.base ?? DEFAULT_BASE;
-  const token = input.runToken instanceof Secret ? input.runToken.reveal() : input.runToken;
   const issueNumber = input.issueNumber === undefined ? undefined : String(input.issueNumber);
   const callbackUrl = normalizeUrl(input.callbackUrl);
   check(REPOSITORY.test(input.repository ?? ''), 'repository', 'must be owner/name');
@@ -110,7 +112,6 @@ export function buildWorkflow(input: WorkflowInput): Workflow {
   check(GIT_REF.test(base), 'base', 'must be a git branch name');
   check(RUN_ID.test(input.runId ?? ''), 'runId', 'must be 1–128 letters, digits, . _ : -');
   check(callbackUrl !== undefined, 'callbackUrl', 'must be an http(s) URL without braces');
-  check(typeof token === 'string' && TOKEN.test(token), 'runToken', 'must be printable ASCII without braces');
   check(input.traceparent === undefined || TRACEPARENT.test(input.traceparent), 'traceparent', 'must be a W3C traceparent');
   check(issueNumber === undefined || ISSUE_NUMBER.test(issueNumber), 'issueNumber', 'must be a whole number');
   check(input.image === undefined || IMAGE.test(input.image), 'image', 'must be an image reference');
@@ -129,7 +130,6 @@ export function buildWorkflow(input: WorkflowInput): Workflow {
     { name: 'head', value: input.head },
     { name: 'base', value: base },
     { name: 'callbackUrl', value: callbackUrl as string },
-    { name: 'runToken', value: token },
     { name: 'traceparent', value: input.traceparent ?? '' },
     { name: 'intentAnchor', value: text64(input.intentAnchor ?? '') },
     { name: 'retrievedContext', value: text64(input.retrievedContext ?? '') },

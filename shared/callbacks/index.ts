@@ -1,10 +1,14 @@
 // Run events from Argo steps (CONTRACTS §7): authenticated per run, idempotent per `seq`,
 // fenced per attempt. `started` and `heartbeat` record progress, `artifact` stores a
 // result, `completed` settles the run and moves the idea on (shared/lifecycle/advance).
+//
+// Nothing is said about a run before the caller proves it holds its token: an unknown run
+// id, a malformed one and a bad token all get the same 401 with the same body, after the
+// same work (one lookup, one HMAC), so the endpoint cannot be used to find which runs exist.
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import { transaction, type Sql } from '../db/index.js';
-import { ConflictError, NotFoundError, UnauthorizedError } from '../errors/index.js';
+import { ConflictError, UnauthorizedError } from '../errors/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import type { Stage } from '../lifecycle/states.js';
@@ -67,14 +71,21 @@ interface RunRow {
   task_attempts: number;
 }
 
+/** The one answer to every caller that did not prove it holds the run's token. */
+const NOT_AUTHORIZED = 'the bearer token is not valid for this run';
+// Looked up in place of an id that is not a uuid, so that answer costs the same query.
+// gen_random_uuid() never yields it.
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
 export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: string | undefined, body: Buffer): Promise<CallbackResult> {
   const secret = deps.config.callbackSecret;
   if (!secret) throw new UnauthorizedError('callbacks are not configured (FACTEUR_CALLBACK_SECRET)');
-  if (!isUuid(runId)) throw new NotFoundError(`no run ${runId}`);
   const [peek] = await deps.sql<{ id: string; idea_id: string; attempt: number }[]>`
-    select id, idea_id, attempt from codex_kb.task_runs where id = ${runId}`;
-  if (!peek) throw new NotFoundError(`no run ${runId}`);
-  if (!runTokenMatches(secret, peek.id, peek.attempt, bearer)) throw new UnauthorizedError('the bearer token is not valid for this run');
+    select id, idea_id, attempt from codex_kb.task_runs where id = ${isUuid(runId) ? runId : NIL_UUID}`;
+  // The HMAC is checked whether or not the run exists (against attempt 1 when it does not),
+  // and only then is the lookup's result used.
+  const valid = runTokenMatches(secret, peek?.id ?? runId, peek?.attempt ?? 1, bearer);
+  if (!peek || !valid) throw new UnauthorizedError(NOT_AUTHORIZED);
   const event = parseRunEvent(body);
   return (await transaction(deps.sql, [`idea:${peek.idea_id}`], async (tx) => {
     // after the lock: what this seq already answered, and the run as it is now
@@ -82,7 +93,7 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
       select r.id, r.idea_id, r.task_id, r.attempt, r.status, r.stage, t.attempts as task_attempts,
              (select e.response from codex_kb.run_events e where e.run_id = r.id and e.seq = ${event.seq}) as seen
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${runId}`;
-    if (!run) throw new NotFoundError(`no run ${runId}`);
+    if (!run) throw new UnauthorizedError(NOT_AUTHORIZED); // runs are never deleted: unreachable
     if (run.seen) return { status: 200, body: run.seen, settled: false, ideaId: peek.idea_id };
     if (run.attempt < run.task_attempts) throw new ConflictError('stale_attempt', `attempt ${run.attempt} was superseded by attempt ${run.task_attempts}`);
     if (!['submitting', 'running'].includes(run.status)) throw new ConflictError('run_finished', `the run is already ${run.status}`);

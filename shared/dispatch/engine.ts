@@ -7,7 +7,7 @@ import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
 import { drainOutbox, type Publisher } from '../outbox/index.js';
 import { schedule, type Claim, type Clock } from '../scheduler/index.js';
-import { submitRuns, type DispatchDeps } from './index.js';
+import { submitRuns, sweepRunTokens, type DispatchDeps } from './index.js';
 
 /** Claims what may run now and creates its workflows. */
 export async function dispatchNow(deps: DispatchDeps & { readonly clock?: Clock }, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
@@ -30,10 +30,12 @@ export interface TickReport {
   published: number;
   sealed: number;
   dispatched: number;
+  tokensAdopted: number;
+  tokensDeleted: number;
 }
 
 export async function tick(deps: TickDeps): Promise<TickReport> {
-  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0 };
+  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0, tokensAdopted: 0, tokensDeleted: 0 };
   const lc = deps.config.lifecycle;
 
   // 1. Runs committed as `submitting` whose create never happened (crash, Argo down).
@@ -105,5 +107,14 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
 
   // 7. And start whatever may run now.
   report.dispatched = (await dispatchNow(deps)).length;
+
+  // 8. Run-token Secrets a submission left without an owner: adopted by their Workflow, or
+  //    deleted once old and their run finished (shared/dispatch/index.ts).
+  const swept = await sweepRunTokens(deps).catch((err) => {
+    deps.log.warn('tick: run token sweep failed', { error: messageOf(err) });
+    return { adopted: 0, deleted: 0 };
+  });
+  report.tokensAdopted = swept.adopted;
+  report.tokensDeleted = swept.deleted;
   return report;
 }

@@ -1,22 +1,31 @@
 // After commit: create the Workflow of every run the scheduler committed as `submitting`.
 // The name is deterministic, so a create that already happened (a retry, a crash between
 // commit and create healed by the tick) answers AlreadyExists and counts as success.
-import type { SubmitResult, Workflow } from '../argo/index.js';
+//
+// The run's callback token is handed to the backend beside the Workflow, never inside it:
+// the Argo client puts it in a Secret the Workflow owns (shared/argo/client.ts has the
+// order of the steps), local mode in a file of the run's directory.
+import type { RunTokenSweep, SubmitResult, Workflow } from '../argo/index.js';
 import { buildWorkflow } from '../argo/workflow.js';
 import type { Config } from '../config/index.js';
+import { Secret } from '../config/secret.js';
 import type { Sql } from '../db/index.js';
 import { transaction } from '../db/index.js';
 import { ConflictError, NonRetriableError, ValidationError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { runToken } from '../lifecycle/tokens.js';
 import { settleRun } from '../lifecycle/advance.js';
-import type { Stage } from '../lifecycle/states.js';
+import { ACTIVE_RUN_STATUSES, type RunStatus, type Stage } from '../lifecycle/states.js';
+import { isUuid } from '../validation/index.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
   readonly namespace: string;
-  submit(workflow: Workflow): Promise<SubmitResult>;
+  /** Creates the workflow and gives its step `token`, which the workflow object never contains. */
+  submit(workflow: Workflow, token: Secret): Promise<SubmitResult>;
   delete(name: string): Promise<boolean>;
+  /** Where the token is an object of its own that a crash can leave behind (Kubernetes). */
+  readonly tokens?: RunTokenSweep;
 }
 
 export interface DispatchDeps {
@@ -104,7 +113,6 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
         ...r.task_metadata,
       },
       callbackUrl: callbackUrl(deps.callbackBaseUrl, r.id),
-      runToken: runToken(secret, r.id, r.attempt),
       ...(r.trace_context ? { traceparent: r.trace_context } : {}),
       ...(r.intent_anchor ? { intentAnchor: r.intent_anchor } : {}),
       namespace: deps.workflows.namespace,
@@ -116,7 +124,10 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
     return;
   }
   try {
-    const res = await deps.workflows.submit(workflow);
+    const res = await deps.workflows.submit(workflow, new Secret(runToken(secret, r.id, r.attempt)));
+    if (res.tokenOwned === false) {
+      deps.log.warn('dispatch: the run token secret has no owner yet; the tick will adopt it', { runId: r.id, workflow: res.name });
+    }
     await deps.sql`
       with run as (
         update codex_kb.task_runs set status = 'running', workflow_uid = ${res.uid}, namespace = ${deps.workflows.namespace},
@@ -143,4 +154,48 @@ async function failSubmission(deps: DispatchDeps, r: RunToSubmit, code: string, 
   await transaction(deps.sql, [`idea:${r.idea_id}`], async (tx) => {
     await settleRun(tx, deps.config, r.id, { succeeded: false, errorCode: code, errorMessage: message });
   });
+}
+
+/** An ownerless run-token Secret is deleted only this long after its creation: far longer
+ *  than a submission takes between its Secret and its Workflow (retries included). */
+export const ORPHAN_TOKEN_GRACE_S = 300;
+
+export interface TokenSweepReport {
+  adopted: number;
+  deleted: number;
+}
+
+/**
+ * The tick's backstop for run-token Secrets left owner-pending: a crash or a failed patch
+ * between a submission's steps, or a run that finished while it was still `submitting`.
+ * A Secret whose Workflow exists is adopted by it (then garbage-collected with it). One
+ * with no Workflow is deleted once it is older than ORPHAN_TOKEN_GRACE_S and its run is
+ * finished; while the run is active, its re-submission will still need it. A Secret whose
+ * run this database does not know is left alone: it may be another installation's.
+ */
+export async function sweepRunTokens(deps: DispatchDeps): Promise<TokenSweepReport> {
+  const report: TokenSweepReport = { adopted: 0, deleted: 0 };
+  const tokens = deps.workflows.tokens;
+  if (!tokens) return report;
+  const orphans = (await tokens.orphans()).slice(0, 100);
+  if (orphans.length === 0) return report;
+  const ids = [...new Set(orphans.flatMap((o) => (o.runId !== undefined && isUuid(o.runId) ? [o.runId] : [])))];
+  const rows = ids.length === 0 ? [] : await deps.sql<{ id: string; status: RunStatus }[]>`
+    select id, status from codex_kb.task_runs where id = any(${ids}::uuid[])`;
+  const status = new Map(rows.map((r) => [r.id, r.status]));
+  for (const o of orphans) {
+    try {
+      if (await tokens.adopt(o)) {
+        report.adopted++;
+        continue;
+      }
+      const run = o.runId === undefined ? undefined : status.get(o.runId);
+      const finished = run !== undefined && !ACTIVE_RUN_STATUSES.includes(run);
+      const old = o.createdAt !== undefined && Date.now() - o.createdAt.getTime() > ORPHAN_TOKEN_GRACE_S * 1000;
+      if (finished && old && (await tokens.remove(o))) report.deleted++;
+    } catch (err) {
+      deps.log.warn('tick: could not sweep a run token secret', { secret: o.name, error: messageOf(err) });
+    }
+  }
+  return report;
 }

@@ -10,11 +10,15 @@
 // Stages run in their own process group: a Ctrl-C in the terminal reaches local mode only,
 // which lets them finish reporting for a grace period, then stops the whole group (the
 // stage and the `facteur-step` it runs).
+//
+// The run token is what the Secret mount is in a cluster: a file (mode 0600) in the run's
+// directory, named by FACTEUR_RUN_TOKEN_FILE.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SubmitResult, Workflow } from '../argo/index.js';
+import type { Secret } from '../config/secret.js';
 import type { WorkflowBackend } from '../dispatch/index.js';
 import { RetryableError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
@@ -111,7 +115,7 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
 
   return {
     namespace,
-    async submit(wf: Workflow): Promise<SubmitResult> {
+    async submit(wf: Workflow, token: Secret): Promise<SubmitResult> {
       const name = wf.metadata.name ?? '';
       const existing = procs.get(name);
       if (existing) return { name, uid: existing.uid, created: false };
@@ -126,6 +130,8 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
       writeFileSync(join(input, 'event-body.json'), decoded(wf, 'eventBody'));
       writeFileSync(join(input, 'intent-anchor.md'), decoded(wf, 'intentAnchor'));
       writeFileSync(join(input, 'retrieved-context.md'), decoded(wf, 'retrievedContext'));
+      const tokenFile = join(dir, 'token');
+      writeFileSync(tokenFile, token.reveal(), { mode: 0o600 });
       const uid = randomUUID();
       const child = spawn(process.execPath, [opts.stageScript, stage], {
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -138,7 +144,7 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
           ...opts.env,
           FACTEUR_STAGE: stage,
           FACTEUR_CALLBACK_URL: param(wf, 'callbackUrl'),
-          FACTEUR_RUN_TOKEN: param(wf, 'runToken'),
+          FACTEUR_RUN_TOKEN_FILE: tokenFile,
           FACTEUR_RUN_ID: param(wf, 'runId'),
           FACTEUR_ATTEMPT: param(wf, 'attempt'),
           TRACEPARENT: param(wf, 'traceparent'),

@@ -1,9 +1,10 @@
 // `facteur-step`: parse → read the artifact → take a seq → send → map the answer to an exit
 // code. Everything the outside world provides (argv, env, stdio, clock, fetch) is passed
 // in, so tests run it in-process. Every line printed goes through `redact`, so the run
-// token cannot reach a log even if a server or library echoes it.
+// token (from FACTEUR_RUN_TOKEN_FILE or FACTEUR_RUN_TOKEN) cannot reach a log even if a
+// server or library echoes it.
 import { readFile, stat } from 'node:fs/promises';
-import { parseInvocation, parseStepEnv, USAGE, UsageError, type StepCommand } from './command.js';
+import { parseInvocation, parseStepEnv, USAGE, UsageError, type StepCommand, type TokenFileRead } from './command.js';
 import { nextSeq, type SeqOptions } from './seq.js';
 
 /** The seq of `completed --if-unfinished` (the exit handler's one event per run). */
@@ -81,9 +82,26 @@ export async function readArtifact(path: string, stdin: StepIo['stdin']): Promis
   return Buffer.concat(chunks);
 }
 
-function redactor(env: NodeJS.ProcessEnv): (text: string) => string {
-  const raw = env.FACTEUR_RUN_TOKEN ?? '';
-  const secrets = [...new Set([raw, raw.trim()])].filter((s) => s !== '').sort((a, b) => b.length - a.length);
+/** A token is some 40 characters; a larger file is not a token file. */
+export const MAX_TOKEN_FILE_BYTES = 4096;
+
+/** Reads the file FACTEUR_RUN_TOKEN_FILE names (a mounted Secret: a symlink, followed). */
+export async function readTokenFile(env: NodeJS.ProcessEnv): Promise<TokenFileRead | undefined> {
+  const path = env.FACTEUR_RUN_TOKEN_FILE;
+  if (!path) return undefined;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return { error: 'not a regular file' };
+    if (info.size > MAX_TOKEN_FILE_BYTES) return { error: `larger than ${MAX_TOKEN_FILE_BYTES} bytes, not a token` };
+    return { text: await readFile(path, 'utf8') };
+  } catch (err) {
+    return { error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  }
+}
+
+function redactor(env: NodeJS.ProcessEnv, tokenFile: TokenFileRead | undefined): (text: string) => string {
+  const raws = [env.FACTEUR_RUN_TOKEN ?? '', tokenFile && 'text' in tokenFile ? tokenFile.text : ''];
+  const secrets = [...new Set(raws.flatMap((raw) => [raw, raw.trim()]))].filter((s) => s !== '').sort((a, b) => b.length - a.length);
   return (text) => secrets.reduce((t, s) => t.split(s).join('[redacted]'), text);
 }
 
@@ -93,7 +111,8 @@ export async function runStep(
   io: StepIo,
   deps: StepDeps = {},
 ): Promise<number> {
-  const redact = redactor(env);
+  const tokenFile = await readTokenFile(env);
+  const redact = redactor(env, tokenFile);
   const write = (line: string) => io.stderr(redact(`${line}\n`));
   const say = (line: string) => write(`facteur-step: ${line}`);
   try {
@@ -103,7 +122,7 @@ export async function runStep(
       return EXIT_OK;
     }
     const { command } = invocation;
-    const config = parseStepEnv(env);
+    const config = parseStepEnv(env, tokenFile);
     const now = deps.now ?? Date.now;
 
     const data = command.artifact ? decodeArtifact(await readArtifact(command.artifact.path, io.stdin)) : undefined;
@@ -140,8 +159,8 @@ export async function runStep(
 
 const HINTS: Record<number, string> = {
   400: 'the event is invalid; fix the command line or artifact',
-  401: 'the run token was refused (wrong FACTEUR_RUN_TOKEN or an old attempt)',
-  404: 'no such run; check FACTEUR_CALLBACK_URL',
+  401: 'the run token was refused: a wrong token, an old attempt, or a FACTEUR_CALLBACK_URL of another run',
+  404: 'no such route; check FACTEUR_CALLBACK_URL',
   409: 'the attempt is stale or the run has already finished',
   413: 'the body is too large',
 };

@@ -1,5 +1,5 @@
 // Argument and environment parsing for `facteur-step`: argv + env in, a frozen description
-// of the call out. No I/O here (the artifact file is read later, in cli.ts), so every
+// of the call out. No I/O here (the artifact and token files are read in cli.ts), so every
 // usage mistake is found before a seq is spent or a byte is sent.
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,8 @@ export const USAGE = `usage: facteur-step <command> [options]
   --message m     free text for any command     --quiet   no summary line on success
   --help          this text
 
-environment: FACTEUR_CALLBACK_URL, FACTEUR_RUN_TOKEN (required);
+environment: FACTEUR_CALLBACK_URL and FACTEUR_RUN_TOKEN_FILE (a file holding the
+  run token, as the Workflow's Secret is mounted) or FACTEUR_RUN_TOKEN (required);
   FACTEUR_STEP_STATE_DIR, FACTEUR_STEP_TIMEOUT_MS (10000), FACTEUR_STEP_MAX_ELAPSED_MS (120000)
 exit: 0 recorded · 1 rejected or local error · 2 usage · 75 gave up retrying (try again later)
 `;
@@ -173,18 +174,35 @@ export function defaultStateDir(callbackUrl: string, env: NodeJS.ProcessEnv): st
   return join(env.TMPDIR || tmpdir(), `facteur-step-${hash}`);
 }
 
-/** Reads the environment; every problem is reported at once. Never echoes the token. */
-export function parseStepEnv(env: NodeJS.ProcessEnv): StepEnv {
+/** What the file FACTEUR_RUN_TOKEN_FILE names held, as cli.ts read it. */
+export type TokenFileRead = { readonly text: string } | { readonly error: string };
+
+/**
+ * Reads the environment; every problem is reported at once. Never echoes the token.
+ * FACTEUR_RUN_TOKEN_FILE wins over FACTEUR_RUN_TOKEN (a file is not in the process's
+ * environment, which child processes and crash dumps inherit); `tokenFile` is what it held.
+ */
+export function parseStepEnv(env: NodeJS.ProcessEnv, tokenFile?: TokenFileRead): StepEnv {
   const problems: string[] = [];
   const url = env.FACTEUR_CALLBACK_URL ?? '';
   if (url === '') problems.push('FACTEUR_CALLBACK_URL is required');
   else if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
     problems.push('FACTEUR_CALLBACK_URL must be an http(s) URL');
   }
+  const file = env.FACTEUR_RUN_TOKEN_FILE ?? '';
+  const source = file !== '' ? 'FACTEUR_RUN_TOKEN_FILE' : 'FACTEUR_RUN_TOKEN';
+  let raw = env.FACTEUR_RUN_TOKEN ?? '';
+  if (file !== '') {
+    raw = tokenFile && 'text' in tokenFile ? tokenFile.text : '';
+    if (!tokenFile) problems.push(`FACTEUR_RUN_TOKEN_FILE ${file} was not read`);
+    else if ('error' in tokenFile) problems.push(`cannot read FACTEUR_RUN_TOKEN_FILE ${file}: ${tokenFile.error}`);
+  }
   // Secrets mounted from files often end in a newline; it is never part of the token.
-  const token = (env.FACTEUR_RUN_TOKEN ?? '').trim();
-  if (token === '') problems.push('FACTEUR_RUN_TOKEN is required');
-  else if (!/^[\x21-\x7e]+$/.test(token)) problems.push('FACTEUR_RUN_TOKEN has characters not allowed in an HTTP header');
+  const token = raw.trim();
+  if (token === '') {
+    if (file === '') problems.push('FACTEUR_RUN_TOKEN_FILE or FACTEUR_RUN_TOKEN is required');
+    else if (tokenFile && 'text' in tokenFile) problems.push(`FACTEUR_RUN_TOKEN_FILE ${file} is empty`);
+  } else if (!/^[\x21-\x7e]+$/.test(token)) problems.push(`${source} has characters not allowed in an HTTP header`);
   const timeoutMs = positiveInt(env, 'FACTEUR_STEP_TIMEOUT_MS', 10_000, 1, problems);
   const maxElapsedMs = positiveInt(env, 'FACTEUR_STEP_MAX_ELAPSED_MS', 120_000, 0, problems);
   if (problems.length > 0) throw new UsageError(problems.join('; '));

@@ -17,6 +17,7 @@ export {
   type Outcome,
   type StepCommand,
   type StepEnv,
+  type TokenFileRead,
 } from './command.js';
 export { nextSeq, readCounter, type SeqOptions } from './seq.js';
 export {
@@ -39,7 +40,9 @@ export {
   EXIT_USAGE,
   LocalError,
   MAX_BODY_BYTES,
+  MAX_TOKEN_FILE_BYTES,
   readArtifact,
+  readTokenFile,
   runStep,
   type StepDeps,
   type StepIo,

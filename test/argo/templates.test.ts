@@ -1,5 +1,6 @@
 // The WorkflowTemplates under knative/workflow-templates: valid against the Argo CRD
-// schema, in step with what buildWorkflow sends, and — run with bash, with stub
+// schema, in step with what buildWorkflow sends, taking the run token from the Secret
+// beside the Workflow (never from a parameter), and — run with bash, with stub
 // `facteur-agent` / `facteur-step` on PATH — doing what the callbacks contract expects.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,8 +9,8 @@ import { join } from 'node:path';
 import { WorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { STAGES, buildWorkflow, type Stage } from '../../shared/argo/index.js';
-import { sampleInput } from './sample.js';
+import { STAGES, TOKEN_DIR, TOKEN_FILE, TOKEN_KEY, buildRunTokenSecret, buildWorkflow, tokenSecretName, type Stage } from '../../shared/argo/index.js';
+import { SAMPLE_TOKEN, sampleInput, sampleToken } from './sample.js';
 
 const DIR = join(import.meta.dirname, '../../knative/workflow-templates');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML
@@ -57,6 +58,28 @@ describe('workflow templates', () => {
       }
       expect(t.container.image).toBe('{{workflow.parameters.image}}');
     }
+    // and into volumes, only the workflow's own name (Argo substitutes globals there)
+    const inVolumes = JSON.stringify(doc.spec.volumes ?? []).match(/\{\{[^}]*\}\}/g) ?? [];
+    expect(inVolumes).toEqual(['{{workflow.name}}']);
+  });
+
+  it.each(STAGES)('%s mounts the run-token Secret read-only into every container, and names no token parameter', (stage) => {
+    const doc = templateOf(stage);
+    const volumes = (doc.spec.volumes ?? []) as Obj[];
+    const tokenVolume = volumes.find((v) => v.secret?.secretName === '{{workflow.name}}-token');
+    expect(tokenVolume?.secret.items).toEqual([{ key: TOKEN_KEY, path: TOKEN_KEY }]);
+    // the Secret dispatch creates is the one this name resolves to
+    const wf = buildWorkflow(sampleInput({ stage }));
+    expect(tokenVolume?.secret.secretName.replace('{{workflow.name}}', wf.metadata.name)).toBe(buildRunTokenSecret(wf, sampleToken()).metadata.name);
+    expect(tokenSecretName(wf.metadata.name ?? '')).toBe(`${wf.metadata.name}-token`);
+    for (const t of doc.spec.templates as Obj[]) {
+      expect(t.container.volumeMounts, t.name).toContainEqual({ name: tokenVolume?.name, mountPath: TOKEN_DIR, readOnly: true });
+      const env = Object.fromEntries((t.container.env as Obj[]).map((e) => [e.name, e]));
+      expect(env.FACTEUR_RUN_TOKEN_FILE, t.name).toEqual({ name: 'FACTEUR_RUN_TOKEN_FILE', value: TOKEN_FILE });
+      expect(env.FACTEUR_RUN_TOKEN, t.name).toBeUndefined();
+    }
+    expect((doc.spec.arguments.parameters as Obj[]).map((p) => p.name)).not.toContain('runToken');
+    expect(readFileSync(join(DIR, `github-codex-${stage}.yaml`), 'utf8')).not.toMatch(/parameters\.runToken|name: runToken/);
   });
 
   it.each(STAGES)('%s reports an unfinished run as failed on exit', (stage) => {
@@ -65,7 +88,7 @@ describe('workflow templates', () => {
     expect(exit?.container.command).toEqual(['facteur-step']);
     expect(exit?.container.args.slice(0, 3)).toEqual(['completed', 'failed', '--if-unfinished']);
     const env = (exit?.container.env as Obj[]).map((e) => e.name);
-    expect(env).toEqual(expect.arrayContaining(['FACTEUR_CALLBACK_URL', 'FACTEUR_RUN_TOKEN']));
+    expect(env).toEqual(expect.arrayContaining(['FACTEUR_CALLBACK_URL', 'FACTEUR_RUN_TOKEN_FILE']));
   });
 });
 
@@ -84,7 +107,7 @@ describe('the step script, run with stub commands', () => {
       chmodSync(join(bin, name), 0o755);
     };
     spawnSync('mkdir', ['-p', bin]);
-    stub('facteur-step', `echo "$* | url=$FACTEUR_CALLBACK_URL token=$FACTEUR_RUN_TOKEN" >> "${log}"`);
+    stub('facteur-step', `echo "$* | url=$FACTEUR_CALLBACK_URL token=$(cat "$FACTEUR_RUN_TOKEN_FILE") env=\${FACTEUR_RUN_TOKEN:-none}" >> "${log}"`);
     stub(
       'facteur-agent',
       `cp -r "$FACTEUR_INPUT_DIR" "${dir}/seen"
@@ -97,10 +120,16 @@ exit ${agentExit}`,
     );
     const params = Object.fromEntries((wf.spec.arguments?.parameters ?? []).map((p) => [p.name, p.value ?? '']));
     const main = (templateOf(stage).spec.templates as Obj[]).find((t) => t.name === templateOf(stage).spec.entrypoint) as Obj;
+    // The mounted Secret, as the kubelet lays it out (a file per key, a newline-free value).
+    const mount = join(dir, 'token-mount');
+    spawnSync('mkdir', ['-p', mount]);
+    writeFileSync(join(mount, TOKEN_KEY), SAMPLE_TOKEN);
     const env: Record<string, string> = { PATH: `${bin}:${process.env.PATH}`, TMPDIR: dir, FACTEUR_HEARTBEAT_SECONDS: '0.1' };
     for (const e of main.container.env as Obj[]) {
       if (e.value === undefined) continue; // secrets
-      env[e.name] = String(e.value).replace(/\{\{workflow\.parameters\.(\w+)\}\}/g, (_m: string, n: string) => params[n] ?? '');
+      env[e.name] = String(e.value)
+        .replace(/\{\{workflow\.parameters\.(\w+)\}\}/g, (_m: string, n: string) => params[n] ?? '')
+        .replace(TOKEN_DIR, mount);
     }
     const script = String(main.container.args[0]).replaceAll('/tmp/facteur', join(dir, 'facteur'));
     const result = spawnSync(main.container.command[0], [...main.container.command.slice(1), script], { env, cwd: dir, encoding: 'utf8', timeout: 10_000 });
@@ -115,7 +144,7 @@ exit ${agentExit}`,
     expect(cmds[0]).toMatch(new RegExp(`^started --message ${stage} attempt 1$`));
     expect(cmds.slice(1, -1)).toEqual(ARTIFACTS[stage].map((k) => `artifact ${k} ${join(dir, 'facteur/out', `${k}.json`)}`));
     expect(cmds.at(-1)).toBe('completed succeeded');
-    expect(calls[0]).toContain(`url=${params.callbackUrl} token=${params.runToken}`);
+    expect(calls[0]).toContain(`url=${params.callbackUrl} token=${SAMPLE_TOKEN} env=none`);
     // Decoded byte for byte, and nothing in it was executed.
     expect(JSON.parse(readFileSync(join(dir, 'seen/event-body.json'), 'utf8')).prompt).toBe(hostile);
     expect(readFileSync(join(dir, 'seen/intent-anchor.md'), 'utf8')).toBe(hostile);

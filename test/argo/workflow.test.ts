@@ -1,6 +1,5 @@
 import { Workflow as WorkflowModel } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1';
 import { describe, expect, it } from 'vitest';
-import { Secret } from '../../shared/config/secret.js';
 import { ValidationError } from '../../shared/errors/index.js';
 import {
   STAGES,
@@ -51,13 +50,13 @@ describe('buildWorkflow', () => {
     expect(wf.spec.serviceAccountName).toBe('argo-workflows-workflow');
     const p = params(wf);
     expect(Object.keys(p)).toEqual([
-      'rawEvent', 'eventBody', 'head', 'base', 'callbackUrl', 'runToken', 'traceparent', 'intentAnchor', 'retrievedContext', 'runId', 'attempt',
+      'rawEvent', 'eventBody', 'head', 'base', 'callbackUrl', 'traceparent', 'intentAnchor', 'retrievedContext', 'runId', 'attempt',
     ]);
     expect(JSON.parse(decode(p.rawEvent))).toEqual(input.rawEvent);
     expect(JSON.parse(decode(p.eventBody))).toEqual(input.eventBody);
     expect(decode(p.intentAnchor)).toBe(input.intentAnchor);
     expect(decode(p.retrievedContext)).toBe(input.retrievedContext);
-    expect(p).toMatchObject({ head: input.head, base: 'main', callbackUrl: input.callbackUrl, runToken: input.runToken, runId: input.runId, attempt: '3' });
+    expect(p).toMatchObject({ head: input.head, base: 'main', callbackUrl: input.callbackUrl, runId: input.runId, attempt: '3' });
     expect(wf.metadata.labels).toMatchObject({
       'codex.stage': 'review',
       'codex.issue_number': '42',
@@ -95,7 +94,6 @@ describe('buildWorkflow', () => {
         retrievedContext: text,
         taskKey: `task ${hostile[0]}`,
         ideaId: `idea ${hostile[1]}`,
-        runToken: new Secret('v1.token'),
       }),
     );
     const json = JSON.stringify(wf);
@@ -105,7 +103,6 @@ describe('buildWorkflow', () => {
     // Still all there for the container to decode.
     expect(JSON.parse(decode(params(wf).eventBody)).prompt).toBe(text);
     expect(decode(params(wf).intentAnchor)).toBe(text);
-    expect(params(wf).runToken).toBe('v1.token');
     expect(workflowRef(wf)).toMatchObject({ taskKey: `task ${hostile[0]}`, ideaId: `idea ${hostile[1]}` });
   });
 
@@ -128,7 +125,6 @@ describe('buildWorkflow', () => {
           base: 'main branch',
           repository: 'not a repo',
           callbackUrl: 'http://callbacks/v1/runs/x/events?{{workflow.name}}',
-          runToken: 'tok{{en}}',
           traceparent: 'nope',
           issueNumber: '42abc',
           runId: '',
@@ -140,8 +136,15 @@ describe('buildWorkflow', () => {
     }
     expect(caught).toBeInstanceOf(ValidationError);
     expect((caught as ValidationError).issues.map((i) => i.path).sort()).toEqual(
-      ['attempt', 'base', 'callbackUrl', 'head', 'issueNumber', 'repository', 'runId', 'runToken', 'traceparent'].sort(),
+      ['attempt', 'base', 'callbackUrl', 'head', 'issueNumber', 'repository', 'runId', 'traceparent'].sort(),
     );
+  });
+
+  it('has no credential in it: no token parameter, and no input that takes one', () => {
+    const wf = buildWorkflow({ ...sampleInput(), runToken: 'v1.Zm9vYmFy.c2lnbmF0dXJl' } as WorkflowInput);
+    expect(Object.keys(params(wf))).not.toContain('runToken');
+    expect(JSON.stringify(wf)).not.toContain('v1.Zm9vYmFy.c2lnbmF0dXJl');
+    expect(JSON.stringify(wf)).not.toMatch(/token/i);
   });
 
   it('refuses a workflow too large for etcd', () => {

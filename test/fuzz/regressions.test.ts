@@ -119,7 +119,7 @@ describe('callbacks and status: hostile paths and bodies get 4xx', () => {
   });
 
   const raw = (body: string) =>
-    fetch(step.params.callbackUrl!, { method: 'POST', headers: { authorization: `Bearer ${step.params.runToken}`, 'content-type': 'application/json' }, body });
+    fetch(step.params.callbackUrl!, { method: 'POST', headers: { authorization: `Bearer ${step.token}`, 'content-type': 'application/json' }, body });
 
   it.each([
     ['a NUL in a string', '{"seq":1,"type":"heartbeat","message":"a\\u0000"}', 'invalid_text'],

@@ -1,13 +1,15 @@
 // The whole system for end-to-end tests: a real PostgreSQL database, the functions served
 // over real HTTP, and @kubernetes/client-node talking to an in-process FAKE Kubernetes API
 // (test/helpers/fake-kube.ts) — or to a real cluster when KUBECONFIG is set. `StepDouble`
-// plays the part of the Argo step: it reads the Workflow Facteur created and posts the
-// callbacks a step would post.
+// plays the part of the Argo step: it reads the Workflow Facteur created, takes the run
+// token from the Secret beside it (what the template mounts), and posts the callbacks a
+// step would post.
+import { CoreV1Api } from '@kubernetes/client-node';
 import { createCallbacksHandler } from '../../functions/callbacks/index.js';
 import { createDispatchHandler } from '../../functions/dispatch/index.js';
 import { createIntakeHandler } from '../../functions/intake/index.js';
 import { createStatusHandler } from '../../functions/status/index.js';
-import { createArgoClient, kubeConfigFromEnv, type Workflow } from '../../shared/argo/index.js';
+import { createArgoClient, kubeConfigFromEnv, tokenOf, tokenSecretName, type Workflow } from '../../shared/argo/index.js';
 import { loadConfig, type Config } from '../../shared/config/index.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
 import { silentLogger } from '../../shared/log/index.js';
@@ -85,13 +87,41 @@ export async function ideaDetail(sys: System, ideaId: string): Promise<any> {
   return (await fetch(`${sys.urls.status}/v1/ideas/${ideaId}`)).json();
 }
 
+/**
+ * The run token a step of `workflow` gets: the `token` key of the Secret `<workflow>-token`
+ * in the FAKE's store, which the WorkflowTemplates mount. Throws when there is none.
+ */
+export function runTokenOf(kube: FakeKube, workflow: Workflow | Record<string, any>): string {
+  const { name, namespace } = (workflow as any).metadata;
+  const secret = kube.secrets(namespace).find((s) => s.metadata.name === tokenSecretName(name));
+  const token = tokenOf(secret);
+  if (token === undefined) throw new Error(`fake-kube: no run token secret ${namespace}/${tokenSecretName(name)}`);
+  return token;
+}
+
+/** The same, from the fake or (realCluster) from the cluster's Secret. */
+export async function readRunToken(sys: System, workflow: Workflow | Record<string, any>): Promise<string> {
+  if (sys.kube) return runTokenOf(sys.kube, workflow);
+  const { name, namespace } = (workflow as any).metadata;
+  const secret = await kubeConfigFromEnv().makeApiClient(CoreV1Api).readNamespacedSecret({ name: tokenSecretName(name), namespace });
+  const token = tokenOf(secret as { data?: Record<string, string> });
+  if (token === undefined) throw new Error(`no run token in secret ${namespace}/${tokenSecretName(name)}`);
+  return token;
+}
+
 /** The Argo step, as far as Facteur can tell: it posts run events with the run's token. */
 export class StepDouble {
   private seq = 0;
   readonly params: Record<string, string>;
-  constructor(readonly workflow: Workflow | Record<string, any>) {
+  /** `token`: the run token from its Secret (runTokenOf / readRunToken); WorkflowWatch passes it. */
+  constructor(readonly workflow: Workflow | Record<string, any>, private readonly runToken?: string) {
     const list = ((workflow as any).spec?.arguments?.parameters ?? []) as { name: string; value?: string }[];
     this.params = Object.fromEntries(list.map((p) => [p.name, p.value ?? '']));
+  }
+  /** The token the step read from the mounted Secret. */
+  get token(): string {
+    if (this.runToken === undefined) throw new Error(`StepDouble ${this.name}: no run token; pass runTokenOf(kube, workflow)`);
+    return this.runToken;
   }
   get name(): string {
     return (this.workflow as any).metadata.name;
@@ -109,7 +139,7 @@ export class StepDouble {
     const seq = opts.seq ?? ++this.seq;
     const res = await fetch(this.params.callbackUrl!, {
       method: 'POST',
-      headers: { authorization: `Bearer ${opts.token ?? this.params.runToken}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${opts.token ?? this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ seq, at: new Date().toISOString(), ...event }),
     });
     return { status: res.status, body: await res.json() };
@@ -159,7 +189,7 @@ export class WorkflowWatch {
         .sort((a, b) => String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')));
       if (fresh[0]) {
         this.seen.add(fresh[0].metadata.name);
-        return new StepDouble(fresh[0]);
+        return new StepDouble(fresh[0], await readRunToken(this.sys, fresh[0]));
       }
       await new Promise((r) => setTimeout(r, 15));
     }

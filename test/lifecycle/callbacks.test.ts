@@ -1,8 +1,10 @@
-// Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events.
+// Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events; unknown
+// and unauthorized run ids answered alike; the token reaching the step through its Secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenSecretName } from '../../shared/argo/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { Secret } from '../../shared/config/index.js';
-import { startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
+import { runTokenOf, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
 
 let sys: System;
 let step: StepDouble;
@@ -17,6 +19,29 @@ beforeAll(async () => {
 afterAll(() => sys.close());
 
 const runStatus = async (id: string) => (await sys.db.sql`select status from codex_kb.task_runs where id = ${id}`)[0]!.status;
+
+describe('the run token', () => {
+  it('reaches the step through a Secret the Workflow owns; the Workflow holds it nowhere', async () => {
+    expect(step.token).toBe(runToken(new Secret('test-callback-secret'), step.runId, 1));
+    // searched in every Workflow stored, and in every request body the API received
+    const workflows = JSON.stringify(sys.kube!.workflows());
+    const sent = JSON.stringify(sys.kube!.requests.filter((r) => r.path.includes('/workflows')).map((r) => r.body));
+    for (const text of [workflows, sent]) {
+      expect(text).not.toContain(step.token);
+      expect(text).not.toContain(Buffer.from(step.token).toString('base64'));
+    }
+    const [wf] = sys.kube!.workflows().filter((w) => w.metadata.name === step.name);
+    const secret = sys.kube!.secrets().find((x) => x.metadata.name === tokenSecretName(step.name))!;
+    expect(secret.metadata.ownerReferences).toEqual([
+      { apiVersion: 'argoproj.io/v1alpha1', kind: 'Workflow', name: step.name, uid: wf!.metadata.uid, blockOwnerDeletion: false },
+    ]);
+    const [run] = await sys.db.sql`select r.idea_id, r.attempt, t.key from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${step.runId}`;
+    expect(secret.metadata.labels).toMatchObject({
+      'facteur.dev/idea': run!.idea_id, 'facteur.dev/task': run!.key, 'facteur.dev/run': step.runId, 'facteur.dev/attempt': String(run!.attempt),
+    });
+    expect(runTokenOf(sys.kube!, wf!)).toBe(step.token);
+  });
+});
 
 describe('callbacks', () => {
   it('records started and answers a repeated seq exactly as the first time, changing nothing', async () => {
@@ -61,10 +86,32 @@ describe('callbacks', () => {
     expect(r.status).toBe(413);
   });
 
-  it('404 for an unknown run', async () => {
-    const url = step.params.callbackUrl!.replace(step.runId, '11111111-1111-1111-1111-111111111111');
-    const res = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer x' }, body: '{}' });
-    expect(res.status).toBe(404);
+  it('answers an unknown run, a malformed run id and a bad token alike: the same 401, so no one learns which runs exist', async () => {
+    const post = async (id: string, token: string | undefined, body = JSON.stringify({ seq: 70, type: 'heartbeat' })) => {
+      const res = await fetch(step.params.callbackUrl!.replace(step.runId, id), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body,
+      });
+      return { status: res.status, authenticate: res.headers.get('www-authenticate'), body: await res.json() };
+    };
+    const unknown = '11111111-1111-1111-1111-111111111111';
+    const answers = [
+      await post(step.runId, 'forged'), // a real run, a bad token
+      await post(unknown, 'forged'), // no such run
+      await post(unknown, runToken(new Secret('test-callback-secret'), unknown, 1)), // no such run, even with its "right" token
+      await post('not-a-uuid', 'forged'),
+      await post(unknown, undefined),
+      await post(unknown, 'forged', '{"not":"an event"}'), // the body is not even looked at
+    ];
+    const expected = {
+      status: 401, authenticate: 'Bearer',
+      body: { error: { code: 'unauthorized', message: 'the bearer token is not valid for this run', issues: [] } },
+    };
+    for (const a of answers) expect(a).toEqual(expected);
+    // and nothing was recorded for any of them
+    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.run_events where seq = 70`;
+    expect(n!.n).toBe(0);
   });
 
   it('a failed attempt is superseded: its late callbacks get 409 and change nothing; the new attempt has its own name and token', async () => {
@@ -83,9 +130,10 @@ describe('callbacks', () => {
     expect(newStep.name).toMatch(/-a2$/);
     expect(newStep.name.replace(/-a2$/, '')).toBe(step.name.replace(/-a1$/, ''));
     expect(newStep.params.attempt).toBe('2');
-    expect(newStep.params.runToken).not.toBe(step.params.runToken);
+    expect(newStep.token).not.toBe(step.token);
+    expect(runTokenOf(sys.kube!, newStep.workflow)).toBe(newStep.token); // its own Secret
     // the old attempt's token does not work on the new run, nor its completion count
-    expect((await newStep.post({ type: 'started' }, { token: step.params.runToken, seq: 1 })).status).toBe(401);
+    expect((await newStep.post({ type: 'started' }, { token: step.token, seq: 1 })).status).toBe(401);
     // a late 'completed' from attempt 1 cannot finish anything
     const stale = await step.post({ type: 'completed', outcome: 'succeeded' }, { seq: 6 });
     expect(stale.status).toBe(409);

@@ -443,9 +443,12 @@ describe('RBAC', () => {
     for (const v of ['create', 'get', 'list', 'watch', 'delete', 'patch']) expect(workflows, `workflows ${v}`).toContain(v);
     const templates = verbs(sa, NS, ARGO_NS, 'argoproj.io', 'workflowtemplates');
     for (const v of ['get', 'list']) expect(templates, `workflowtemplates ${v}`).toContain(v);
-    // Nothing it does not need: no secrets, no pods, no cluster-wide rights (but reading
-    // the issuer's public keys, below).
-    expect(verbs(sa, NS, ARGO_NS, '', 'secrets').size).toBe(0);
+    // The run-token Secrets beside the Workflows, in Argo's namespace only (and never watch/update).
+    expect([...verbs(sa, NS, ARGO_NS, '', 'secrets')].sort()).toEqual(['create', 'delete', 'get', 'list', 'patch']);
+    expect(verbs(sa, NS, NS, '', 'secrets').size).toBe(0);
+    // Nothing else it does not need: no pods, no cluster-wide rights (but reading the
+    // issuer's public keys, below).
+    expect(verbs(sa, NS, ARGO_NS, '', 'pods').size).toBe(0);
     expect(all('rbac.authorization.k8s.io/v1', 'ClusterRole')).toEqual([]);
   });
 

@@ -88,6 +88,18 @@ describe('facteur-step as a process', () => {
     expect(runs.map((r) => r.stdout + r.stderr).join('')).not.toContain(TOKEN);
   });
 
+  it('reads the token from FACTEUR_RUN_TOKEN_FILE, as the Workflow templates mount it', async () => {
+    server.reset();
+    const dir = await stateDir();
+    const file = join(dir, 'token');
+    await writeFile(file, `${TOKEN}\n`, { mode: 0o600 });
+    const { FACTEUR_RUN_TOKEN: _unused, ...env } = stepEnv(server.url, dir);
+    const r = await spawnStep(['started'], { ...env, FACTEUR_RUN_TOKEN_FILE: file });
+    expect(r.code).toBe(0);
+    expect(server.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(r.stdout + r.stderr).not.toContain(TOKEN);
+  });
+
   it('sends an artifact read from stdin', async () => {
     server.reset();
     const r = await spawnStep(['artifact', 'reflection', '-'], stepEnv(server.url, await stateDir()), 'lessons: none');

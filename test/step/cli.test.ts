@@ -225,6 +225,41 @@ describe('answers', () => {
   });
 });
 
+describe('the token file (FACTEUR_RUN_TOKEN_FILE)', () => {
+  const withFile = async (content: string | Buffer, extra: Record<string, string> = {}) => {
+    const file = join(dir, 'token');
+    await writeFile(file, content, { mode: 0o600 });
+    const { FACTEUR_RUN_TOKEN: _unused, ...rest } = env;
+    return { ...rest, FACTEUR_RUN_TOKEN_FILE: file, ...extra };
+  };
+
+  it('sends the token the file holds (its trailing newline dropped), preferred over FACTEUR_RUN_TOKEN', async () => {
+    const r = await run(['started'], await withFile(`${TOKEN}\n`, { FACTEUR_RUN_TOKEN: 'stale-env-token' }));
+    expect(r.code).toBe(0);
+    expect(server.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it('never prints the token from the file, even when the server echoes it back', async () => {
+    server.script({ status: 401, body: { error: { code: 'unauthorized', message: `bad token ${TOKEN}` } } });
+    const r = await run(['started'], await withFile(`${TOKEN}\n`));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('bad token [redacted] (the run token was refused');
+  });
+
+  it('a missing, empty or oversized file is exit 2, names the file, and sends nothing', async () => {
+    const missing = await run(['started'], { ...(await withFile(TOKEN)), FACTEUR_RUN_TOKEN_FILE: join(dir, 'nope') });
+    const empty = await run(['started'], await withFile(''));
+    const huge = await run(['started'], await withFile('x'.repeat(5000)));
+    const aDir = await run(['started'], { ...(await withFile(TOKEN)), FACTEUR_RUN_TOKEN_FILE: dir });
+    expect([missing.code, empty.code, huge.code, aDir.code]).toEqual([2, 2, 2, 2]);
+    expect(missing.stderr).toContain(`cannot read FACTEUR_RUN_TOKEN_FILE ${join(dir, 'nope')}: ENOENT`);
+    expect(empty.stderr).toMatch(/FACTEUR_RUN_TOKEN_FILE .*token is empty/);
+    expect(huge.stderr).toMatch(/larger than 4096 bytes/);
+    expect(aDir.stderr).toMatch(/not a regular file/);
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
 describe('usage', () => {
   it.each([[[]], [['heartbeat', '--progress', '7']], [['artifact', 'poem', '-']], [['completed']]])(
     '%j is exit 2 with the usage, and sends nothing',
@@ -240,6 +275,7 @@ describe('usage', () => {
     const r = await run(['started'], { FACTEUR_RUN_TOKEN: TOKEN });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/FACTEUR_CALLBACK_URL is required/);
+    expect((await run(['started'], { FACTEUR_CALLBACK_URL: server.url })).stderr).toMatch(/FACTEUR_RUN_TOKEN_FILE or FACTEUR_RUN_TOKEN is required/);
   });
 
   it('--help prints the usage on stdout, exit 0, without needing the environment', async () => {

@@ -92,7 +92,33 @@ describe('parseStepEnv', () => {
     expect(message).toMatch(/FACTEUR_RUN_TOKEN has characters/);
     expect(message).toMatch(/FACTEUR_STEP_TIMEOUT_MS/);
     expect(message).not.toContain('sec ret');
-    expect(() => parseStepEnv({})).toThrow(/FACTEUR_CALLBACK_URL is required; FACTEUR_RUN_TOKEN is required/);
+    expect(() => parseStepEnv({})).toThrow(/FACTEUR_CALLBACK_URL is required; FACTEUR_RUN_TOKEN_FILE or FACTEUR_RUN_TOKEN is required/);
+  });
+
+  const url = { FACTEUR_CALLBACK_URL: 'http://cb/v1/runs/r/events' };
+  it('prefers the token file (a mounted Secret) over FACTEUR_RUN_TOKEN, trimmed', () => {
+    const env = parseStepEnv({ ...url, FACTEUR_RUN_TOKEN_FILE: '/run/token', FACTEUR_RUN_TOKEN: 'from-env' }, { text: 'from-file\n' });
+    expect(env.token.reveal()).toBe('from-file');
+    expect(parseStepEnv({ ...url, FACTEUR_RUN_TOKEN: ' from-env ' }).token.reveal()).toBe('from-env');
+    // an empty FACTEUR_RUN_TOKEN_FILE is as good as unset
+    expect(parseStepEnv({ ...url, FACTEUR_RUN_TOKEN_FILE: '', FACTEUR_RUN_TOKEN: 'from-env' }).token.reveal()).toBe('from-env');
+  });
+
+  it('reports a token file it could not read, an empty one, or one with bad characters, naming the file and never the token', () => {
+    const fails = (tokenFile: { text: string } | { error: string } | undefined) => {
+      try {
+        parseStepEnv({ ...url, FACTEUR_RUN_TOKEN_FILE: '/run/token', FACTEUR_RUN_TOKEN: 'fallback' }, tokenFile);
+      } catch (err) {
+        expect(err).toBeInstanceOf(UsageError);
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    // no silent fallback to FACTEUR_RUN_TOKEN: the file was asked for
+    expect(fails({ error: 'ENOENT' })).toBe('cannot read FACTEUR_RUN_TOKEN_FILE /run/token: ENOENT');
+    expect(fails({ text: '\n' })).toBe('FACTEUR_RUN_TOKEN_FILE /run/token is empty');
+    expect(fails({ text: 'sec ret' })).toBe('FACTEUR_RUN_TOKEN_FILE has characters not allowed in an HTTP header');
+    expect(fails(undefined)).toBe('FACTEUR_RUN_TOKEN_FILE /run/token was not read');
   });
 });
 
