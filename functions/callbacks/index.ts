@@ -5,7 +5,7 @@ import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { dispatchNow } from '../../shared/dispatch/engine.js';
 import type { WorkflowBackend } from '../../shared/dispatch/index.js';
-import { recordRunEvent } from '../../shared/callbacks/index.js';
+import { authenticateRun, recordRunEvent } from '../../shared/callbacks/index.js';
 import { NonRetriableError, NotFoundError, RetryableError, ValidationError, messageOf } from '../../shared/errors/index.js';
 import { errorBody, errorResponse, json, pathParam, type Handler } from '../../shared/http/index.js';
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
@@ -37,12 +37,14 @@ export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
       return errorResponse(err, deps.log);
     }
     try {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers['authorization'] ?? '')?.[1];
       const size = req.bodySize ?? req.body.length;
       if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
+        // kept (its 64 KiB prefix) only for the run's own step: a stranger's 2 MB is not stored
+        await authenticateRun(deps, runId, bearer);
         await keep(deps, req, 413, 'payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`, []);
         return json(413, errorBody('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`));
       }
-      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers['authorization'] ?? '')?.[1];
       const result = await recordRunEvent(deps, runId, bearer, req.body);
       if (result.settled) {
         // this idea's successors now; other ideas get the freed capacity through the

@@ -77,7 +77,11 @@ const NOT_AUTHORIZED = 'the bearer token is not valid for this run';
 // gen_random_uuid() never yields it.
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
-export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: string | undefined, body: Buffer): Promise<CallbackResult> {
+/**
+ * The run the bearer token is valid for, or the one 401 every other caller gets (an unknown
+ * run, a malformed id and a bad token answer alike, so the answer tells nobody which runs exist).
+ */
+export async function authenticateRun(deps: CallbackDeps, runId: string, bearer: string | undefined): Promise<{ id: string; idea_id: string; attempt: number }> {
   const secret = deps.config.callbackSecret;
   if (!secret) throw new UnauthorizedError('callbacks are not configured (FACTEUR_CALLBACK_SECRET)');
   const [peek] = await deps.sql<{ id: string; idea_id: string; attempt: number }[]>`
@@ -86,6 +90,11 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
   // and only then is the lookup's result used.
   const valid = runTokenMatches(secret, peek?.id ?? runId, peek?.attempt ?? 1, bearer);
   if (!peek || !valid) throw new UnauthorizedError(NOT_AUTHORIZED);
+  return peek;
+}
+
+export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: string | undefined, body: Buffer): Promise<CallbackResult> {
+  const peek = await authenticateRun(deps, runId, bearer);
   const event = parseRunEvent(body);
   return (await transaction(deps.sql, [`idea:${peek.idea_id}`], async (tx) => {
     // after the lock: what this seq already answered, and the run as it is now

@@ -134,6 +134,19 @@ describe('callbacks and status: hostile paths and bodies get 4xx', () => {
     expect(Buffer.from(dl.payload).toString()).toBe(body);
   });
 
+  it("a stranger's 2 MB body gets 401 and is not stored; the step's own oversized body gets 413 and its prefix is kept", async () => {
+    const count = async () => (await sys.db.sql`select count(*)::int as n from codex_kb.dead_letters where function_name = 'callbacks'`)[0]!.n;
+    const before = await count();
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const stranger = await fetch(step.params.callbackUrl!, { method: 'POST', headers: { authorization: 'Bearer nope', 'content-type': 'application/json' }, body: big });
+    expect(stranger.status).toBe(401);
+    expect(await count()).toBe(before);
+    const own = await fetch(step.params.callbackUrl!, { method: 'POST', headers: { authorization: `Bearer ${step.token}`, 'content-type': 'application/json' }, body: big });
+    expect(own.status).toBe(413);
+    expect(await count()).toBe(before + 1);
+    expect((await lastDeadLetter()).payload_truncated).toBe(true);
+  });
+
   it('and the run still takes valid events afterwards', async () => {
     expect((await step.post({ type: 'started' })).status).toBe(202);
   });
