@@ -9,6 +9,7 @@
 // their parameters.
 import { ValidationError, type Issue } from '../errors/index.js';
 import { labelValue, workflowName, type Stage } from './names.js';
+import { gitBranchProblem, repositoryProblem } from '../validation/refs.js';
 
 export const DEFAULT_NAMESPACE = 'argo-workflows';
 export const DEFAULT_SERVICE_ACCOUNT = 'argo-workflows-workflow';
@@ -90,9 +91,6 @@ export interface WorkflowInput {
   readonly image?: string;
 }
 
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-// What git allows in a ref, minus braces (so nothing can open a template expression).
-const GIT_REF = /^[^\s\x00-\x1f\x7f~^:?*[\\{}]{1,255}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const ISSUE_NUMBER = /^\d{1,20}$/;
@@ -107,9 +105,11 @@ export function buildWorkflow(input: WorkflowInput): Workflow {
   const base = input.base ?? DEFAULT_BASE;
   const issueNumber = input.issueNumber === undefined ? undefined : String(input.issueNumber);
   const callbackUrl = normalizeUrl(input.callbackUrl);
-  check(REPOSITORY.test(input.repository ?? ''), 'repository', 'must be owner/name');
-  check(GIT_REF.test(input.head ?? ''), 'head', 'must be a git branch name');
-  check(GIT_REF.test(base), 'base', 'must be a git branch name');
+  // the same rules intake applies at the door (shared/validation/refs), so what it accepted builds
+  const refProblem = (v: string | undefined) => (v === undefined ? 'is required' : gitBranchProblem(v));
+  check(repositoryProblem(input.repository ?? '') === undefined, 'repository', 'must be owner/name');
+  check(refProblem(input.head) === undefined, 'head', `must be a git branch name: ${refProblem(input.head) ?? ''}`);
+  check(refProblem(base) === undefined, 'base', `must be a git branch name: ${refProblem(base) ?? ''}`);
   check(RUN_ID.test(input.runId ?? ''), 'runId', 'must be 1–128 letters, digits, . _ : -');
   check(callbackUrl !== undefined, 'callbackUrl', 'must be an http(s) URL without braces');
   check(input.traceparent === undefined || TRACEPARENT.test(input.traceparent), 'traceparent', 'must be a W3C traceparent');

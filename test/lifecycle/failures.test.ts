@@ -336,7 +336,7 @@ describe('terminal failures from dispatch', () => {
       const report = await tick(sys);
       expect(report.dispatched).toBe(1);
       expect(sys.kube!.workflows()).toHaveLength(0);
-      const why = 'task planning cannot run: its Workflow cannot be built: cannot build the workflow: head must be a git branch name';
+      const why = 'task planning cannot run: its Workflow cannot be built: cannot build the workflow: head must be a git branch name: must not contain spaces, control characters or any of ~ ^ : ? * [ \\';
       const [task] = await sys.db.sql`select state, state_reason, attempts from codex_kb.tasks where id = ${taskId}`;
       expect(task).toEqual({ state: 'blocked', state_reason: why, attempts: 1 });
       expect(await status(sys, ideaId)).toEqual({ status: 'blocked', status_reason: why });
