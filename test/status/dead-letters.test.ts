@@ -146,9 +146,11 @@ describe('dead letters API', () => {
       }),
       { numRuns: 60 },
     );
-    // a malformed escape in the path, too
-    expect((await get('/v1/dead-letters/%E0%A4%A')).status).toBe(404);
-    expect((await get('/v1/ideas/%E0%A4%A')).status).toBe(404);
+    // a malformed escape in the path, too: the caller's mistake, named
+    for (const path of ['/v1/dead-letters/%E0%A4%A', '/v1/ideas/%E0%A4%A']) {
+      const res = await get(path);
+      expect({ path, status: res.status, code: res.body.error.code }).toEqual({ path, status: 400, code: 'malformed_path' });
+    }
   });
 
   it('the ideas cursor only accepts what it wrote (a loose date would reach PostgreSQL and fail as a 500)', async () => {
