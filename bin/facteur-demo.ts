@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `npm run demo`: posts an Idea Spec to a running local Facteur (`npm start`) the way
 // KafkaSource would, then follows the idea through its life until it ends.
-// FACTEUR_URL (default http://127.0.0.1:8080); FACTEUR_STATUS_TOKEN / FACTEUR_INTAKE_TOKEN if set
+// FACTEUR_URL (default http://127.0.0.1:$PORT, PORT as for npm start, 8080); FACTEUR_STATUS_TOKEN / FACTEUR_INTAKE_TOKEN if set
 // (the same values `npm start` was given). Any answer that is not a success is one line, exit 1.
-const base = (process.env.FACTEUR_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const base = (process.env.FACTEUR_URL ?? `http://127.0.0.1:${process.env.PORT ?? '8080'}`).replace(/\/+$/, '');
 const auth = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 const spec = {
   id: `demo-${Date.now()}`,

@@ -75,6 +75,12 @@ function procStart(pid: number | 'self'): string | null {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 }
 
+/** Field 3 of /proc/<pid>/stat: R, S, D, Z (zombie), … */
+function procState(pid: number): string | null {
+  const stat = readProc(`/proc/${pid}/stat`);
+  return stat ? (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null) : null;
+}
+
 function parse(text: string | undefined): LockInfo | undefined {
   if (!text) return undefined;
   try {
@@ -97,6 +103,9 @@ export function liveness(info: LockInfo): Liveness {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'alive' : 'dead';
   }
+  // a killed process whose parent has not reaped it yet (a zombie: state Z) answers kill(0)
+  // but holds nothing; seen right after `kill -9` when the parent is a container's init
+  if (procState(info.pid) === 'Z') return 'dead';
   // the pid runs, but is it still the same process? (after a crash, pids get reused)
   const started = info.procStart ? procStart(info.pid) : null;
   return started && started !== info.procStart ? 'dead' : 'alive';

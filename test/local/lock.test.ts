@@ -122,3 +122,23 @@ describe('data dir lock', () => {
     expect((err as Error).message).toMatch(/not writable \(ENOTDIR\).*FACTEUR_DATA_DIR/);
   });
 });
+
+describe('a killed holder not yet reaped by its parent (a zombie)', () => {
+  it('counts as dead: its lock is taken over at once, not refused', async () => {
+    // `sleep 0.1` becomes a child of `sleep 5`, which never waits: a zombie for ~5 s
+    const sh = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pid = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (c) => resolve(String(c).trim()))));
+    await new Promise((r) => setTimeout(r, 400));
+    try {
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      expect(liveness(info({ pid }))).toBe('dead');
+      const d = dir();
+      writeFileSync(join(d, LOCK_FILE), JSON.stringify(info({ pid })));
+      const lock = await lockDataDir(d, { port: 8080, log: silentLogger });
+      expect(JSON.parse(readFileSync(join(d, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
+      lock.release();
+    } finally {
+      sh.kill('SIGKILL');
+    }
+  });
+});
