@@ -57,11 +57,35 @@ export async function startPostgres() {
     '-c shared_buffers=256MB',
   ].join(' ');
   run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', 'start']);
+  // Asynchronous, so a harness injecting faults keeps running while pg_ctl waits.
+  const runAsync = (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const [c, a] = asPostgresUser(join(bin, cmd), args);
+      const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} failed (${code}): ${out}`))));
+    });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   log(`PostgreSQL 15 + pgvector on ${url} (${Date.now() - started} ms)`);
   let stopped = false;
   return {
     url,
+    port,
+    /** The server log (appended to across restarts). */
+    logFile: join(dir, 'server.log'),
+    /**
+     * Stops the server but keeps its files (`fast`: sessions are terminated, committed data
+     * kept); `startServer()` brings it back on the same port. For fault injection.
+     */
+    stopServer(mode = 'fast') {
+      return runAsync('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+    },
+    startServer() {
+      return runAsync('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', 'start']);
+    },
     stop() {
       if (stopped) return;
       stopped = true;
@@ -107,8 +131,17 @@ export async function startKafka() {
   log(`Kafka-protocol mock cluster on ${brokers}`);
   return {
     brokers,
+    /** The kcat process hosting the mock cluster (SIGSTOP/SIGCONT pause it without losing data). */
+    pid: child.pid,
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     stop() {
       child.kill('SIGTERM');
+      child.kill('SIGCONT'); // a paused cluster handles the SIGTERM once continued
     },
   };
 }
