@@ -6,6 +6,7 @@
 // (sometimes Argo reports the dead pod; sometimes it comes back as a zombie after its
 // attempt was superseded), report failure. Ideas made to fail do so on every attempt.
 import type { FakeKube } from '../helpers/fake-kube.js';
+import { tokenOf, tokenSecretName } from '../../shared/argo/index.js';
 import type { Fleet } from './fleet.js';
 import type { History, IdeaIntent, StepRecord } from './history.js';
 import { stageArtifacts, tagOf, TOPICS } from './ideas.js';
@@ -31,12 +32,19 @@ function decoded(params: Record<string, string>, name: string): Obj {
 }
 
 /**
- * The run token of the Workflow's run: the ONE place the harness gets it. Today a Workflow
- * parameter; when the token moves into a Kubernetes Secret, this reads the Secret instead
- * (hence async, and the fake API at hand).
+ * The run token of the Workflow's run: the ONE place the harness gets it — what the template
+ * mounts, the `token` key of the Secret `<workflow>-token` dispatch creates before the Workflow
+ * (as test/helpers/system.ts runTokenOf does). Read a few times: a create answered 500 may still be landing.
  */
-export async function tokenFor(workflow: Obj, _kube?: FakeKube): Promise<string> {
-  return paramsOf(workflow).runToken ?? '';
+export async function tokenFor(workflow: Obj, kube?: FakeKube): Promise<string> {
+  if (!kube) return '';
+  for (let i = 0; ; i++) {
+    const name = tokenSecretName(String(workflow.metadata?.name));
+    const token = tokenOf(kube.secrets(String(workflow.metadata?.namespace)).find((s) => s.metadata.name === name));
+    if (token !== undefined) return token;
+    if (i >= 20) return ''; // no Secret: the step's callbacks are refused (401), as in a cluster
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export interface StepRates {
