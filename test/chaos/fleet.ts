@@ -4,12 +4,14 @@
 // a killed instance is restarted on the same port, and an instance that dies without being
 // killed is recorded as a crash (and restarted, as Kubernetes would).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/spawn.js';
 import type { FunctionName, History } from './history.js';
 import { send, sleep } from './net.js';
 import type { Rng } from './rng.js';
+
+const PDEATHSIG = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
 
 export class Instance {
   proc: ChildProcess | undefined;
@@ -138,7 +140,10 @@ export class Fleet {
     inst.expecting(false);
     const log = this.log(inst);
     log.write(`--- start #${inst.starts} at ${new Date().toISOString()}\n`);
-    const proc = spawn(process.execPath, [this.opts.entry], {
+    // setpriv execs the entry point with PR_SET_PDEATHSIG: if the harness dies (even by
+    // SIGKILL), the kernel kills its instances instead of leaving them running
+    const [cmd, ...args] = PDEATHSIG ? ['setpriv', '--pdeathsig', 'KILL', process.execPath, this.opts.entry] : [process.execPath, this.opts.entry];
+    const proc = spawn(cmd!, args, {
       env: { ...this.opts.env, FUNCTION_TARGET: inst.fn, PORT: String(inst.port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -93,6 +93,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const cleanup = async () => {
     while (cleanups.length) await Promise.resolve(cleanups.pop()!()).catch((err) => log(`cleanup: ${(err as Error).message}`));
   };
+  // interrupted: stop the instances, PostgreSQL and the broker before going (a SIGKILL
+  // leaves PostgreSQL and kcat behind; the instances die with the harness, see Fleet)
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.once(sig, onSignal);
+  cleanups.push(() => signals.forEach((sig) => process.off(sig, onSignal)));
   try {
     log(`seed=${o.seed} mode=${mode} ideas=${o.ideas} instances=${o.instances}×4 (replay: CHAOS_SEED=${o.seed})`);
     const setupStart = Date.now();

@@ -14,7 +14,8 @@ export const badInput: Invariant = {
     const perCase = new Map<string, string[]>();
     for (const r of h.hostile) for (const v of r.violations) perCase.set(r.name, [...(perCase.get(r.name) ?? []), `${r.fn} ${r.request}: ${v}`]);
     const examples = [...perCase].map(([name, vs]) => `${name} ×${vs.length}: ${vs[0]}`);
-    const res = result('bad_input_5xx', problems, `${h.hostile.length} hostile requests of ${new Set(h.hostile.map((r) => r.name)).size} kinds, final answers ${JSON.stringify(finals)}; ${perCase.size} kinds got a 5xx`);
+    const accepted = [...new Set(h.hostile.filter((r) => r.final >= 200 && r.final < 300).map((r) => r.name))];
+    const res = result('bad_input_5xx', problems, `${h.hostile.length} hostile requests of ${new Set(h.hostile.map((r) => r.name)).size} kinds, final answers ${JSON.stringify(finals)}; ${perCase.size} kinds got a 5xx; accepted (2xx): ${accepted.join(', ') || 'none'}`);
     return { ...res, examples };
   },
 };
