@@ -37,6 +37,8 @@ describe(`chaos: 40 ideas under faults (seed ${SEED})`, () => {
     report = await runChaos({
       seed: SEED, ideas: 40, instances: 2, faults: true, entry: ENTRY,
       faultMeanMs: 900, hostileRepeats: 1, stallS: 30, window: 40,
+      // beside the rest of the suite on 2 cores a live step can go 5 s without a heartbeat sent
+      heartbeatTimeoutS: 10,
       log: (line) => process.stderr.write(`[chaos] ${line}\n`),
     });
     process.stderr.write(`${report.lines.join('\n')}\n${report.logDir ? `logs: ${report.logDir}\n` : ''}`);

@@ -79,7 +79,8 @@ describe('facteur-step as a process', () => {
 
   it('20 concurrent processes sharing a state dir send seqs 1..20, and print no token', async () => {
     server.reset();
-    const env = stepEnv(server.url, await stateDir());
+    // the production timeout: under CPU load a 2 s one retries (same seq, rightly) and muddies the count
+    const env = stepEnv(server.url, await stateDir(), { FACTEUR_STEP_TIMEOUT_MS: '10000' });
     const runs = await Promise.all(
       Array.from({ length: 20 }, (_, i) => spawnStep(['heartbeat', '--progress', String(i / 20)], env)),
     );
