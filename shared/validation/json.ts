@@ -118,7 +118,7 @@ function hasLoneSurrogate(s: string): boolean {
 
 /**
  * A string safe to store as text and to print: NUL and other C0 controls (but tab and
- * newlines) become `\uXXXX`, lone surrogates become U+FFFD. For reasons and headers kept
+ * newlines) become `\u` escapes (`\u0000`), lone surrogates become U+FFFD. For reasons and headers kept
  * with rejected input, which may echo the hostile bytes that caused the rejection.
  */
 export function printable(s: string): string {
