@@ -48,3 +48,13 @@ export function isUnavailable(err: unknown): boolean {
     code === PgCode.TOO_MANY_CONNECTIONS
   );
 }
+
+/**
+ * True when the statement lost a race with another transaction (a deadlock the server broke,
+ * a serialization failure, a lock it could not wait for): nothing it did was kept, and the
+ * same statement run again can succeed.
+ */
+export function isContention(err: unknown): boolean {
+  const code = pgCode(err);
+  return code === PgCode.DEADLOCK_DETECTED || code === PgCode.SERIALIZATION_FAILURE || code === PgCode.LOCK_NOT_AVAILABLE;
+}

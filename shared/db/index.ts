@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { RetryableError } from '../errors/index.js';
 import { isUnavailable } from './errors.js';
 
-export { PgCode, pgCode, isUnavailable } from './errors.js';
+export { PgCode, pgCode, isUnavailable, isContention } from './errors.js';
 export { migrate, defaultMigrationsDir, type MigrationResult } from './migrate.js';
 
 export type Sql = postgres.Sql<Record<string, unknown>>;

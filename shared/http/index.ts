@@ -13,7 +13,7 @@ import {
   type Issue,
 } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import { isUnavailable } from '../db/errors.js';
+import { isContention, isUnavailable } from '../db/errors.js';
 
 export interface HttpRequest {
   readonly method: string;
@@ -58,6 +58,7 @@ export function errorResponse(err: unknown, log?: Logger): HttpResponse {
   if (err instanceof ConflictError) return json(409, errorBody(err.code, err.message));
   if (err instanceof NonRetriableError) return json(statusForNonRetriable(err.code), errorBody(err.code, err.message));
   if (isUnavailable(err)) return json(503, errorBody('database_unavailable', 'the database is unreachable; retry later'), { 'retry-after': '1' });
+  if (isContention(err)) return json(503, errorBody('contention', 'lost a race with another transaction; retry'), { 'retry-after': '1' });
   if (err instanceof RetryableError) {
     const headers: Record<string, string> = {};
     if (err.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));

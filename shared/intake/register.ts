@@ -6,7 +6,7 @@
 // One round trip per event, no explicit transaction, no lock held across round trips.
 import type { Sender } from '../auth/index.js';
 import type { Queryable } from '../db/index.js';
-import { PgCode, pgCode } from '../db/index.js';
+import { isContention, PgCode, pgCode } from '../db/index.js';
 
 export interface DeliveryRef {
   /** The idempotency key: `github-delivery:<id>`, `idea-spec:<id>` or `ce:<source>#<id>`. */
@@ -72,7 +72,33 @@ export interface RegisterInput {
 
 export const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 } as const;
 
+/** How many times a registration that lost a race (deadlock, serialization failure) is run again. */
+const CONTENTION_RETRIES = 4;
+
+/**
+ * Registers one delivery. The statement upserts the idea row, then the task row; the
+ * scheduler's claim locks the task, then updates the idea, so a redelivery arriving while
+ * its task is being claimed can deadlock with the claim, and the server aborts one of the
+ * two. Nothing of an aborted statement was kept, so it is simply run again (found by
+ * local mode's redelivery test on a loaded CI machine: a 500 where a duplicate was due).
+ * Only with a pool: inside a caller's transaction an aborted statement aborts it all.
+ */
 export async function register(sql: Queryable, input: RegisterInput): Promise<Registration> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await registerOnce(sql, input);
+    } catch (err) {
+      if (!isContention(err) || attempt >= CONTENTION_RETRIES || isTransaction(sql)) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+    }
+  }
+}
+
+function isTransaction(sql: Queryable): boolean {
+  return typeof (sql as { savepoint?: unknown }).savepoint === 'function';
+}
+
+async function registerOnce(sql: Queryable, input: RegisterInput): Promise<Registration> {
   const { delivery: d, idea: i, task: t } = input;
   try {
     const [row] = await sql<{ idea_id: string; task_id: string; idea_created: boolean }[]>`
