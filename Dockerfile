@@ -8,7 +8,9 @@ ARG NODE_IMAGE=node:20-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Dependencies before sources, so a source change reuses the installed layer.
+# patches/: fixes to dependencies that patch-package applies on every install (postinstall).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
