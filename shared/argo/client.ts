@@ -46,6 +46,23 @@ export interface SubmitResult {
   readonly tokenOwned?: boolean;
 }
 
+export interface SubmitOptions {
+  /**
+   * Asked before every create of the Workflow after the first try (a retry of a 429/5xx, a
+   * second round after a collision). false abandons the submission with a
+   * SubmissionAbandoned error: the run it was for has ended meanwhile (its step reported,
+   * it timed out and its Workflow was deleted), and a late retry would create a Workflow
+   * nobody waits for, running beside the next attempt's (found by `npm run chaos`).
+   */
+  readonly stillWanted?: () => Promise<boolean>;
+}
+
+/** The run a submission was for ended while its create was being retried; nothing was created. */
+export class SubmissionAbandoned extends Error {
+  override readonly name = 'SubmissionAbandoned';
+  readonly code = 'submission_abandoned';
+}
+
 export type ShutdownMode = 'Stop' | 'Terminate';
 
 export interface ArgoClient {
@@ -54,7 +71,7 @@ export interface ArgoClient {
    * Creates the run-token Secret, the workflow, then makes the workflow the Secret's owner
    * (see the top of this file). AlreadyExists for the same run counts as success.
    */
-  submit(workflow: Workflow, token: Secret): Promise<SubmitResult>;
+  submit(workflow: Workflow, token: Secret, options?: SubmitOptions): Promise<SubmitResult>;
   /** undefined when there is no such workflow. */
   get(name: string): Promise<Workflow | undefined>;
   /** true if it was deleted, false if it did not exist. Its Secret goes with it (garbage collection). */
@@ -84,16 +101,22 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
   }
 
   /** Step 2: the Workflow, idempotent on its name. */
-  async function createWorkflow(workflow: Workflow, name: string, namespace: string): Promise<SubmitResult> {
+  async function createWorkflow(workflow: Workflow, name: string, namespace: string, options: SubmitOptions): Promise<SubmitResult> {
     const what = `create workflow ${namespace}/${name}`;
+    let tries = 0;
+    const create = async (o: Parameters<typeof api.createNamespacedCustomObject>[1]) => {
+      if (tries++ > 0 && options.stillWanted && !(await options.stillWanted())) {
+        throw new SubmissionAbandoned(`${what}: its run ended while the create was retried; not created`);
+      }
+      return api.createNamespacedCustomObject({ ...at(namespace), body: workflow }, o);
+    };
     // Twice at most: the one we collided with may be deleted before we read it.
     for (let round = 1; round <= 2; round++) {
       try {
-        const created = (await withRetry(what, (o) =>
-          api.createNamespacedCustomObject({ ...at(namespace), body: workflow }, o),
-        )) as Workflow;
+        const created = (await withRetry(what, create)) as Workflow;
         return { name, uid: created.metadata?.uid ?? '', created: true };
       } catch (err) {
+        if (err instanceof SubmissionAbandoned) throw err;
         if (statusOf(err) !== 409) throw translate(err, what);
       }
       const existing = await get(name, namespace);
@@ -127,7 +150,7 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
     namespace: defaultNamespace,
     get: (name: string) => get(name),
 
-    async submit(workflow: Workflow, token: Secret): Promise<SubmitResult> {
+    async submit(workflow: Workflow, token: Secret, options: SubmitOptions = {}): Promise<SubmitResult> {
       const name = workflow.metadata.name;
       // Idempotency rests on the name: a server-generated one would create twice on a retry.
       if (!name) throw new ValidationError('a workflow needs metadata.name', [{ path: 'metadata.name', message: 'is required' }]);
@@ -136,7 +159,7 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
       const createdSecret = await secrets.put(secret); // 1.
       let result: SubmitResult;
       try {
-        result = await createWorkflow(workflow, name, namespace); // 2.
+        result = await createWorkflow(workflow, name, namespace, options); // 2.
       } catch (err) {
         // Refused for good: no Workflow will ever own the Secret this call made. (A transient
         // failure keeps it: the run stays `submitting` and the tick submits it again.)

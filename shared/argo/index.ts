@@ -28,5 +28,5 @@ export {
 } from './secret.js';
 export type { RunTokenSecret, OwnerReference } from './secret.js';
 export type { OrphanToken, RunTokenSweep } from './token-secrets.js';
-export { createArgoClient, kubeConfigFromEnv, DEFAULT_RETRY } from './client.js';
-export type { ArgoClient, ArgoClientOptions, RetryOptions, SubmitResult, ShutdownMode } from './client.js';
+export { createArgoClient, kubeConfigFromEnv, DEFAULT_RETRY, SubmissionAbandoned } from './client.js';
+export type { ArgoClient, ArgoClientOptions, RetryOptions, SubmitResult, SubmitOptions, ShutdownMode } from './client.js';

@@ -5,7 +5,7 @@
 // The run's callback token is handed to the backend beside the Workflow, never inside it:
 // the Argo client puts it in a Secret the Workflow owns (shared/argo/client.ts has the
 // order of the steps), local mode in a file of the run's directory.
-import type { RunTokenSweep, SubmitResult, Workflow } from '../argo/index.js';
+import { SubmissionAbandoned, type RunTokenSweep, type SubmitOptions, type SubmitResult, type Workflow } from '../argo/index.js';
 import { buildWorkflow } from '../argo/workflow.js';
 import type { Config } from '../config/index.js';
 import { Secret } from '../config/secret.js';
@@ -21,8 +21,11 @@ import { isUuid } from '../validation/index.js';
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
   readonly namespace: string;
-  /** Creates the workflow and gives its step `token`, which the workflow object never contains. */
-  submit(workflow: Workflow, token: Secret): Promise<SubmitResult>;
+  /**
+   * Creates the workflow and gives its step `token`, which the workflow object never
+   * contains. A backend that retries asks `options.stillWanted` before each retry.
+   */
+  submit(workflow: Workflow, token: Secret, options?: SubmitOptions): Promise<SubmitResult>;
   delete(name: string): Promise<boolean>;
   /** Where the token is an object of its own that a crash can leave behind (Kubernetes). */
   readonly tokens?: RunTokenSweep;
@@ -124,7 +127,9 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
     return;
   }
   try {
-    const res = await deps.workflows.submit(workflow, new Secret(runToken(secret, r.id, r.attempt)));
+    const res = await deps.workflows.submit(workflow, new Secret(runToken(secret, r.id, r.attempt)), {
+      stillWanted: () => runStillActive(deps.sql, r.id),
+    });
     if (res.tokenOwned === false) {
       deps.log.warn('dispatch: the run token secret has no owner yet; the tick will adopt it', { runId: r.id, workflow: res.name });
     }
@@ -138,6 +143,12 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       update codex_kb.tasks set state = 'running'
        where id = ${r.task_id} and state = 'submitting' and exists (select 1 from run)`;
   } catch (err) {
+    if (err instanceof SubmissionAbandoned) {
+      // An earlier try may have landed unanswered: nobody waits for that Workflow now.
+      deps.log.info('dispatch: the run ended while its create was retried; not submitted', { runId: r.id, workflow: r.external_run_id });
+      await deps.workflows.delete(r.external_run_id).catch((e) => deps.log.warn('dispatch: could not delete the workflow of an ended run', { workflow: r.external_run_id, error: messageOf(e) }));
+      return;
+    }
     if (err instanceof NonRetriableError || err instanceof ValidationError || err instanceof ConflictError) {
       await failSubmission(deps, r, 'submit_rejected', messageOf(err));
     } else {
@@ -147,6 +158,12 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       await deps.sql`update codex_kb.task_runs set submit_attempts = submit_attempts + 1, error_message = ${messageOf(err).slice(0, 500)} where id = ${r.id}`;
     }
   }
+}
+
+/** Whether the run a submission is for can still use its Workflow (shared/argo's `stillWanted`). */
+async function runStillActive(sql: Sql, runId: string): Promise<boolean> {
+  const [row] = await sql<{ status: RunStatus }[]>`select status from codex_kb.task_runs where id = ${runId}`;
+  return row !== undefined && (ACTIVE_RUN_STATUSES as readonly string[]).includes(row.status);
 }
 
 async function failSubmission(deps: DispatchDeps, r: RunToSubmit, code: string, message: string): Promise<void> {

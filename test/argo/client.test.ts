@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, NonRetriableError, RetryableError } from '../../shared/errors/index.js';
-import { buildWorkflow, createArgoClient, kubeConfigFromEnv, type ArgoClient, type Workflow } from '../../shared/argo/index.js';
+import { SubmissionAbandoned, buildWorkflow, createArgoClient, kubeConfigFromEnv, type ArgoClient, type Workflow } from '../../shared/argo/index.js';
 import { startFakeKube, type FakeKube } from '../helpers/fake-kube.js';
 import { sampleInput, sampleToken } from './sample.js';
 
@@ -101,6 +101,31 @@ describe('ArgoClient.submit', () => {
     await expect(client.submit(buildWorkflow(sampleInput()), sampleToken())).resolves.toMatchObject({ created: true });
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(creates().map((r) => r.injected ?? 'ok')).toEqual(['timeout', 'ok']);
+  });
+
+  it('asks before each retry whether the run still wants its Workflow, and abandons when not', async () => {
+    kube.failMatching(isWorkflowCreate, 2, 503);
+    let asked = 0;
+    const err = await client
+      .submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => ++asked < 2 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SubmissionAbandoned);
+    // tried, retried once (still wanted), then the run had ended: no third create
+    expect(creates().map((r) => r.injected ?? 'ok')).toEqual([503, 503]);
+    expect(asked).toBe(2);
+    expect(kube.workflows(NS)).toHaveLength(0);
+    // and the token Secret made for it is gone with it
+    expect(kube.secrets(NS)).toHaveLength(0);
+  });
+
+  it('does not ask on the first try, and goes on while the run is wanted', async () => {
+    kube.failMatching(isWorkflowCreate, 1, 503);
+    let asked = 0;
+    await expect(
+      client.submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => (++asked, true) }),
+    ).resolves.toMatchObject({ created: true });
+    expect(asked).toBe(1);
+    expect(kube.workflows(NS)).toHaveLength(1);
   });
 
   it('retries a reset connection, then succeeds', async () => {

@@ -51,6 +51,28 @@ describe('crash between commit and create', () => {
     }
   });
 
+  it('a run that ends while its create is being retried keeps no Workflow (the retry asks first)', async () => {
+    const sys = await startSystem();
+    try {
+      const { ideaId } = await submitIdea(sys, { id: 'abandon-1' });
+      sys.kube!.onCreate(async (wf) => {
+        // while the answer to this create is lost, the run ends (an operator cancelled it,
+        // or it timed out and the tick deleted what it could see)
+        await sys.db.sql`update codex_kb.task_runs set status = 'cancelled' where external_run_id = ${wf.metadata.name}`;
+        throw new Error('connection dropped after the object was stored');
+      });
+      await tick(sys);
+      const creates = sys.kube!.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/workflows'));
+      expect(creates).toHaveLength(1); // the retry asked and did not create again
+      expect(sys.kube!.workflows()).toEqual([]); // the one that landed unanswered is deleted
+      expect(sys.kube!.secrets()).toEqual([]);
+      const [run] = await sys.db.sql`select status from codex_kb.task_runs where idea_id = ${ideaId}`;
+      expect(run!.status).toBe('cancelled');
+    } finally {
+      await sys.close();
+    }
+  });
+
   it('a create that landed but whose answer was lost counts once (AlreadyExists is success)', async () => {
     const sys = await startSystem();
     try {
