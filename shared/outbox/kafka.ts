@@ -13,9 +13,23 @@ export async function createKafkaPublisher(opts: { brokers: readonly string[]; c
   // Not idempotent/transactional: the mock broker used in tests does not support it, and
   // the design does not need it (consumers dedupe on the CloudEvent id).
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
-  await producer.connect();
+  // Connected on first need, never awaited at start: an instance that started while the
+  // broker was away (a restart, a network partition) used to exit, and Knative restarted it
+  // in a loop, though it serves requests fine without Kafka — the outbox keeps the events and
+  // the relay publishes them once the broker is back (found by `npm run chaos`).
+  let connecting: Promise<void> | undefined;
+  const connected = () =>
+    (connecting ??= producer.connect().catch((err: unknown) => {
+      connecting = undefined;
+      throw err;
+    }));
+  producer.on(producer.events.DISCONNECT, () => {
+    connecting = undefined;
+  });
+  connected().catch(() => {}); // early, so the first publish seldom waits; failures surface there
   return {
     async publish(events: readonly OutboxEvent[]) {
+      await connected();
       const byTopic = new Map<string, OutboxEvent[]>();
       for (const e of events) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
       await producer.sendBatch({

@@ -120,3 +120,64 @@ describe('intake relays what it wrote right after answering', () => {
     }
   });
 });
+
+describe('an instance whose broker is away at start', () => {
+  it('serves at once, keeps the events, and relays once the broker is reachable', async () => {
+    const { createConnection, createServer } = await import('node:net');
+    const { freePort, spawnEntry } = await import('../helpers/spawn.js');
+    const { ideaSpec, postEvent } = await import('../helpers/http.js');
+    const [host, brokerPort] = brokers[0]!.split(':') as [string, string];
+    // the address the instance is given: nothing listens there until the "broker is back"
+    const proxyPort = await freePort();
+    const eventsTopic = `facteur.events.late.${Date.now()}`;
+    const port = await freePort();
+    const intake = await spawnEntry('functions/server.ts', {
+      FUNCTION_TARGET: 'intake', PORT: String(port), DATABASE_URL: db.url, KAFKA_BROKERS: `127.0.0.1:${proxyPort}`, FACTEUR_TOPIC_EVENTS: eventsTopic,
+    }, /"msg":"serving"/);
+    const proxy = createServer((client) => {
+      const upstream = createConnection(Number(brokerPort), host);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const first = await postEvent(url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'late-broker-1' })) });
+      expect(first.status).toBe(202);
+      // kept, with why it is not out yet
+      for (let i = 0; ; i++) {
+        const [row] = await db.sql`select sent_at, last_error from codex_kb.outbox where subject = ${first.body.ideaId}`;
+        if (row?.last_error) {
+          expect(row.sent_at).toBeNull();
+          break;
+        }
+        if (i > 300) throw new Error('the relay never tried the unreachable broker');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+      const second = await postEvent(url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'late-broker-2' })) });
+      expect(second.status).toBe(202);
+      const kafka = new Kafka({ clientId: 'late-test', brokers, logLevel: logLevel.NOTHING });
+      const consumer = kafka.consumer({ groupId: `late-${Date.now()}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: eventsTopic, fromBeginning: true });
+      const got = await new Promise<any>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no event on the topic')), 20_000);
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            const ce = JSON.parse(message.value!.toString());
+            if (ce.data?.ideaId === second.body.ideaId) {
+              clearTimeout(timer);
+              resolve(ce);
+            }
+          },
+        });
+      });
+      await consumer.disconnect();
+      expect(got).toMatchObject({ type: 'facteur.idea.registered' });
+    } finally {
+      await intake.stop();
+      proxy.close();
+    }
+  }, 60_000);
+});
