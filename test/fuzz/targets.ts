@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startFakeKube, type FakeKube } from '../helpers/fake-kube.js';
+import { readAnswer } from '../helpers/http.js';
 import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
 
 export const CALLBACK_SECRET = 'fuzz-callback-secret';
@@ -72,15 +73,7 @@ export interface Answer {
 }
 
 export async function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array | string }): Promise<Answer> {
-  const res = await fetch(url, { method: init.method ?? 'POST', headers: init.headers ?? {}, ...(init.body !== undefined ? { body: init.body as RequestInit['body'] } : {}) });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* not JSON: kept as text for the failure message */
-  }
-  return { status: res.status, body };
+  return readAnswer(await fetch(url, { method: init.method ?? 'POST', headers: init.headers ?? {}, ...(init.body !== undefined ? { body: init.body as RequestInit['body'] } : {}) }));
 }
 
 /** What a failed property prints about a request and its answer. */

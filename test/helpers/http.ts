@@ -65,7 +65,11 @@ export function kafkaEventRequest(o: KafkaEventOptions): { headers: Record<strin
 
 export async function postEvent(url: string, o: KafkaEventOptions): Promise<{ status: number; body: any }> {
   const req = kafkaEventRequest(o);
-  const res = await fetch(url + (o.path ?? '/'), { method: 'POST', headers: req.headers, body: req.body as any });
+  return readAnswer(await fetch(url + (o.path ?? '/'), { method: 'POST', headers: req.headers, body: req.body as any }));
+}
+
+/** A response's status and body: parsed when it is JSON, the text otherwise (for the failure message). */
+export async function readAnswer(res: Response): Promise<{ status: number; body: any }> {
   const text = await res.text();
   let body: unknown = text;
   try {

@@ -8,24 +8,14 @@ import { loadConfig, Secret } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { PREVIEW_BYTES } from '../../shared/status/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
-import { ideaSpec, postEvent, serve, type Served } from '../helpers/http.js';
+import { ideaSpec, postEvent, readAnswer, serve, type Served } from '../helpers/http.js';
 
 let db: TestDb;
 let intake: Served;
 let status: Served;
 let locked: Served;
 const config = loadConfig({ FACTEUR_MAX_BODY_BYTES: '20000' });
-const get = async (path: string, headers: Record<string, string> = {}, base = status.url) => {
-  const res = await fetch(base + path, { headers });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* not JSON: the assertion on the status will say */
-  }
-  return { status: res.status, body };
-};
+const get = async (path: string, headers: Record<string, string> = {}, base = status.url) => readAnswer(await fetch(base + path, { headers }));
 
 const BINARY = Buffer.from([0x0a, 0xff, 0x00, 0x13, 0x80, 0xfe, 0x01, 0x02]);
 const BIG = 'x'.repeat(PREVIEW_BYTES + 1000);
