@@ -47,3 +47,4 @@ export {
   type StepDeps,
   type StepIo,
 } from './cli.js';
+export { createReporter, ReportError, type Reporter, type Usage } from './reporter.js';
