@@ -16,7 +16,9 @@ import { moveRun, moveTask } from '../lifecycle/transitions.js';
 import { runTokenMatches } from '../lifecycle/tokens.js';
 import { isUuid } from '../validation/index.js';
 
-export const ARTIFACT_KINDS = ['plan', 'review', 'integration', 'deploy', 'reflection', 'test-report', 'diff-stats'] as const;
+import { ARTIFACT_KINDS, ARTIFACT_SCHEMAS } from './artifacts.js';
+
+export { ARTIFACT_KINDS } from './artifacts.js';
 
 const eventSchema = z
   .object({
@@ -39,6 +41,15 @@ const eventSchema = z
   .superRefine((e, ctx) => {
     if (e.type === 'artifact' && !e.artifact) ctx.addIssue({ code: 'custom', path: ['artifact'], message: 'is required for type artifact' });
     if (e.type === 'artifact' && e.artifact && e.artifact.data === undefined) ctx.addIssue({ code: 'custom', path: ['artifact', 'data'], message: 'is required' });
+    const shape = e.artifact && e.artifact.data !== undefined ? ARTIFACT_SCHEMAS[e.artifact.kind] : undefined;
+    if (shape) {
+      const checked = shape.safeParse(e.artifact!.data);
+      if (!checked.success) {
+        for (const issue of checked.error.issues.slice(0, 50)) {
+          ctx.addIssue({ code: 'custom', path: ['artifact', 'data', ...issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k))], message: issue.message });
+        }
+      }
+    }
     if (e.type === 'completed' && !e.outcome) ctx.addIssue({ code: 'custom', path: ['outcome'], message: 'is required for type completed' });
   });
 

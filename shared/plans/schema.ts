@@ -16,7 +16,9 @@ export const TASK_KEY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const LEVELS = ['low', 'medium', 'high'] as const;
 export const DEPENDENCY_TYPES = ['hard', 'soft', 'approval', 'artifact'] as const;
 /** The artifact kinds a run can publish (CONTRACTS §7). */
-export const ARTIFACT_KINDS = ['plan', 'review', 'integration', 'deploy', 'reflection', 'test-report', 'diff-stats'] as const;
+import { ARTIFACT_KINDS } from '../callbacks/artifact-kinds.js';
+
+export { ARTIFACT_KINDS };
 export const MAX_TASKS = 500;
 
 export type Level = (typeof LEVELS)[number];

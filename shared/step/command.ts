@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Secret } from '../config/secret.js';
 
-export const ARTIFACT_KINDS = ['plan', 'review', 'integration', 'deploy', 'reflection', 'test-report', 'diff-stats'] as const;
+import { ARTIFACT_KINDS } from '../callbacks/artifact-kinds.js';
+
+export { ARTIFACT_KINDS };
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
 export type Outcome = 'succeeded' | 'failed';
 export type EventType = 'started' | 'heartbeat' | 'artifact' | 'completed';

@@ -4,6 +4,7 @@ import { encodeCodexTask } from '../../shared/intake/index.js';
 import type { IdeaIntent, PlanShape } from './history.js';
 import { RECORD_HEADER } from './kafka.js';
 import { rngFor } from './rng.js';
+import { STAGE_RESULT } from '../helpers/stage-results.js';
 
 export const TOPICS = {
   intent: 'codex.intent',
@@ -19,16 +20,7 @@ export interface LoadShape {
   readonly faults: boolean;
 }
 
-/**
- * What each later stage reports, as in test/helpers/system.ts (STAGE_RESULT); that module
- * needs vitest's runtime, and `npm run chaos` runs outside it.
- */
-export const STAGE_RESULT: Record<string, { kind: string; data: unknown }[]> = {
-  implementation: [{ kind: 'diff-stats', data: { filesChanged: 2 } }, { kind: 'test-report', data: { passed: 3, failed: 0 } }],
-  review: [{ kind: 'review', data: { verdict: 'approved', summary: 'ok' } }],
-  integration: [{ kind: 'integration', data: { merged: true, sha: 'abc123' } }],
-  deploy: [{ kind: 'deploy', data: { deployed: true, version: 'v1.2.3' } }],
-};
+export { STAGE_RESULT };
 
 const TAG = /\[chaos:([A-Za-z0-9-]+)\]/;
 

@@ -166,12 +166,7 @@ export function plan(keys: string[] = ['api', 'ui', 'docs'], chain = true) {
   };
 }
 
-export const STAGE_RESULT: Record<string, { kind: string; data: unknown }[]> = {
-  implementation: [{ kind: 'diff-stats', data: { filesChanged: 2 } }, { kind: 'test-report', data: { passed: 3, failed: 0 } }],
-  review: [{ kind: 'review', data: { verdict: 'approved', summary: 'ok' } }],
-  integration: [{ kind: 'integration', data: { merged: true, sha: 'abc123' } }],
-  deploy: [{ kind: 'deploy', data: { deployed: true, version: 'v1.2.3' } }],
-};
+export { STAGE_RESULT } from './stage-results.js';
 
 /**
  * Waits for the next Workflow of an idea that this waiter has not returned before (the

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenSecretName } from '../../shared/argo/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { Secret } from '../../shared/config/index.js';
-import { runTokenOf, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
+import { runTokenOf, STAGE_RESULT, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
 
 let sys: System;
 let step: StepDouble;
@@ -58,9 +58,28 @@ describe('callbacks', () => {
     expect((await step.post({ type: 'heartbeat', progress: 0.3 }, { seq: 2 })).status).toBe(202);
     const [r] = await sys.db.sql`select progress, last_heartbeat_at from codex_kb.task_runs where id = ${step.runId}`;
     expect(r!.progress).toBeCloseTo(0.3);
-    expect((await step.post({ type: 'artifact', artifact: { kind: 'test-report', data: { passed: 1 } } }, { seq: 3 })).status).toBe(202);
+    const report = STAGE_RESULT.implementation!.find((a) => a.kind === 'test-report')!.data;
+    expect((await step.post({ type: 'artifact', artifact: { kind: 'test-report', data: report } }, { seq: 3 })).status).toBe(202);
     const [a] = await sys.db.sql`select artifact_type, data, checksum from codex_kb.artifacts where run_id = ${step.runId}`;
-    expect(a).toMatchObject({ artifact_type: 'test-report', data: { passed: 1 }, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(a).toMatchObject({ artifact_type: 'test-report', data: report, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  it('refuses an artifact that is not in its kind\'s shape, naming every problem, and keeps nothing of it', async () => {
+    const bad = {
+      base: 'not-a-sha',
+      head: '2222222',
+      files: [{ path: 'a.txt', added: -1, removed: 0, status: 'exploded' }],
+      added: 1,
+    };
+    const r = await step.post({ type: 'artifact', artifact: { kind: 'diff-stats', data: bad } }, { seq: 40 });
+    expect(r.status).toBe(400);
+    const paths = (r.body.error.issues as { path: string }[]).map((i) => i.path).sort();
+    expect(paths).toEqual(['artifact.data.base', 'artifact.data.files.0.added', 'artifact.data.files.0.status', 'artifact.data.removed']);
+    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.artifacts where run_id = ${step.runId} and artifact_type = 'diff-stats'`;
+    expect(n!.n).toBe(0);
+    // extra fields are kept: an agent may say more than the contract asks
+    const good = { ...(STAGE_RESULT.implementation![0]!.data as object), agent: 'example' };
+    expect((await step.post({ type: 'artifact', artifact: { kind: 'diff-stats', data: good } }, { seq: 41 })).status).toBe(202);
   });
 
   it('401 for a forged token, a token of another run, or none', async () => {
