@@ -58,20 +58,20 @@ export const testReportSchema = z.looseObject({
     .max(500),
 });
 
-/** Which toolchains `facteur-agent` found (or the repository's `.facteur/toolchain.yml` named). */
+/** Which toolchains `facteur-agent` found (or the repository's `.facteur/toolchain.yml` named), per package root, with the commands its gates run. */
 export const toolchainSchema = z.looseObject({
   source: z.enum(['detected', 'file']),
-  detections: z
+  adapters: z
     .array(
       z.looseObject({
         toolchain: text(100).min(1),
         root: text(4096).min(1),
         confidence: z.number().min(0).max(1),
         evidence: z.array(text(4096)).max(100),
+        commands: z.array(z.looseObject({ name: text(100).min(1), argv: z.array(text(4096)).min(1).max(200), cwd: text(4096) })).max(100),
       }),
     )
     .max(200),
-  commands: z.array(z.looseObject({ name: text(100).min(1), argv: z.array(text(4096)).min(1).max(200), cwd: text(4096) })).max(500),
 });
 
 /** The prompt the agent was given: its composition's version and the digest of its bytes. */
