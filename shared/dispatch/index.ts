@@ -15,6 +15,7 @@ import { ConflictError, NonRetriableError, ValidationError, messageOf } from '..
 import type { Logger } from '../log/index.js';
 import { runToken } from '../lifecycle/tokens.js';
 import { settleRun } from '../lifecycle/advance.js';
+import { topologicalOrder } from '../plans/graph.js';
 import { ACTIVE_RUN_STATUSES, type RunStatus, type Stage } from '../lifecycle/states.js';
 import { isUuid } from '../validation/index.js';
 
@@ -62,6 +63,8 @@ interface RunToSubmit {
   intent_anchor: string | null;
   trace_context: string | null;
   idea_title: string;
+  dependencies: { key: string; branch: string | null }[] | null;
+  implementation: { key: string; branch: string | null; title: string; state: string; dependsOn: string[] }[] | null;
 }
 
 export function callbackUrl(base: string, runId: string): string {
@@ -80,7 +83,19 @@ export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]):
   const runs = await deps.sql<RunToSubmit[]>`
     select r.id, r.attempt, r.external_run_id, r.task_id, r.idea_id, r.stage, t.key, t.title, t.description, t.prompt,
            t.branch, t.base, t.acceptance_criteria, t.paths, t.metadata as task_metadata, i.repository, i.issue_number::text,
-           i.payload, i.intent_anchor, i.trace_context, i.title as idea_title
+           i.payload, i.intent_anchor, i.trace_context, i.title as idea_title,
+           -- what facteur-agent builds on: an implementation task starts from its hard
+           -- dependencies' branches; review, integration and deploy see every implementation task
+           case when r.stage = 'implementation' then (
+             select coalesce(jsonb_agg(jsonb_build_object('key', d.key, 'branch', d.branch) order by d.key), '[]'::jsonb)
+               from codex_kb.task_dependencies td join codex_kb.tasks d on d.id = td.depends_on_task_id
+              where td.task_id = t.id and td.dependency_type = 'hard') end as dependencies,
+           case when r.stage in ('review', 'integration', 'deploy') then (
+             select coalesce(jsonb_agg(jsonb_build_object('key', x.key, 'branch', x.branch, 'title', x.title, 'state', x.state,
+                      'dependsOn', (select coalesce(jsonb_agg(d.key order by d.key), '[]'::jsonb)
+                                      from codex_kb.task_dependencies td join codex_kb.tasks d on d.id = td.depends_on_task_id
+                                     where td.task_id = x.id and td.dependency_type = 'hard')) order by x.key), '[]'::jsonb)
+               from codex_kb.tasks x where x.idea_id = r.idea_id and x.stage = 'implementation' and x.state <> 'cancelled') end as implementation
       from codex_kb.task_runs r
       join codex_kb.tasks t on t.id = r.task_id
       join codex_kb.ideas i on i.id = r.idea_id
@@ -113,6 +128,11 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
         acceptanceCriteria: r.acceptance_criteria,
         paths: r.paths,
         attempt: r.attempt,
+        repository: r.repository,
+        branch: r.branch ?? defaultBranch(r.idea_id, r.key),
+        base: r.base,
+        ...(r.dependencies ? { dependencies: r.dependencies.map((d) => ({ key: d.key, branch: d.branch ?? defaultBranch(r.idea_id, d.key) })) } : {}),
+        ...(r.implementation ? { implementation: implementationInOrder(r.idea_id, r.implementation) } : {}),
         ...r.task_metadata,
       },
       callbackUrl: callbackUrl(deps.callbackBaseUrl, r.id),
@@ -158,6 +178,14 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       await deps.sql`update codex_kb.task_runs set submit_attempts = submit_attempts + 1, error_message = ${messageOf(err).slice(0, 500)} where id = ${r.id}`;
     }
   }
+}
+
+/** The idea's implementation tasks, dependencies first (the order integration merges them in). */
+function implementationInOrder(ideaId: string, tasks: NonNullable<RunToSubmit['implementation']>) {
+  const byKey = new Map(tasks.map((t) => [t.key, t]));
+  // a dependency on a cancelled task is not in the list: nothing to merge before it
+  const order = topologicalOrder({ tasks: tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn.filter((k) => byKey.has(k)).map((key) => ({ key })) })) });
+  return order.map((key) => byKey.get(key)!).map((t) => ({ key: t.key, title: t.title, state: t.state, branch: t.branch ?? defaultBranch(ideaId, t.key), dependsOn: t.dependsOn }));
 }
 
 /** Whether the run a submission is for can still use its Workflow (shared/argo's `stillWanted`). */
