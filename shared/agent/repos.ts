@@ -119,11 +119,14 @@ export function localRepos(raw: string | undefined): ReadonlyMap<string, string>
   if (raw === undefined || raw.trim() === '') return map;
   const issues: Issue[] = [];
   const entries = parseEntries(raw.trim(), issues);
+  const seen = new Set<string>();
   for (const [name, path] of entries) {
     const at = `FACTEUR_LOCAL_REPOS.${name}`;
+    const twice = seen.has(name);
+    seen.add(name);
     if (!LOCAL_NAME.test(name) && repositoryProblem(name) !== undefined) {
       issues.push({ path: at, message: 'the name must be owner/name or a single word (letters, digits, "-", "_", ".")' });
-    } else if (map.has(name)) {
+    } else if (twice) {
       issues.push({ path: at, message: 'is mapped twice' });
     } else if (typeof path !== 'string' || path.trim() === '') {
       issues.push({ path: at, message: 'needs a path' });
