@@ -1,0 +1,390 @@
+// What each stage of `facteur-agent` does, from the run's inputs to its artifacts. The CLI
+// (./cli.ts) reports; these functions do the work and return what to report, or throw a
+// StageFailure with the failure's code and normalized signature (./failures.ts).
+//
+//   planning        worktree of the base → toolchain → prompt → agent → plan.json|plan.md, validated
+//   implementation  worktree on the task's branch (continuing a pushed one; hard dependencies'
+//                   branches merged in) → agent → scope check → quality gates → commit, push,
+//                   diff-stats → pull request on GitHub
+//   review          worktree with every implementation branch merged → agent in review mode → review.json
+//   integration     every implementation branch merged into the base, in dependency order
+//                   (GitHub: each pull request, its required checks green; local: a real merge)
+//   deploy          FACTEUR_DEPLOY_COMMAND then FACTEUR_DEPLOY_VERIFY_COMMAND on the base's tip;
+//                   without a command, a release tag on the base's tip checked by its test gates
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ArtifactKind } from '../callbacks/artifact-kinds.js';
+import { ValidationError, messageOf } from '../errors/index.js';
+import { parsePlanArtifact } from '../plans/index.js';
+import type { AgentEnv } from './env.js';
+import { classifyFailure, scopeViolations, type FailureCode } from './failures.js';
+import { runGates, type TestReport } from './gates.js';
+import { changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, openWorkspace, push, type Workspace } from './git/index.js';
+import { createGitHub, pullRequestBody } from './github/index.js';
+import type { RunInputs } from './inputs.js';
+import { runCommand, type CommandResult } from './process.js';
+import { assemblePrompt, renderReviewContext } from './prompt.js';
+import { resolveRepository, type ResolvedRepository } from './repos.js';
+import { detectToolchains, type ToolchainPlan } from './toolchain/index.js';
+import { parseUsage, type AgentUsage } from './usage.js';
+
+export interface StageContext {
+  readonly env: AgentEnv;
+  readonly inputs: RunInputs;
+  /** Sends an artifact at once (the control plane keeps it even when the stage fails later). */
+  readonly artifact: (kind: ArtifactKind, data: unknown) => Promise<void>;
+  /** Called while long commands run: the CLI turns it into heartbeats. */
+  readonly tick: (message: string) => void;
+  /** The process's own environment (PATH, HOME…), from which the agent gets a chosen few. */
+  readonly processEnv: NodeJS.ProcessEnv;
+}
+
+export interface StageResult {
+  readonly usage?: AgentUsage;
+  readonly message?: string;
+}
+
+/** A stage that did not do its work: the run fails with this code (and the signature, to compare failures). */
+export class StageFailure extends Error {
+  override readonly name = 'StageFailure';
+  constructor(
+    readonly code: FailureCode | string,
+    message: string,
+    readonly signature?: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function runStage(ctx: StageContext): Promise<StageResult> {
+  switch (ctx.inputs.body.stage) {
+    case 'planning':
+      return planning(ctx);
+    case 'implementation':
+      return implementation(ctx);
+    case 'review':
+      return review(ctx);
+    case 'integration':
+      return integration(ctx);
+    case 'deploy':
+      return deploy(ctx);
+  }
+}
+
+// --- shared steps -------------------------------------------------------------------------
+
+function repositoryOf(ctx: StageContext): ResolvedRepository {
+  return resolveRepository(ctx.inputs.body.repository, { FACTEUR_LOCAL_REPOS: ctx.env.localRepos, FACTEUR_GIT_BASE_URL: ctx.env.gitBaseUrl });
+}
+
+async function workspace(ctx: StageContext, repo: ResolvedRepository, opts: { continueBranch: boolean }): Promise<Workspace> {
+  const b = ctx.inputs.body;
+  return openWorkspace({
+    cacheDir: join(ctx.env.workDir, 'git'),
+    remote: repo.remote,
+    base: b.base,
+    branch: b.branch,
+    runId: ctx.env.runId,
+    ...(opts.continueBranch ? { fromHead: b.branch } : {}),
+    token: ctx.env.githubToken,
+  });
+}
+
+/** Merges other branches of the run's remote into the worktree (dependencies, or the tasks under review). */
+async function mergeBranches(ws: Workspace, branches: readonly string[], ctx: StageContext): Promise<void> {
+  const identity = ['-c', `user.name=${ctx.env.author.name}`, '-c', `user.email=${ctx.env.author.email}`];
+  for (const branch of branches) {
+    const exists = await git(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`], { cwd: ws.dir }).then(() => true, () => false);
+    if (!exists) throw new StageFailure('missing_dependency', `branch ${branch} is not on the remote: its task has not pushed its work`);
+    try {
+      await git([...identity, '-c', 'core.hooksPath=/dev/null', 'merge', '--no-edit', '--no-ff', '-m', `Merge ${branch}`, `origin/${branch}`], { cwd: ws.dir });
+    } catch (err) {
+      const conflicted = await git(['diff', '--name-only', '--diff-filter=U'], { cwd: ws.dir }).then((r) => r.stdout.split('\n').filter(Boolean), () => []);
+      await git(['merge', '--abort'], { cwd: ws.dir }).catch(() => undefined);
+      throw new StageFailure('git_conflict', `merging ${branch} conflicts in ${conflicted.join(', ') || 'the worktree'}: ${messageOf(err).slice(0, 500)}`);
+    }
+  }
+}
+
+async function toolchain(ctx: StageContext, dir: string, changed?: readonly string[]): Promise<ToolchainPlan> {
+  const plan = await detectToolchains(dir, changed ? { changedPaths: changed } : {});
+  await ctx.artifact('toolchain', {
+    source: plan.source,
+    adapters: plan.detections.map((d) => ({
+      toolchain: d.toolchain,
+      root: d.root,
+      confidence: d.confidence,
+      evidence: d.evidence,
+      commands: plan.commands.filter((c) => c.cwd === d.root).map((c) => ({ name: c.name, argv: c.argv, cwd: c.cwd })),
+    })),
+  });
+  return plan;
+}
+
+async function prompt(ctx: StageContext, ws: Workspace): Promise<string> {
+  const b = ctx.inputs.body;
+  const reviewContext = renderReviewContext(b.reviewContext);
+  const assembled = assemblePrompt({
+    stage: b.stage,
+    ...(ctx.inputs.intentAnchor ? { intentAnchor: ctx.inputs.intentAnchor } : {}),
+    task: {
+      key: b.taskKey,
+      title: b.title,
+      description: b.description,
+      acceptanceCriteria: b.acceptanceCriteria ?? [],
+      paths: b.paths ?? [],
+      prompt: b.prompt ?? null,
+    },
+    ...(ctx.inputs.retrievedContext ? { retrievedContext: ctx.inputs.retrievedContext } : {}),
+    ...(reviewContext ? { reviewContext } : {}),
+    repository: b.repository,
+    branch: ws.branch,
+    base: ws.base,
+  });
+  const file = join(ctx.env.outputDir, 'prompt.md');
+  await writeFile(file, assembled.text);
+  await ctx.artifact('prompt', { version: assembled.version, digest: assembled.digest, bytes: assembled.bytes, truncated: [...assembled.truncated] });
+  return file;
+}
+
+/** Runs the coding agent in the worktree; a non-zero exit or a timeout fails the stage. */
+async function agent(ctx: StageContext, ws: Workspace, promptFile: string, extra: Record<string, string> = {}): Promise<AgentUsage | undefined> {
+  const argv = ctx.env.agentCommand;
+  if (!argv) throw new StageFailure('not_configured', 'FACTEUR_AGENT_COMMAND is not set: no coding agent to run');
+  const pass = ['PATH', 'HOME', 'LANG', 'TMPDIR', ...ctx.env.agentEnv];
+  const env: NodeJS.ProcessEnv = {
+    ...Object.fromEntries(pass.filter((k) => ctx.processEnv[k] !== undefined).map((k) => [k, ctx.processEnv[k]])),
+    // the example agent's knobs, when the operator set them (local mode)
+    ...Object.fromEntries(Object.entries(ctx.processEnv).filter(([k]) => k.startsWith('EXAMPLE_'))),
+    FACTEUR_STAGE: ctx.inputs.body.stage,
+    FACTEUR_PROMPT_FILE: promptFile,
+    FACTEUR_INPUT_DIR: ctx.env.inputDir,
+    FACTEUR_OUTPUT_DIR: ctx.env.outputDir,
+    FACTEUR_ATTEMPT: String(ctx.env.attempt),
+    ...extra,
+  };
+  const result = await runCommand(argv, {
+    cwd: ws.dir,
+    env,
+    timeoutMs: ctx.env.agentTimeoutMs,
+    capBytes: ctx.env.outputCapBytes,
+    onTick: () => ctx.tick('agent running'),
+    tickMs: ctx.env.heartbeatMs,
+  });
+  await writeFile(join(ctx.env.outputDir, 'agent-output.txt'), result.output).catch(() => undefined);
+  if (result.timedOut) throw failureOf({ check: 'agent', ...result }, `the agent did not finish within ${ctx.env.agentTimeoutMs / 1000} s`, 'timeout');
+  if (result.exitCode !== 0) throw failureOf({ check: 'agent', ...result }, `the agent exited with ${result.exitCode ?? result.signal}`, 'agent_error');
+  return parseUsage(result.output);
+}
+
+function failureOf(r: { check: string } & Pick<CommandResult, 'output' | 'exitCode' | 'timedOut'>, what: string, fallback: FailureCode): StageFailure {
+  const f = classifyFailure({ check: r.check, output: r.output, exitCode: r.exitCode, timedOut: r.timedOut });
+  const code = f.code === 'unknown' ? fallback : f.code;
+  const tail = r.output.split('\n').filter((l) => l.trim()).slice(-5).join(' | ').slice(0, 800);
+  return new StageFailure(code, `${what}${tail ? `: ${tail}` : ''}`, f.signature);
+}
+
+async function withWorkspace<T>(ws: Workspace, fn: (ws: Workspace) => Promise<T>): Promise<T> {
+  try {
+    return await fn(ws);
+  } finally {
+    await ws.close().catch(() => undefined);
+  }
+}
+
+const trailersOf = (ctx: StageContext) => ({
+  'Facteur-Idea': ctx.inputs.body.ideaId,
+  'Facteur-Task': ctx.inputs.body.taskKey,
+  'Facteur-Run': ctx.env.runId,
+});
+
+// --- the stages ------------------------------------------------------------------------------
+
+async function planning(ctx: StageContext): Promise<StageResult> {
+  const repo = repositoryOf(ctx);
+  return withWorkspace(await workspace(ctx, repo, { continueBranch: false }), async (ws) => {
+    await toolchain(ctx, ws.dir);
+    const usage = await agent(ctx, ws, await prompt(ctx, ws));
+    const data = await readPlanOutput(ctx, ws);
+    try {
+      parsePlanArtifact(data);
+    } catch (err) {
+      const issues = err instanceof ValidationError ? err.issues.map((i) => `${i.path} ${i.message}`).join('; ') : messageOf(err);
+      throw new StageFailure('invalid_plan', `the plan the agent wrote does not validate: ${issues}`.slice(0, 3000));
+    }
+    await ctx.artifact('plan', data);
+    return { ...(usage ? { usage } : {}), message: 'plan written' };
+  });
+}
+
+/** plan.json (parsed) or plan.md (as text), in the output dir or the worktree's root. */
+async function readPlanOutput(ctx: StageContext, ws: Workspace): Promise<unknown> {
+  for (const dir of [ctx.env.outputDir, ws.dir]) {
+    const json = await readFile(join(dir, 'plan.json'), 'utf8').catch(() => undefined);
+    if (json !== undefined) {
+      try {
+        return JSON.parse(json) as unknown;
+      } catch (err) {
+        throw new StageFailure('invalid_plan', `plan.json is not JSON: ${(err as Error).message}`);
+      }
+    }
+    const md = await readFile(join(dir, 'plan.md'), 'utf8').catch(() => undefined);
+    if (md !== undefined) return md;
+  }
+  throw new StageFailure('invalid_plan', 'the agent wrote neither plan.json nor plan.md');
+}
+
+async function implementation(ctx: StageContext): Promise<StageResult> {
+  const b = ctx.inputs.body;
+  const repo = repositoryOf(ctx);
+  return withWorkspace(await workspace(ctx, repo, { continueBranch: true }), async (ws) => {
+    await mergeBranches(ws, (b.dependencies ?? []).map((d) => d.branch), ctx);
+    // what this attempt's agent changes is measured from here: the dependencies' work and a
+    // previous attempt's pushed commits are not its own
+    const start = (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).stdout.trim();
+    const usage = await agent(ctx, ws, await prompt(ctx, ws));
+    const changed = await changedPaths(ws.dir, start);
+    const outside = scopeViolations(changed, b.paths ?? []);
+    if (outside.length > 0) throw new StageFailure('scope_violation', `the agent changed paths outside the task's paths (${(b.paths ?? []).join(', ')}): ${outside.slice(0, 20).join(', ')}`);
+    const plan = await toolchain(ctx, ws.dir, changed);
+    const report = await gates(ctx, ws, plan);
+    const commit = await commitAll(ws.dir, { message: `${b.title || b.taskKey}\n\n${b.description}`.slice(0, 10_000), trailers: trailersOf(ctx), author: ctx.env.author });
+    await push(ws, { token: ctx.env.githubToken, force: 'with-lease' });
+    // the branch against its base: what its pull request shows
+    const stats = await diffStats(ws.dir, ws.baseSha, 'HEAD');
+    await ctx.artifact('diff-stats', stats);
+    if (stats.files.length === 0) throw new StageFailure('no_changes', 'the branch does not differ from its base: the agent changed nothing');
+    let pr: { number: number; url: string } | undefined;
+    if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
+      const gh = createGitHub({ token: ctx.env.githubToken.reveal(), ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
+      pr = await gh.ensurePullRequest({
+        owner: repo.owner,
+        repo: repo.repo,
+        head: ws.branch,
+        base: ws.base,
+        title: b.title || b.taskKey,
+        body: pullRequestBody({ ideaId: b.ideaId, ideaTitle: b.ideaTitle, taskKey: b.taskKey, taskTitle: b.title, acceptanceCriteria: b.acceptanceCriteria ?? [], runId: ctx.env.runId }),
+      });
+    }
+    const where = pr ? `pull request #${pr.number}` : `branch ${ws.branch}`;
+    return { ...(usage ? { usage } : {}), message: `${commit.committed ? 'committed' : 'nothing new to commit'} ${commit.sha.slice(0, 12)}, ${report.checks.length} checks passed, ${where}` };
+  });
+}
+
+/** The quality gates; the report is sent whatever the outcome (it says why). One install retry for a missing dependency. */
+async function gates(ctx: StageContext, ws: Workspace, plan: ToolchainPlan): Promise<TestReport> {
+  const run = () => runGates(ws.dir, plan, { defaultTimeoutMs: ctx.env.gateTimeoutMs, capBytes: ctx.env.outputCapBytes, onTick: () => ctx.tick('quality gates running') });
+  let report = await run();
+  let failed = report.checks.find((c) => c.exitCode !== 0 && c.summary !== 'skipped');
+  if (failed) {
+    const first = classifyFailure({ check: failed.name, output: failed.outputTail, exitCode: failed.exitCode, timedOut: failed.timedOut });
+    if (first.hint?.action === 'retry_install') {
+      report = await run();
+      failed = report.checks.find((c) => c.exitCode !== 0 && c.summary !== 'skipped');
+    }
+  }
+  await ctx.artifact('test-report', report);
+  if (!report.passed || failed) {
+    const f = failed ?? report.checks.find((c) => c.exitCode !== 0) ?? report.checks[0];
+    throw failureOf({ check: f?.name ?? 'gates', output: f?.outputTail ?? '', exitCode: f?.exitCode ?? null, timedOut: f?.timedOut ?? false }, `quality gate ${f?.name ?? '?'} failed (${f?.command ?? ''})`, 'test_failure');
+  }
+  return report;
+}
+
+async function review(ctx: StageContext): Promise<StageResult> {
+  const b = ctx.inputs.body;
+  const repo = repositoryOf(ctx);
+  return withWorkspace(await workspace(ctx, repo, { continueBranch: false }), async (ws) => {
+    await mergeBranches(ws, (b.implementation ?? []).map((t) => t.branch), ctx);
+    const diff = await git(['diff', `${ws.baseSha}..HEAD`], { cwd: ws.dir, maxBuffer: 64 * 1024 * 1024 }).then((r) => r.stdout);
+    const diffFile = join(ctx.env.outputDir, 'review.diff');
+    await writeFile(diffFile, diff);
+    const usage = await agent(ctx, ws, await prompt(ctx, ws), { FACTEUR_REVIEW_DIFF: diffFile });
+    const verdict = await readJson(join(ctx.env.outputDir, 'review.json'), 'review.json');
+    const v = (verdict as { verdict?: unknown }).verdict;
+    if (v !== 'approved' && v !== 'changes_requested') throw new StageFailure('invalid_review', `review.json's verdict must be approved or changes_requested, got ${JSON.stringify(v)}`);
+    await ctx.artifact('review', verdict);
+    return { ...(usage ? { usage } : {}), message: `review: ${v}` };
+  });
+}
+
+async function readJson(path: string, name: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) throw new StageFailure('agent_error', `the agent wrote no ${name}`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new StageFailure('agent_error', `${name} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+async function integration(ctx: StageContext): Promise<StageResult> {
+  const b = ctx.inputs.body;
+  const repo = repositoryOf(ctx);
+  const tasks = b.implementation ?? [];
+  if (tasks.length === 0) throw new StageFailure('nothing_to_integrate', 'the idea has no implementation task to merge');
+  const method = ctx.env.mergeMethod;
+  const cache = { cacheDir: join(ctx.env.workDir, 'git'), remote: repo.remote, token: ctx.env.githubToken };
+  let sha = '';
+  const merged: { key: string; branch: string; sha: string; pr?: number }[] = [];
+  if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
+    const gh = createGitHub({ token: ctx.env.githubToken.reveal(), ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
+    for (const t of tasks) {
+      ctx.tick(`merging ${t.branch}`);
+      const pr = await gh.ensurePullRequest({ owner: repo.owner, repo: repo.repo, head: t.branch, base: b.base, title: t.title || t.key, body: pullRequestBody({ ideaId: b.ideaId, ideaTitle: b.ideaTitle, taskKey: t.key, taskTitle: t.title, acceptanceCriteria: [], runId: ctx.env.runId }) });
+      const checks = await gh.requiredChecksGreen({ owner: repo.owner, repo: repo.repo, ref: t.branch });
+      if (!checks.green) throw new StageFailure('checks_not_green', `pull request #${pr.number}: checks ${[...checks.failing.map((c) => `${c} failed`), ...checks.pending.map((c) => `${c} pending`)].join(', ')}`);
+      const res = await gh.mergePullRequest({ owner: repo.owner, repo: repo.repo, number: pr.number, method });
+      sha = res.sha;
+      merged.push({ key: t.key, branch: t.branch, sha, pr: pr.number });
+    }
+  } else {
+    for (const t of tasks) {
+      ctx.tick(`merging ${t.branch}`);
+      try {
+        const res = await mergeLocal(cache, { branch: t.branch, base: b.base, method, message: `Merge ${t.branch}: ${t.title || t.key}`, trailers: { ...trailersOf(ctx), 'Facteur-Task': t.key }, committer: ctx.env.author });
+        sha = res.sha;
+        merged.push({ key: t.key, branch: t.branch, sha });
+      } catch (err) {
+        if (err instanceof GitConflictError) throw new StageFailure('git_conflict', `${t.branch} conflicts with ${b.base}: ${err.paths.join(', ')}`);
+        throw err;
+      }
+    }
+  }
+  await ctx.artifact('integration', { merged: true, sha, method, into: b.base, branches: merged, pr: merged.at(-1)?.pr ?? null });
+  return { message: `${merged.length} branches merged into ${b.base} (${method}), now ${sha.slice(0, 12)}` };
+}
+
+async function deploy(ctx: StageContext): Promise<StageResult> {
+  const b = ctx.inputs.body;
+  const repo = repositoryOf(ctx);
+  return withWorkspace(await workspace(ctx, repo, { continueBranch: false }), async (ws) => {
+    // the worktree starts from the base's tip: what integration merged
+    const sha = (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).stdout.trim();
+    const version = `facteur-${b.ideaId.slice(0, 8)}-${sha.slice(0, 12)}`;
+    const env = { ...ctx.processEnv, FACTEUR_DEPLOY_SHA: sha, FACTEUR_DEPLOY_VERSION: version, FACTEUR_DEPLOY_REPOSITORY: b.repository };
+    if (ctx.env.deployCommand) {
+      const done = await runCommand(ctx.env.deployCommand, { cwd: ws.dir, env, timeoutMs: ctx.env.deployTimeoutMs, capBytes: ctx.env.outputCapBytes, onTick: () => ctx.tick('deploying'), tickMs: ctx.env.heartbeatMs });
+      if (done.timedOut || done.exitCode !== 0) throw failureOf({ check: 'deploy', ...done }, `FACTEUR_DEPLOY_COMMAND ${done.timedOut ? 'timed out' : `exited with ${done.exitCode ?? done.signal}`}`, 'deploy_failed');
+      if (ctx.env.deployVerifyCommand) {
+        const check = await runCommand(ctx.env.deployVerifyCommand, { cwd: ws.dir, env, timeoutMs: ctx.env.deployTimeoutMs, capBytes: ctx.env.outputCapBytes, onTick: () => ctx.tick('verifying the deploy'), tickMs: ctx.env.heartbeatMs });
+        if (check.timedOut || check.exitCode !== 0) throw failureOf({ check: 'deploy-verify', ...check }, `FACTEUR_DEPLOY_VERIFY_COMMAND ${check.timedOut ? 'timed out' : `exited with ${check.exitCode ?? check.signal}`}: not deployed`, 'deploy_unverified');
+      }
+    } else {
+      // No deploy command (local mode): the release is a tag on the base's tip, verified by
+      // the repository's own test gates on exactly that commit.
+      const report = await gates(ctx, ws, await detectToolchains(ws.dir));
+      await git(['tag', '-f', version, sha], { cwd: ws.dir });
+      await git(['push', '--force', 'origin', `refs/tags/${version}`], { cwd: ws.dir, token: ctx.env.githubToken });
+      ctx.tick(`tagged ${version} (${report.checks.length} checks passed)`);
+    }
+    await ctx.artifact('deploy', { deployed: true, version, sha });
+    return { message: `deployed ${version}` };
+  });
+}
+
+export async function ensureDirs(env: AgentEnv): Promise<void> {
+  await mkdir(env.outputDir, { recursive: true });
+  await mkdir(env.workDir, { recursive: true });
+}
+
