@@ -91,7 +91,6 @@ function duplicateNames(value: unknown): { path: Path; message: string }[] {
 
 export type ToolchainFile = z.infer<typeof fileSchema>;
 
-
 /** The YAML node at `path`, or the deepest ancestor that exists (a missing key's map). */
 function offsetOf(doc: Document, path: Path, keyOfLast = false): number {
   let node: unknown = doc.contents;
