@@ -169,14 +169,21 @@ export function runCommand(argv: readonly string[], opts: RunOptions): Promise<C
   const cap = Math.max(1, opts.capBytes ?? DEFAULT_CAP_BYTES);
   const tail = new TailBuffer(cap);
 
-  return new Promise<CommandResult>((resolve) => {
-    const child = spawn(program, argv.slice(1), {
+  let child: ChildProcess;
+  try {
+    child = spawn(program, argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       shell: false,
       detached: true,
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+  } catch (err) {
+    // Thrown before any process exists: an argument or variable holding a NUL byte.
+    return Promise.resolve(errorResult(126, `facteur: cannot run ${program}: ${(err as Error).message}`, startedAt));
+  }
+
+  return new Promise<CommandResult>((resolve) => {
     let timedOut = false;
     let aborted = false;
     let settled = false;

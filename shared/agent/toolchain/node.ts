@@ -3,7 +3,7 @@
 // are run: guessing `npx eslint` for a repository that has no linter would fail every run.
 import { dirname, join, posix, relative, sep } from 'node:path';
 import { isFile, presentFiles, readJsonObject, readSmall } from './files.js';
-import type { CommandSpec, Detection, ToolchainAdapter } from './types.js';
+import type { CommandSpec, ToolchainAdapter } from './types.js';
 
 type Manager = 'npm' | 'pnpm' | 'yarn';
 

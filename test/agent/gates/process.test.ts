@@ -91,6 +91,12 @@ describe('runCommand', () => {
     expect(r.timedOut).toBe(false);
   });
 
+  it('reports an argument it cannot pass (a NUL byte) as a result, exit 126', async () => {
+    const r = await runCommand([node, '-e', 'a\u0000b'], { cwd: dir, timeoutMs: 10_000 });
+    expect(r.exitCode).toBe(126);
+    expect(r.output).toMatch(/^facteur: cannot run /);
+  });
+
   it('reports a missing working directory as a result', async () => {
     const r = await runCommand([node, '-e', '0'], { cwd: join(dir, 'nope'), timeoutMs: 10_000 });
     expect(r.exitCode).toBe(127);
