@@ -177,7 +177,7 @@ async function agent(ctx: StageContext, ws: Workspace, promptFile: string, extra
   return parseUsage(result.output);
 }
 
-function failureOf(r: { check: string } & Pick<CommandResult, 'output' | 'exitCode' | 'timedOut'>, what: string, fallback: FailureCode): StageFailure {
+function failureOf(r: { check: string } & Pick<CommandResult, 'output' | 'exitCode' | 'timedOut'>, what: string, fallback: FailureCode | string): StageFailure {
   const f = classifyFailure({ check: r.check, output: r.output, exitCode: r.exitCode, timedOut: r.timedOut });
   const code = f.code === 'unknown' ? fallback : f.code;
   const tail = r.output.split('\n').filter((l) => l.trim()).slice(-5).join(' | ').slice(0, 800);
@@ -275,18 +275,19 @@ async function implementation(ctx: StageContext): Promise<StageResult> {
 async function gates(ctx: StageContext, ws: Workspace, plan: ToolchainPlan): Promise<TestReport> {
   const run = () => runGates(ws.dir, plan, { defaultTimeoutMs: ctx.env.gateTimeoutMs, capBytes: ctx.env.outputCapBytes, onTick: () => ctx.tick('quality gates running') });
   let report = await run();
-  let failed = report.checks.find((c) => c.exitCode !== 0 && c.summary !== 'skipped');
-  if (failed) {
-    const first = classifyFailure({ check: failed.name, output: failed.outputTail, exitCode: failed.exitCode, timedOut: failed.timedOut });
-    if (first.hint?.action === 'retry_install') {
-      report = await run();
-      failed = report.checks.find((c) => c.exitCode !== 0 && c.summary !== 'skipped');
-    }
+  let failed = report.checks.find((c) => c.outcome === 'failed');
+  // a missing dependency is worth one more install and run: registries and caches flake
+  if (failed?.failure?.code === 'missing_dependency') {
+    ctx.tick('a dependency was missing: installing again');
+    report = await run();
+    failed = report.checks.find((c) => c.outcome === 'failed');
   }
   await ctx.artifact('test-report', report);
-  if (!report.passed || failed) {
-    const f = failed ?? report.checks.find((c) => c.exitCode !== 0) ?? report.checks[0];
-    throw failureOf({ check: f?.name ?? 'gates', output: f?.outputTail ?? '', exitCode: f?.exitCode ?? null, timedOut: f?.timedOut ?? false }, `quality gate ${f?.name ?? '?'} failed (${f?.command ?? ''})`, 'test_failure');
+  if (!report.passed) {
+    const f = failed ?? report.checks[0];
+    const code = f?.failure?.code && f.failure.code !== 'unknown' ? f.failure.code : 'test_failure';
+    const tail = (f?.outputTail ?? '').split('\n').filter((l) => l.trim()).slice(-5).join(' | ').slice(0, 800);
+    throw new StageFailure(code, `quality gate ${f?.name ?? '?'} failed (${f?.command ?? ''}): ${f?.summary ?? ''}${tail ? ` — ${tail}` : ''}`, f?.failure?.signature);
   }
   return report;
 }
