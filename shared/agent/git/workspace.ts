@@ -100,7 +100,8 @@ export function parseRemote(remote: string): { readonly url: string; readonly ke
     if (u.username || u.password) throw invalidRemote('must not contain credentials (pass the token separately)');
     if (u.search || u.hash) throw invalidRemote('must not have a query or fragment');
     url = u.href;
-    keySource = `${u.host}${u.pathname}`;
+    // github.com/o/r and github.com/o/r.git/ are one repository: one cache, one set of locks
+    keySource = `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '').replace(/\.git$/, '')}`;
   } else if (/^file:\/\//i.test(remote)) {
     let path: string;
     try {
@@ -108,8 +109,9 @@ export function parseRemote(remote: string): { readonly url: string; readonly ke
     } catch {
       throw invalidRemote('is not a valid file:// URL');
     }
-    url = remote;
-    keySource = path;
+    // the same repository as its path: the same cache and locks whichever way it is named
+    url = resolve(path);
+    keySource = url;
   } else if (/^[a-z][a-z0-9+.-]*:/i.test(remote) && !isAbsolute(remote)) {
     // ssh, git, ext:: and other transports: not what facteur-agent is given
     throw invalidRemote('must be an https URL, a file:// URL or a local path');
@@ -117,13 +119,14 @@ export function parseRemote(remote: string): { readonly url: string; readonly ke
     url = resolve(remote);
     keySource = url;
   }
+  keySource = keySource.length > 1 ? keySource.replace(/\/+$/, '') : keySource;
   const slug = keySource
-    .replace(/\/+$/, '')
+    .replace(/^https?:\/\//, '')
     .replace(/\.git$/, '')
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/^[._-]+/, '')
     .slice(-60);
-  const hash = createHash('sha256').update(url).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(keySource).digest('hex').slice(0, 12);
   return { url, key: `${slug || 'repo'}-${hash}` };
 }
 

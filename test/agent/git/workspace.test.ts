@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NonRetriableError, RetryableError, ValidationError } from '../../../shared/errors/index.js';
 import { Secret } from '../../../shared/config/secret.js';
-import { openWorkspace, type Workspace } from '../../../shared/agent/git/workspace.js';
+import { openWorkspace, parseRemote, type Workspace } from '../../../shared/agent/git/workspace.js';
 import { startGitHttpServer } from './http-git-server.js';
 import { makeOrigin, removeTempDirs, sh, tempDir } from './repo.js';
 
@@ -61,11 +61,11 @@ describe('openWorkspace', () => {
     writeFileSync(join(a.dir, 'only-a.txt'), 'a\n');
     expect(existsSync(join(b.dir, 'only-a.txt'))).toBe(false);
     expect(readFileSync(join(b.dir, 'README.md'), 'utf8')).toBe('hello\n');
-    // path and file:// URL of the same repository are different remotes: no shared cache needed,
-    // but each is cached once, as one bare repository
+    // the path and the file:// URL name one repository: one cache, a bare repository
     const caches = readdirSync(cacheDir).filter((n) => n.endsWith('.git'));
-    expect(caches).toHaveLength(2);
-    for (const c of caches) expect(sh(join(cacheDir, c), 'rev-parse', '--is-bare-repository')).toBe('true');
+    expect(caches).toHaveLength(1);
+    expect(a.gitDir).toBe(b.gitDir);
+    expect(sh(join(cacheDir, caches[0]!), 'rev-parse', '--is-bare-repository')).toBe('true');
 
     await a.close();
     await a.close(); // twice is fine
@@ -186,6 +186,15 @@ describe('openWorkspace', () => {
     const err = await rejection(openWorkspace({ cacheDir, remote: origin.path, base: 'develop', branch: 'b', runId: 'r' }));
     expect((err as NonRetriableError).code).toBe('invalid_ref');
     expect(err.message).toContain('develop');
+  });
+
+  it('keys caches by repository, not by spelling', () => {
+    const key = (r: string) => parseRemote(r).key;
+    expect(key('https://github.com/octo/app')).toBe(key('https://GitHub.com/octo/app.git/'));
+    expect(key('https://github.com/octo/app')).not.toBe(key('https://github.com/octo/app2'));
+    expect(key('https://github.com/octo/app')).toMatch(/^github\.com_octo_app-[0-9a-f]{12}$/);
+    expect(key('/srv/git/app.git')).toBe(key('file:///srv/git/app.git'));
+    expect(key('/srv/git/app.git')).not.toBe(key('/srv/git/app'));
   });
 
   it('refuses hostile names before running git', async () => {
