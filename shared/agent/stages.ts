@@ -256,7 +256,7 @@ async function implementation(ctx: StageContext): Promise<StageResult> {
     if (stats.files.length === 0) throw new StageFailure('no_changes', 'the branch does not differ from its base: the agent changed nothing');
     let pr: { number: number; url: string } | undefined;
     if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
-      const gh = createGitHub({ token: ctx.env.githubToken.reveal(), ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
+      const gh = createGitHub({ token: ctx.env.githubToken, ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
       pr = await gh.ensurePullRequest({
         owner: repo.owner,
         repo: repo.repo,
@@ -297,7 +297,7 @@ async function review(ctx: StageContext): Promise<StageResult> {
   const repo = repositoryOf(ctx);
   return withWorkspace(await workspace(ctx, repo, { continueBranch: false }), async (ws) => {
     await mergeBranches(ws, (b.implementation ?? []).map((t) => t.branch), ctx);
-    const diff = await git(['diff', `${ws.baseSha}..HEAD`], { cwd: ws.dir, maxBuffer: 64 * 1024 * 1024 }).then((r) => r.stdout);
+    const diff = await git(['diff', `${ws.baseSha}..HEAD`], { cwd: ws.dir }).then((r) => r.stdout);
     const diffFile = join(ctx.env.outputDir, 'review.diff');
     await writeFile(diffFile, diff);
     const usage = await agent(ctx, ws, await prompt(ctx, ws), { FACTEUR_REVIEW_DIFF: diffFile });
@@ -329,7 +329,7 @@ async function integration(ctx: StageContext): Promise<StageResult> {
   let sha = '';
   const merged: { key: string; branch: string; sha: string; pr?: number }[] = [];
   if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
-    const gh = createGitHub({ token: ctx.env.githubToken.reveal(), ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
+    const gh = createGitHub({ token: ctx.env.githubToken, ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
     for (const t of tasks) {
       ctx.tick(`merging ${t.branch}`);
       const pr = await gh.ensurePullRequest({ owner: repo.owner, repo: repo.repo, head: t.branch, base: b.base, title: t.title || t.key, body: pullRequestBody({ ideaId: b.ideaId, ideaTitle: b.ideaTitle, taskKey: t.key, taskTitle: t.title, acceptanceCriteria: [], runId: ctx.env.runId }) });
