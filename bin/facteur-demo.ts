@@ -11,7 +11,8 @@ const spec = {
   goal: 'Users can switch the dashboard to a dark theme that persists across sessions.',
   successMetrics: ['the theme toggle persists across reloads'],
   acceptanceCriteria: ['contrast ratio ≥ 4.5 in both themes'],
-  repository: 'acme/web',
+  // local mode's sample repository (FACTEUR_LOCAL_REPOS maps more); FACTEUR_DEMO_REPOSITORY for another
+  repository: process.env.FACTEUR_DEMO_REPOSITORY ?? 'local/sample',
   priority: 'high',
 };
 
@@ -86,3 +87,11 @@ for (;;) {
   if (['completed', 'blocked', 'cancelled', 'failed'].includes(detail.idea.status)) break;
   await new Promise((r) => setTimeout(r, 300));
 }
+
+// Where the work is: the sample repository's base branch holds what integration merged.
+const home = await fetch(`${base}/`, { headers: { accept: 'application/json' } }).then((r) => r.json() as Promise<{ sampleRepository?: { name: string; path: string } }>).catch(() => undefined);
+const repo = home?.sampleRepository;
+if (repo && spec.repository === repo.name) {
+  process.stdout.write(`\nthe work, in the sample repository:\n  git -C ${repo.path} log --oneline main\n`);
+}
+process.stdout.write(`the runs, their artifacts (test-report, diff-stats, …): ${base}/status/v1/ideas/${ideaId}\n`);

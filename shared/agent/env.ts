@@ -9,6 +9,15 @@ import { ValidationError, type Issue } from '../errors/index.js';
 
 export type MergeMethod = 'merge' | 'squash' | 'rebase';
 
+/** Every FACTEUR_* variable facteur-agent reads (the control plane's config knows them too). */
+export const AGENT_VARIABLES = [
+  'FACTEUR_INPUT_DIR', 'FACTEUR_OUTPUT_DIR', 'FACTEUR_WORK_DIR', 'FACTEUR_RUN_ID', 'FACTEUR_ATTEMPT',
+  'FACTEUR_AGENT_COMMAND', 'FACTEUR_AGENT_ENV', 'FACTEUR_AGENT_TIMEOUT_S', 'FACTEUR_GATE_TIMEOUT_S',
+  'FACTEUR_HEARTBEAT_SECONDS', 'FACTEUR_OUTPUT_CAP_BYTES', 'FACTEUR_GITHUB_API_URL', 'FACTEUR_LOCAL_REPOS',
+  'FACTEUR_GIT_BASE_URL', 'FACTEUR_MERGE_METHOD', 'FACTEUR_TAG_RELEASES', 'FACTEUR_DEPLOY_COMMAND',
+  'FACTEUR_DEPLOY_VERIFY_COMMAND', 'FACTEUR_DEPLOY_TIMEOUT_S', 'FACTEUR_GIT_AUTHOR_NAME', 'FACTEUR_GIT_AUTHOR_EMAIL',
+] as const;
+
 export interface AgentEnv {
   readonly inputDir: string;
   readonly outputDir: string;

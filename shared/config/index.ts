@@ -1,3 +1,4 @@
+import { AGENT_VARIABLES } from '../agent/env.js';
 import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
@@ -219,7 +220,8 @@ export interface OidcConfig {
   readonly jwksCooldownS: number;
 }
 
-const known = new Set(Object.keys(schema.shape));
+// and what local mode hands to its stages (facteur-agent reads those itself, shared/agent/env.ts)
+const known = new Set([...Object.keys(schema.shape), ...AGENT_VARIABLES]);
 
 /**
  * Parses the environment once. Throws a ValidationError naming every bad variable;

@@ -12,6 +12,8 @@ export interface HomeInfo {
   readonly pid: number;
   readonly statusToken: boolean;
   readonly intakeToken: boolean;
+  /** Local mode's sample repository: its name in Idea Specs and the bare repository's path. */
+  readonly sampleRepository?: { readonly name: string; readonly path: string };
 }
 
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -41,6 +43,7 @@ export function homePage(info: HomeInfo, accept: string | undefined): HttpRespon
         dataDir: info.dataDir,
         pid: info.pid,
         auth: { status: info.statusToken ? 'bearer token' : 'open', intake: info.intakeToken ? 'bearer token' : 'open' },
+        ...(info.sampleRepository ? { sampleRepository: info.sampleRepository } : {}),
       },
     };
   }
@@ -52,6 +55,7 @@ export function homePage(info: HomeInfo, accept: string | undefined): HttpRespon
 </head><body>
 <h1>Facteur — local mode</h1>
 <p>Serving on <code>${e(info.url)}</code> (pid ${info.pid}). Database: ${e(info.database)}. Data dir: <code>${e(info.dataDir)}</code>.</p>
+${info.sampleRepository ? `<p>Ideas for <code>${e(info.sampleRepository.name)}</code> work on the sample repository <code>${e(info.sampleRepository.path)}</code>: <code>git -C ${e(info.sampleRepository.path)} log --oneline main</code>.</p>` : ''}
 <h2>Functions</h2>
 <ul>${info.functions.map((n) => `<li><code>/${e(n)}</code> — <a href="/${e(n)}/healthz">/${e(n)}/healthz</a></li>`).join('')}</ul>
 <h2>Status API</h2>

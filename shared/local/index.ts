@@ -25,6 +25,7 @@ import { databaseStartupError, firstLine, StartupError } from './errors.js';
 import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
 import { createLocalServer } from './server.js';
+import { ensureSampleRepo } from './sample-repo.js';
 
 export { debugStack, firstLine, StartupError, startupLine } from './errors.js';
 
@@ -35,6 +36,32 @@ export interface LocalOptions {
   readonly tickMs?: number;
   /** Workflow backend; default: the local runner with the example stages. */
   readonly workflows?: WorkflowBackend;
+}
+
+/** The name Idea Specs use for local mode's sample repository. */
+export const SAMPLE_REPOSITORY = 'local/sample';
+
+/** What `facteur-agent` reads, as local mode sets it for its stages; the operator's own settings win. */
+const PASSED_TO_STAGES = /^(FACTEUR_(AGENT_|GATE_|DEPLOY_|GIT_|MERGE_|TAG_|OUTPUT_CAP|GITHUB_|HEARTBEAT_SECONDS)|GH_TOKEN$)/;
+
+function stageEnv(env: Readonly<Record<string, string | undefined>>, dataDir: string, sampleBare: string): Record<string, string> {
+  const out: Record<string, string> = {
+    // the example agent (examples/agent/), in place of a real coding agent
+    FACTEUR_AGENT_COMMAND: JSON.stringify([process.execPath, join(root, 'examples', 'agent', 'example-agent.mjs')]),
+    FACTEUR_WORK_DIR: join(dataDir, 'work'),
+    FACTEUR_HEARTBEAT_SECONDS: '5',
+    FACTEUR_GIT_AUTHOR_NAME: 'Facteur local agent',
+    FACTEUR_GIT_AUTHOR_EMAIL: 'facteur-agent@localhost',
+  };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && PASSED_TO_STAGES.test(k)) out[k] = v;
+  // names the agent may be given (API keys of a real agent), by name: FACTEUR_AGENT_ENV
+  for (const name of (env.FACTEUR_AGENT_ENV ?? '').split(',').map((n) => n.trim()).filter(Boolean)) {
+    const v = env[name];
+    if (v !== undefined) out[name] = v;
+  }
+  const repos = [`${SAMPLE_REPOSITORY}=${sampleBare}`, ...(env.FACTEUR_LOCAL_REPOS ? [env.FACTEUR_LOCAL_REPOS] : [])];
+  out.FACTEUR_LOCAL_REPOS = repos.join(',');
+  return out;
 }
 
 /** Local mode's defaults, where the cluster's would make a demo slow. Set them to override. */
@@ -145,12 +172,20 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
 
   let stopping = false;
   let runner: LocalRunner | undefined;
+  // The repository a newcomer's ideas work on, made once: `local/sample` (FACTEUR_LOCAL_REPOS).
+  const sample = opts.workflows ? undefined : await ensureSampleRepo(dataDir);
+  if (sample?.created) log.info('created the sample repository local mode works on', { repository: SAMPLE_REPOSITORY, path: sample.bare });
+  // facteur-agent and facteur-step as this process runs: compiled (`npm start` builds them)
+  // or from the TypeScript sources (the tests)
+  const compiled = fileURLToPath(import.meta.url).includes('/dist/');
+  const bin = (name: string) => (compiled ? join(root, 'dist', 'bin', `${name}.js`) : join(root, 'bin', `${name}.ts`));
   const workflows: WorkflowBackend =
     opts.workflows ??
     (runner = createLocalRunner({
-      stageScript: join(root, 'examples', 'stages', 'run-stage.mjs'),
-      // the compiled CLI (`npm start` builds it); from the sources when running uncompiled
-      stepBin: existsSync(join(root, 'dist', 'bin', 'facteur-step.js')) ? join(root, 'dist', 'bin', 'facteur-step.js') : join(root, 'bin', 'facteur-step.ts'),
+      stageScript: bin('facteur-agent'),
+      ...(compiled ? {} : { nodeArgs: ['--import', 'tsx'] }),
+      stepBin: bin('facteur-step'),
+      env: stageEnv(opts.env, dataDir, sample!.bare),
       log,
       runsDir,
       onExit: (e) => void stageExited(e),
@@ -215,6 +250,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     handlers,
     home: {
       url, functions, database: dbLabel, dataDir, pid: process.pid,
+      ...(sample ? { sampleRepository: { name: SAMPLE_REPOSITORY, path: sample.bare } } : {}),
       statusToken: config.statusToken !== undefined, intakeToken: config.intakeToken !== undefined,
     },
     // what intake accepted reaches dispatch at once, not at the next tick

@@ -1,7 +1,7 @@
 // Local mode's stand-in for Argo: each submitted Workflow runs as a child process with the
-// environment and inputs an Argo step gets (see knative/workflow-templates/), here the
-// example stage script in examples/stages/, which reports through `facteur-step` over HTTP
-// exactly like a step in a cluster. Named by workflow name, so a re-submit of a name that
+// environment and inputs an Argo step gets (see knative/workflow-templates/), here
+// `facteur-agent <stage>`, which does the stage's work in a real git worktree and reports
+// over HTTP exactly like a step in a cluster. Named by workflow name, so a re-submit of a name that
 // is still running is AlreadyExists, as in Argo.
 //
 // Each run works in its own directory under one parent per process (`runsDir`, local mode:
@@ -25,8 +25,10 @@ import type { Logger } from '../log/index.js';
 
 export interface LocalRunnerOptions {
   readonly namespace?: string;
-  /** The stage script: `node <script> <stage>`. */
+  /** The stage program: `node [nodeArgs…] <script> <stage>` (local mode: facteur-agent). */
   readonly stageScript: string;
+  /** Before the script, e.g. `--import tsx` to run it from the TypeScript sources. */
+  readonly nodeArgs?: readonly string[];
   /** The compiled `facteur-step` the script calls. */
   readonly stepBin: string;
   readonly log: Logger;
@@ -133,7 +135,7 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
       const tokenFile = join(dir, 'token');
       writeFileSync(tokenFile, token.reveal(), { mode: 0o600 });
       const uid = randomUUID();
-      const child = spawn(process.execPath, [opts.stageScript, stage], {
+      const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.stageScript, stage], {
         stdio: ['ignore', 'ignore', 'pipe'],
         detached: true,
         env: {
