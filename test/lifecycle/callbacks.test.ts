@@ -1,10 +1,11 @@
 // Callbacks (CONTRACTS §7): duplicate, forged, stale, oversized and invalid events; unknown
 // and unauthorized run ids answered alike; the token reaching the step through its Secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACT_KINDS } from '../../shared/callbacks/artifact-kinds.js';
 import { tokenSecretName } from '../../shared/argo/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { Secret } from '../../shared/config/index.js';
-import { runTokenOf, STAGE_RESULT, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
+import { plan, runTokenOf, STAGE_RESULT, startSystem, submitIdea, tick, WorkflowWatch, type StepDouble, type System } from '../helpers/system.js';
 
 let sys: System;
 let step: StepDouble;
@@ -64,6 +65,23 @@ describe('callbacks', () => {
     expect(a).toMatchObject({ artifact_type: 'test-report', data: report, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
+  it('stores an artifact of every kind the contract names (the database agrees with the list)', async () => {
+    const samples: Record<string, unknown> = {
+      plan: plan(['only']),
+      review: { verdict: 'approved', summary: 'ok' },
+      reflection: { lesson: 'keep tests close' },
+      toolchain: { source: 'detected', adapters: [{ toolchain: 'node', root: '.', confidence: 0.9, evidence: ['package-lock.json'], commands: [{ name: 'test', argv: ['npm', 'test'], cwd: '.' }] }] },
+      prompt: { version: 'facteur-prompt/1', digest: `sha256:${'a'.repeat(64)}`, bytes: 1200, truncated: [] },
+      ...Object.fromEntries(Object.values(STAGE_RESULT).flat().map((a) => [a.kind, a.data])),
+    };
+    let seq = 100;
+    for (const kind of ARTIFACT_KINDS) {
+      expect(samples[kind], kind).toBeDefined();
+      const r = await step.post({ type: 'artifact', artifact: { kind, data: samples[kind] } }, { seq: seq++ });
+      expect(r.status, `${kind}: ${JSON.stringify(r.body)}`).toBe(202);
+    }
+  });
+
   it('refuses an artifact that is not in its kind\'s shape, naming every problem, and keeps nothing of it', async () => {
     const bad = {
       base: 'not-a-sha',
@@ -75,7 +93,7 @@ describe('callbacks', () => {
     expect(r.status).toBe(400);
     const paths = (r.body.error.issues as { path: string }[]).map((i) => i.path).sort();
     expect(paths).toEqual(['artifact.data.base', 'artifact.data.files.0.added', 'artifact.data.files.0.status', 'artifact.data.removed']);
-    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.artifacts where run_id = ${step.runId} and artifact_type = 'diff-stats'`;
+    const [n] = await sys.db.sql`select count(*)::int as n from codex_kb.artifacts where run_id = ${step.runId} and data->>'base' = 'not-a-sha'`;
     expect(n!.n).toBe(0);
     // extra fields are kept: an agent may say more than the contract asks
     const good = { ...(STAGE_RESULT.implementation![0]!.data as object), agent: 'example' };
