@@ -166,6 +166,8 @@ async function agent(ctx: StageContext, ws: Workspace, promptFile: string, extra
   const result = await runCommand(argv, {
     cwd: ws.dir,
     env,
+    // also on stdin, for agents that read their prompt there (`codex exec … -`)
+    stdin: await readFile(promptFile, 'utf8'),
     timeoutMs: ctx.env.agentTimeoutMs,
     capBytes: ctx.env.outputCapBytes,
     onTick: () => ctx.tick('agent running'),

@@ -42,7 +42,7 @@ export interface LocalOptions {
 export const SAMPLE_REPOSITORY = 'local/sample';
 
 /** What `facteur-agent` reads, as local mode sets it for its stages; the operator's own settings win. */
-const PASSED_TO_STAGES = /^(FACTEUR_(AGENT_|GATE_|DEPLOY_|GIT_|MERGE_|TAG_|OUTPUT_CAP|GITHUB_|HEARTBEAT_SECONDS)|GH_TOKEN$)/;
+const PASSED_TO_STAGES = /^(FACTEUR_(AGENT_|GATE_|DEPLOY_|GIT_|MERGE_|TAG_|OUTPUT_CAP|GITHUB_|HEARTBEAT_SECONDS)|GH_TOKEN$|EXAMPLE_)/;
 
 function stageEnv(env: Readonly<Record<string, string | undefined>>, dataDir: string, sampleBare: string): Record<string, string> {
   const out: Record<string, string> = {

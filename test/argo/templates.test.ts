@@ -1,7 +1,7 @@
 // The WorkflowTemplates under knative/workflow-templates: valid against the Argo CRD
 // schema, in step with what buildWorkflow sends, taking the run token from the Secret
-// beside the Workflow (never from a parameter), and — run with bash, with stub
-// `facteur-agent` / `facteur-step` on PATH — doing what the callbacks contract expects.
+// beside the Workflow (never from a parameter), and — run with bash, with a stub
+// `facteur-agent` on PATH — handing facteur-agent the decoded inputs and nothing else.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,13 +18,6 @@ type Obj = Record<string, any>;
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml'));
 const load = (file: string): Obj => parse(readFileSync(join(DIR, file), 'utf8')) as Obj;
 const templateOf = (stage: Stage): Obj => load(`github-codex-${stage}.yaml`);
-const ARTIFACTS: Record<Stage, string[]> = {
-  planning: ['plan'],
-  implementation: ['test-report', 'diff-stats'],
-  review: ['review'],
-  integration: ['integration'],
-  deploy: ['deploy'],
-};
 
 describe('workflow templates', () => {
   it('has exactly one per stage', () => {
@@ -92,29 +85,29 @@ describe('workflow templates', () => {
   });
 });
 
-describe('the step script, run with stub commands', () => {
+describe('the step script, run with a stub facteur-agent', () => {
   const work = mkdtempSync(join(tmpdir(), 'facteur-templates-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const hostile = "{{workflow.parameters.runToken}} {{=sprig.env('HOME')}} $(touch PWNED) `touch PWNED2` 'quote\"";
 
   /** Runs the stage's main script as Argo would: parameters substituted into env only. */
-  function run(stage: Stage, agentExit: number, writeOutputs = true, agentSeconds = 0) {
+  function run(stage: Stage, agentExit: number) {
     const dir = mkdtempSync(join(work, `${stage}-`));
-    const log = join(dir, 'calls.log');
     const bin = join(dir, 'bin');
     const stub = (name: string, body: string) => {
       writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`);
       chmodSync(join(bin, name), 0o755);
     };
     spawnSync('mkdir', ['-p', bin]);
-    stub('facteur-step', `echo "$* | url=$FACTEUR_CALLBACK_URL token=$(cat "$FACTEUR_RUN_TOKEN_FILE") env=\${FACTEUR_RUN_TOKEN:-none}" >> "${log}"`);
+    // facteur-agent reports the run itself: the script must hand it everything and get out of the way
     stub(
       'facteur-agent',
       `cp -r "$FACTEUR_INPUT_DIR" "${dir}/seen"
-sleep ${agentSeconds}
-${writeOutputs ? ARTIFACTS[stage].map((k) => `echo '{"ok":true}' > "$FACTEUR_OUTPUT_DIR/${k}.json"`).join('\n') : ''}
+{ echo "argv=$*"; echo "out=$FACTEUR_OUTPUT_DIR"; echo "url=$FACTEUR_CALLBACK_URL"; echo "token=$(cat "$FACTEUR_RUN_TOKEN_FILE")";
+  echo "env=\${FACTEUR_RUN_TOKEN:-none}"; echo "work=$FACTEUR_WORK_DIR"; echo "b64=\${EVENT_BODY_B64:-unset}"; echo "pid=$$"; } > "${dir}/agent.txt"
 exit ${agentExit}`,
     );
+    stub('facteur-step', `echo "$*" >> "${dir}/step-calls.log"`);
     const wf = buildWorkflow(
       sampleInput({ stage, eventBody: { prompt: hostile }, intentAnchor: hostile, retrievedContext: 'ctx', rawEvent: { body: hostile } }),
     );
@@ -124,7 +117,7 @@ exit ${agentExit}`,
     const mount = join(dir, 'token-mount');
     spawnSync('mkdir', ['-p', mount]);
     writeFileSync(join(mount, TOKEN_KEY), SAMPLE_TOKEN);
-    const env: Record<string, string> = { PATH: `${bin}:${process.env.PATH}`, TMPDIR: dir, FACTEUR_HEARTBEAT_SECONDS: '0.1' };
+    const env: Record<string, string> = { PATH: `${bin}:${process.env.PATH}`, TMPDIR: dir };
     for (const e of main.container.env as Obj[]) {
       if (e.value === undefined) continue; // secrets
       env[e.name] = String(e.value)
@@ -133,50 +126,35 @@ exit ${agentExit}`,
     }
     const script = String(main.container.args[0]).replaceAll('/tmp/facteur', join(dir, 'facteur'));
     const result = spawnSync(main.container.command[0], [...main.container.command.slice(1), script], { env, cwd: dir, encoding: 'utf8', timeout: 10_000 });
-    const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
-    return { result, calls, dir, params };
+    const agent = existsSync(join(dir, 'agent.txt'))
+      ? Object.fromEntries(readFileSync(join(dir, 'agent.txt'), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+      : {};
+    return { result, agent, dir, params };
   }
 
-  it.each(STAGES)('%s: started, artifacts, completed succeeded', (stage) => {
-    const { result, calls, dir, params } = run(stage, 0);
+  it.each(STAGES)('%s: decodes the inputs byte for byte, executes none of them, and execs facteur-agent %s', (stage) => {
+    const { result, agent, dir, params } = run(stage, 0);
     expect(result.status, result.stderr).toBe(0);
-    const cmds = calls.map((c) => c.split(' | ')[0]);
-    expect(cmds[0]).toMatch(new RegExp(`^started --message ${stage} attempt 1$`));
-    expect(cmds.slice(1, -1)).toEqual(ARTIFACTS[stage].map((k) => `artifact ${k} ${join(dir, 'facteur/out', `${k}.json`)}`));
-    expect(cmds.at(-1)).toBe('completed succeeded');
-    expect(calls[0]).toContain(`url=${params.callbackUrl} token=${SAMPLE_TOKEN} env=none`);
-    // Decoded byte for byte, and nothing in it was executed.
+    expect(agent.argv).toBe(stage);
+    expect(agent).toMatchObject({ out: join(dir, 'facteur/out'), url: params.callbackUrl, token: SAMPLE_TOKEN, env: 'none', work: '/work', b64: 'unset' });
+    // the script's own shell became the agent (exec): nothing of the script runs after it
+    expect(existsSync(join(dir, 'step-calls.log'))).toBe(false);
     expect(JSON.parse(readFileSync(join(dir, 'seen/event-body.json'), 'utf8')).prompt).toBe(hostile);
     expect(readFileSync(join(dir, 'seen/intent-anchor.md'), 'utf8')).toBe(hostile);
+    expect(readFileSync(join(dir, 'seen/retrieved-context.md'), 'utf8')).toBe('ctx');
     expect(existsSync(join(dir, 'PWNED')) || existsSync(join(dir, 'PWNED2'))).toBe(false);
   });
 
-  it('sends heartbeats while the agent works, and leaves no process behind', () => {
-    const started = Date.now();
-    const { result, calls } = run('deploy', 0, true, 0.45);
-    expect(result.status, result.stderr).toBe(0);
-    const heartbeats = calls.filter((c) => c.startsWith('heartbeat --progress 0.5 --quiet'));
-    expect(heartbeats.length).toBeGreaterThanOrEqual(2);
-    expect(calls.indexOf(heartbeats[0] ?? '')).toBeGreaterThan(0); // after started
-    expect(calls.at(-1)).toMatch(/^completed succeeded/);
-    expect(Date.now() - started).toBeLessThan(5_000); // the pipes closed: no sleeping loop kept them open
+  it.each([1, 75])("passes facteur-agent's exit code %i on to Argo (the exit handler closes what is unfinished)", (code) => {
+    const { result } = run('implementation', code);
+    expect(result.status).toBe(code);
   });
 
-  it('reports an agent failure as completed failed and fails the step', () => {
-    const { result, calls } = run('planning', 3);
-    expect(result.status).toBe(3);
-    expect(calls.at(-1)).toMatch(/^completed failed --error-code agent_failed --error-message facteur-agent planning exited with 3/);
-  });
-
-  it('treats a missing result file as a failure', () => {
-    const { result, calls } = run('review', 0, false);
-    expect(result.status).not.toBe(0);
-    expect(calls.some((c) => c.startsWith('artifact'))).toBe(false);
-    expect(calls.at(-1)).toMatch(/^completed failed/);
-  });
-
-  it('sends the implementation test report even when the agent failed', () => {
-    const { calls } = run('implementation', 1);
-    expect(calls.map((c) => c.split(' ')[0] + ' ' + c.split(' ')[1])).toEqual(['started --message', 'artifact test-report', 'completed failed']);
+  it.each(STAGES)('%s gives facteur-agent a work volume and its ConfigMap', (stage) => {
+    const doc = templateOf(stage);
+    const main = (doc.spec.templates as Obj[]).find((t) => t.name === doc.spec.entrypoint) as Obj;
+    expect(doc.spec.volumes).toContainEqual({ name: 'work', emptyDir: {} });
+    expect(main.container.volumeMounts).toContainEqual({ name: 'work', mountPath: '/work' });
+    expect(main.container.envFrom).toEqual([{ configMapRef: { name: 'facteur-agent', optional: true } }]);
   });
 });
