@@ -23,6 +23,7 @@
 //   EXAMPLE_FAIL=<stage>               that stage's agent exits 1 with a message on stderr
 //   EXAMPLE_REVIEW=changes_requested   the first review (review-1) asks for changes to the first task
 //   EXAMPLE_BREAK_TEST=<task-key>      attempt 1 of that task writes a failing test; later attempts fix it
+//   EXAMPLE_STEP_MS=<ms>               wait this long before working (a slow agent)
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -145,6 +146,9 @@ try {
 } catch (err) {
   fail(`cannot read FACTEUR_PROMPT_FILE ${promptFile}: ${err.code ?? err.message}`, 2);
 }
+// EXAMPLE_STEP_MS: think for this long first (a slow agent, for trying shutdown and recovery)
+const pace = Number(process.env.EXAMPLE_STEP_MS ?? 0);
+if (pace > 0) await new Promise((r) => setTimeout(r, pace));
 if (process.env.EXAMPLE_FAIL && process.env.EXAMPLE_FAIL === stage) fail(`EXAMPLE_FAIL=${stage}: failing the ${stage} agent on purpose`);
 
 const input = required('FACTEUR_INPUT_DIR');

@@ -9,7 +9,7 @@
 // the requests in progress finish, close the pool and the database, release the lock.
 import { FUNCTIONS, type FunctionName } from '../../functions/index.js';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tick } from '../dispatch/engine.js';
@@ -175,6 +175,8 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   // The repository a newcomer's ideas work on, made once: `local/sample` (FACTEUR_LOCAL_REPOS).
   const sample = opts.workflows ? undefined : await ensureSampleRepo(dataDir);
   if (sample?.created) log.info('created the sample repository local mode works on', { repository: SAMPLE_REPOSITORY, path: sample.bare });
+  // the stages' git caches and worktrees (FACTEUR_WORK_DIR); worktrees go with their runs
+  if (sample) mkdirSync(join(dataDir, 'work'), { recursive: true });
   // facteur-agent and facteur-step as this process runs: compiled (`npm start` builds them)
   // or from the TypeScript sources (the tests)
   const compiled = fileURLToPath(import.meta.url).includes('/dist/');

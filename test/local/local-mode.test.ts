@@ -1,4 +1,5 @@
 // `npm start` in-process: the embedded PostgreSQL (PGlite) and a real server, every function mounted.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { createTestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
 
 async function exercise(url: string) {
-  const body = JSON.stringify(ideaSpec({ id: 'local-1' }));
+  const body = JSON.stringify(ideaSpec({ id: 'local-1', repository: 'local/sample' }));
   const first = await postEvent(url, { topic: 'codex.intent', body, path: '/intake' });
   expect(first.status).toBe(202);
   const again = await postEvent(url, { topic: 'codex.intent', body, path: '/intake' });
@@ -57,6 +58,21 @@ describe('local mode', () => {
         expect(Date.parse(r.completedAt)).toBeGreaterThanOrEqual(Date.parse(r.startedAt));
         expect(Date.parse(r.startedAt)).toBeGreaterThanOrEqual(Date.parse(r.queuedAt));
       }
+      // real work in a real repository: the sample repo's main holds one commit per task,
+      // each with its trailers, merged by integration; the release tag on its tip
+      const bare = join(dir, 'repos', 'sample.git');
+      const git = (...args: string[]) => execFileSync('git', ['-C', bare, ...args], { encoding: 'utf8' }).trim();
+      const taskCommits = git('log', '--no-merges', '--format=%(trailers:key=Facteur-Task,valueonly)', 'main').split('\n').filter(Boolean);
+      expect(taskCommits.sort()).toEqual(byStage('implementation').map((t: { key: string }) => t.key).sort());
+      expect(git('tag', '--points-at', 'main')).toMatch(/^facteur-/);
+      const implRun = done.runs.find((r: { taskId: string }) => r.taskId === byStage('implementation')[0].id);
+      const run = (await (await fetch(`${local.url}/status/v1/runs/${implRun.id}`)).json()) as any;
+      const report = run.artifacts.find((a: { kind: string }) => a.kind === 'test-report').data;
+      expect(report).toMatchObject({ toolchain: 'node', passed: true });
+      expect(report.checks[0]).toMatchObject({ name: 'test', command: 'npm test', exitCode: 0, failed: 0 });
+      expect(report.checks[0].passed).toBeGreaterThanOrEqual(2); // the sample's own test and the task's
+      const stats = run.artifacts.find((a: { kind: string }) => a.kind === 'diff-stats').data;
+      expect(stats.files.map((f: { path: string }) => f.path).sort()).toEqual([`src/${byStage('implementation')[0].key}.js`, `test/${byStage('implementation')[0].key}.test.js`]);
       await local.close();
       local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir }, log: silentLogger });
       const list = (await (await fetch(`${local.url}/status/v1/ideas`)).json()) as any;
@@ -66,6 +82,45 @@ describe('local mode', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 150_000);
+
+  it('a task whose test fails is retried, and the retry that fixes it completes the idea', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
+    try {
+      const env = { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_MONITOR_WINDOW_S: '0', FACTEUR_RETRY_BASE_MS: '0', EXAMPLE_BREAK_TEST: 'fix-login-core' };
+      const local = await startLocal({ env, log: silentLogger, tickMs: 250 });
+      try {
+        const r = await postEvent(local.url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'local-retry', title: 'Fix login', repository: 'local/sample' })), path: '/intake' });
+        expect(r.status).toBe(202);
+        const done = await waitFor(local.url, r.body.ideaId, 'completed', 120_000);
+        const core = done.tasks.find((t: { key: string }) => t.key === 'fix-login-core');
+        const runs = done.runs.filter((x: { taskId: string }) => x.taskId === core.id).sort((a: any, b: any) => a.attempt - b.attempt);
+        expect(runs.map((x: any) => [x.attempt, x.status, x.errorCode])).toEqual([[1, 'failed', 'test_failure'], [2, 'succeeded', null]]);
+        expect(runs[0].errorMessage).toMatch(/1 failed/);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('a stage whose agent keeps failing blocks the idea, each run failed with the agent\'s code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
+    try {
+      const env = { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_RETRY_BASE_MS: '0', EXAMPLE_FAIL: 'planning' };
+      const local = await startLocal({ env, log: silentLogger, tickMs: 250 });
+      try {
+        const r = await postEvent(local.url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'local-fail', repository: 'local/sample' })), path: '/intake' });
+        const blocked = await waitFor(local.url, r.body.ideaId, 'blocked', 90_000);
+        expect(blocked.runs.map((x: any) => x.errorCode)).toEqual(['agent_error', 'agent_error', 'agent_error']);
+        expect(blocked.runs[0].errorMessage).toMatch(/the agent exited with 1.*EXAMPLE_FAIL/);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('uses DATABASE_URL when it is set', async () => {
     const db = await createTestDb({ migrated: false });

@@ -96,7 +96,7 @@ describe('local mode as a process', () => {
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('stopping as soon as the start is done');
     expect(p.output()).toContain('shutdown: data dir unlocked');
-    expect(readdirSync(dir)).toEqual(['pgdata']);
+    expect(readdirSync(dir).sort()).toEqual(['pgdata', 'repos', 'work']);
   }, 60_000);
 
   it('/ is a small page (HTML, or JSON on request) listing the functions, the status routes and the data dir; /status/ indexes the API', async () => {

@@ -46,7 +46,7 @@ describe('local mode recovery', () => {
 
     // 1. a stage runs (60 s per step) when local mode is asked to stop
     local = await startLocalProcess(env(60_000));
-    const posted = await postEvent(url, { topic: 'codex.intent', path: '/intake', body: JSON.stringify(ideaSpec({ id: 'recover-me' })) });
+    const posted = await postEvent(url, { topic: 'codex.intent', path: '/intake', body: JSON.stringify(ideaSpec({ id: 'recover-me', repository: 'local/sample' })) });
     expect(posted.status).toBe(202);
     const ideaId = posted.body.ideaId as string;
     const first = await stageOf(ideaId, 1);
@@ -128,7 +128,10 @@ describe('local mode recovery', () => {
 
     expect(await stop(local, 'SIGTERM')).toBe(0);
     local = undefined;
-    expect(readdirSync(dataDir).sort()).toEqual(['pgdata']);
+    expect(readdirSync(dataDir).sort()).toEqual(['pgdata', 'repos', 'work']);
+    // the git caches stay for the next runs; no run's worktree is left behind
+    const caches = join(dataDir, 'work', 'git');
+    for (const d of readdirSync(caches).filter((n) => n.endsWith('.worktrees'))) expect(readdirSync(join(caches, d))).toEqual([]);
     expect(readdirSync(join(dataDir, 'pgdata')).length).toBeGreaterThan(0);
   }, 300_000);
 });
