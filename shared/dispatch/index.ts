@@ -164,9 +164,11 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
        where id = ${r.task_id} and state = 'submitting' and exists (select 1 from run)`;
   } catch (err) {
     if (err instanceof SubmissionAbandoned) {
-      // An earlier try may have landed unanswered: nobody waits for that Workflow now.
+      // Nothing to delete: a try that landed unanswered made the one Workflow of this name,
+      // whose step is what ended the run, or which the tick or the cancel deleted. Deleting
+      // it here let another instance's resubmission create the name a second time (found by
+      // `npm run chaos`, seed 202); its token Secret is gone, so it cannot report anything.
       deps.log.info('dispatch: the run ended while its create was retried; not submitted', { runId: r.id, workflow: r.external_run_id });
-      await deps.workflows.delete(r.external_run_id).catch((e) => deps.log.warn('dispatch: could not delete the workflow of an ended run', { workflow: r.external_run_id, error: messageOf(e) }));
       return;
     }
     if (err instanceof NonRetriableError || err instanceof ValidationError || err instanceof ConflictError) {
