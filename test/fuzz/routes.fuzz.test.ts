@@ -70,7 +70,8 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
         const what = describe(`status ${method} ${path}`, undefined, answer);
         expect(answer.status, what).toBeLessThan(500);
         // the open routes, as the server sees the path (fetch resolves `%2e%2e` to `..`)
-        const arrived = new URL(path, t.urls.status).pathname;
+        // (resolved as one absolute URL: `/\\` alone is a scheme-relative reference with no host)
+        const arrived = new URL(`${t.urls.status}${path}`).pathname;
         if (!authed && !['/', '/healthz'].includes(arrived)) expect(answer.status, what).toBe(401);
       }),
       options(),
