@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every Facteur function: FUNCTION_TARGET picks the one a container serves
-# (knative/services/*.yaml). It also carries `facteur-step`, the CLI Argo steps call back with.
+# (knative/services/*.yaml). It also carries `facteur-agent` and `facteur-step`, what Argo steps run.
 #   docker build -t ghcr.io/facteur/facteur:<version> .
 ARG NODE_IMAGE=node:20-slim
 
@@ -28,9 +28,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Applied at start-up (FACTEUR_RUN_MIGRATIONS); found from dist/ by walking up to /app.
 COPY migrations ./migrations
-# `facteur-step` on PATH, as `npm install -g` would link the package's bin.
-RUN chmod 0755 dist/bin/facteur-step.js \
- && ln -s /app/dist/bin/facteur-step.js /usr/local/bin/facteur-step
+# `facteur-agent` and `facteur-step` on PATH, as `npm install -g` would link the package's bins.
+RUN chmod 0755 dist/bin/facteur-step.js dist/bin/facteur-agent.js \
+ && ln -s /app/dist/bin/facteur-step.js /usr/local/bin/facteur-step \
+ && ln -s /app/dist/bin/facteur-agent.js /usr/local/bin/facteur-agent
 # The image's `node` user, by number: with runAsNonRoot the kubelet can only verify a
 # numeric user. Everything under /app stays root-owned, so it runs read-only.
 USER 1000:1000
