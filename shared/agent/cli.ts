@@ -5,9 +5,9 @@
 // artifact as soon as it exists, then `completed` with the agent's usage, or `failed` with
 // the failure's code and normalized signature. Every variable it reads: ./env.ts.
 //
-// Exit codes: 0 the run was reported (succeeded or failed: the control plane decides what
-// next), 2 bad usage, 75 the callbacks function could not be reached (the template's exit
-// handler then reports `failed --if-unfinished`).
+// Exit codes: 0 succeeded, 1 failed (and reported so: the control plane decides what next;
+// Argo shows the step failed), 2 bad usage, 75 the callbacks function could not be reached
+// (the template's exit handler then reports `failed --if-unfinished`).
 import { messageOf, NonRetriableError, RetryableError, ValidationError } from '../errors/index.js';
 import { createReporter, ReportError, type Reporter } from '../step/reporter.js';
 import { parseAgentEnv } from './env.js';
@@ -57,6 +57,7 @@ export async function runAgentCli(argv: readonly string[], env: NodeJS.ProcessEn
     } else {
       await reporter.completed('failed', { error: { code: outcome.code, message: outcome.message.slice(0, 3900) } });
       say(`${stage} failed: ${outcome.code}: ${outcome.message}`);
+      return 1;
     }
     return 0;
   } catch (err) {

@@ -164,7 +164,8 @@ export function createLocalRunner(opts: LocalRunnerOptions): LocalRunner {
       const entry = { uid, child, dir, stopped: false };
       child.on('exit', (code, signal) => {
         procs.delete(name);
-        if (code !== 0 && !entry.stopped) opts.log.warn('local runner: stage exited non-zero', { workflow: name, stage, code, signal, stderr: stderr.slice(-500) });
+        // exit 1: facteur-agent reported the run failed (its reason is in the run); anything else is news
+        if (code !== 0 && code !== 1 && !entry.stopped) opts.log.warn('local runner: stage exited non-zero', { workflow: name, stage, code, signal, stderr: stderr.slice(-500) });
         rmSync(dir, { recursive: true, force: true });
         opts.onExit?.({ workflow: name, code, signal, stopped: entry.stopped, stderr: stderr.slice(-500) });
       });
