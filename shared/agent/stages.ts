@@ -19,7 +19,7 @@ import { parsePlanArtifact } from '../plans/index.js';
 import type { AgentEnv } from './env.js';
 import { classifyFailure, scopeViolations, type FailureCode } from './failures.js';
 import { runGates, type TestReport } from './gates.js';
-import { changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, openWorkspace, push, type Workspace } from './git/index.js';
+import { cachePaths, changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, openWorkspace, push, type Workspace } from './git/index.js';
 import { createGitHub, pullRequestBody } from './github/index.js';
 import type { RunInputs } from './inputs.js';
 import { runCommand, type CommandResult } from './process.js';
@@ -341,6 +341,7 @@ async function integration(ctx: StageContext): Promise<StageResult> {
       sha = res.sha;
       merged.push({ key: t.key, branch: t.branch, sha, pr: pr.number });
     }
+    if (ctx.env.tagReleases) await gh.createTag({ owner: repo.owner, repo: repo.repo, tag: releaseTag(b.ideaId), sha });
   } else {
     for (const t of tasks) {
       ctx.tick(`merging ${t.branch}`);
@@ -354,9 +355,20 @@ async function integration(ctx: StageContext): Promise<StageResult> {
       }
     }
   }
-  await ctx.artifact('integration', { merged: true, sha, method, into: b.base, branches: merged, pr: merged.at(-1)?.pr ?? null });
+  if (ctx.env.tagReleases && repo.kind !== 'github') {
+    // local: the tag on the base's new tip, pushed to the remote from the cache
+    const paths = cachePaths(cache.cacheDir, repo.remote);
+    await git(['--git-dir', paths.gitDir, 'push', '--force', 'origin', `${sha}:refs/tags/${releaseTag(b.ideaId)}`], { token: ctx.env.githubToken });
+  }
+  await ctx.artifact('integration', {
+    merged: true, sha, method, into: b.base, branches: merged, pr: merged.at(-1)?.pr ?? null,
+    ...(ctx.env.tagReleases ? { tag: releaseTag(b.ideaId) } : {}),
+  });
   return { message: `${merged.length} branches merged into ${b.base} (${method}), now ${sha.slice(0, 12)}` };
 }
+
+/** The tag integration puts on what it merged, when FACTEUR_TAG_RELEASES asks for one. */
+const releaseTag = (ideaId: string) => `facteur/release-${ideaId.slice(0, 8)}`;
 
 async function deploy(ctx: StageContext): Promise<StageResult> {
   const b = ctx.inputs.body;

@@ -86,7 +86,7 @@ describe('local mode', () => {
   it('a task whose test fails is retried, and the retry that fixes it completes the idea', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
     try {
-      const env = { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_MONITOR_WINDOW_S: '0', FACTEUR_RETRY_BASE_MS: '0', EXAMPLE_BREAK_TEST: 'fix-login-core' };
+      const env = { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_MONITOR_WINDOW_S: '0', FACTEUR_RETRY_BASE_MS: '0', EXAMPLE_BREAK_TEST: 'fix-login-core', FACTEUR_TAG_RELEASES: '1' };
       const local = await startLocal({ env, log: silentLogger, tickMs: 250 });
       try {
         const r = await postEvent(local.url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'local-retry', title: 'Fix login', repository: 'local/sample' })), path: '/intake' });
@@ -96,6 +96,9 @@ describe('local mode', () => {
         const runs = done.runs.filter((x: { taskId: string }) => x.taskId === core.id).sort((a: any, b: any) => a.attempt - b.attempt);
         expect(runs.map((x: any) => [x.attempt, x.status, x.errorCode])).toEqual([[1, 'failed', 'test_failure'], [2, 'succeeded', null]]);
         expect(runs[0].errorMessage).toMatch(/1 failed/);
+        // asked to, integration tagged what it merged
+        const tags = execFileSync('git', ['-C', join(dir, 'repos', 'sample.git'), 'tag', '--list', 'facteur/release-*'], { encoding: 'utf8' }).trim();
+        expect(tags).toBe(`facteur/release-${String(r.body.ideaId).slice(0, 8)}`);
       } finally {
         await local.close();
       }
