@@ -125,6 +125,40 @@ describe('local mode', () => {
     }
   }, 120_000);
 
+  it.each([
+    {
+      name: 'a plan the agent wrote that does not validate',
+      agent: [process.execPath, '-e', "require('fs').writeFileSync(process.env.FACTEUR_OUTPUT_DIR + '/plan.json', JSON.stringify({ tasks: [] }))"],
+      code: 'invalid_plan',
+      attempts: 1, // terminal: the control plane does not retry a plan that cannot be valid
+      message: /the plan the agent wrote does not validate: .*tasks/,
+    },
+    {
+      name: 'an agent that writes outside the task\'s paths',
+      agent: [process.execPath, join(import.meta.dirname, 'fixtures', 'agent-outside-scope.mjs')],
+      code: 'scope_violation',
+      attempts: 3,
+      message: /outside the task's paths \(src\/, test\/\): OUTSIDE\.md/,
+    },
+  ])('$name: $attempts attempt(s) fail with $code naming the problem, then the idea is blocked', async ({ agent, code, attempts, message }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-local-'));
+    try {
+      const env = { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_RETRY_BASE_MS: '0', FACTEUR_AGENT_COMMAND: JSON.stringify(agent) };
+      const local = await startLocal({ env, log: silentLogger, tickMs: 250 });
+      try {
+        const r = await postEvent(local.url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: `local-${code}`, repository: 'local/sample' })), path: '/intake' });
+        const blocked = await waitFor(local.url, r.body.ideaId, 'blocked', 120_000);
+        const failed = blocked.runs.filter((x: any) => x.status === 'failed');
+        expect(failed.map((x: any) => x.errorCode)).toEqual(Array(attempts).fill(code));
+        expect(failed[0].errorMessage).toMatch(message);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
   it('uses DATABASE_URL when it is set', async () => {
     const db = await createTestDb({ migrated: false });
     // the data dir still holds the lock and the runs' directories: never the repository's .facteur/
