@@ -35,6 +35,11 @@ export interface ArgoClientOptions extends CallOptions {
   /** Defaults to `kubeConfigFromEnv()`. */
   readonly kubeConfig?: KubeConfig;
   readonly namespace: string;
+  /**
+   * A submission still running after this long (its Secret needed retries) asks
+   * `stillWanted` before its first Workflow create too; default 200 ms.
+   */
+  readonly recheckAfterMs?: number;
 }
 
 export interface SubmitResult {
@@ -49,7 +54,9 @@ export interface SubmitResult {
 export interface SubmitOptions {
   /**
    * Asked before every create of the Workflow after the first try (a retry of a 429/5xx, a
-   * second round after a collision). false abandons the submission with a
+   * second round after a collision), and before the first when the submission has already
+   * taken a while (`recheckAfterMs`: its Secret's create was retried; chaos seed 303 saw a
+   * run end and its Workflow deleted meanwhile). false abandons the submission with a
    * SubmissionAbandoned error: the run it was for has ended meanwhile (its step reported,
    * it timed out and its Workflow was deleted), and a late retry would create a Workflow
    * nobody waits for, running beside the next attempt's (found by `npm run chaos`).
@@ -87,6 +94,7 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
   const kc = withKeepAlive(options.kubeConfig ?? kubeConfigFromEnv());
   const api = kc.makeApiClient(CustomObjectsApi);
   const defaultNamespace = options.namespace;
+  const recheckAfterMs = options.recheckAfterMs ?? 200;
   const withRetry = createCall(options);
   const secrets = createTokenSecrets(kc.makeApiClient(CoreV1Api), withRetry, defaultNamespace);
   const at = (namespace: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace });
@@ -101,11 +109,12 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
   }
 
   /** Step 2: the Workflow, idempotent on its name. */
-  async function createWorkflow(workflow: Workflow, name: string, namespace: string, options: SubmitOptions): Promise<SubmitResult> {
+  async function createWorkflow(workflow: Workflow, name: string, namespace: string, options: SubmitOptions, since: number): Promise<SubmitResult> {
     const what = `create workflow ${namespace}/${name}`;
     let tries = 0;
     const create = async (o: Parameters<typeof api.createNamespacedCustomObject>[1]) => {
-      if (tries++ > 0 && options.stillWanted && !(await options.stillWanted())) {
+      const ask = tries++ > 0 || Date.now() - since >= recheckAfterMs;
+      if (ask && options.stillWanted && !(await options.stillWanted())) {
         throw new SubmissionAbandoned(`${what}: its run ended while the create was retried; not created`);
       }
       return api.createNamespacedCustomObject({ ...at(namespace), body: workflow }, o);
@@ -156,10 +165,11 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
       if (!name) throw new ValidationError('a workflow needs metadata.name', [{ path: 'metadata.name', message: 'is required' }]);
       const namespace = workflow.metadata.namespace ?? defaultNamespace;
       const secret = buildRunTokenSecret({ ...workflow, metadata: { ...workflow.metadata, namespace } }, token);
+      const since = Date.now();
       const createdSecret = await secrets.put(secret); // 1.
       let result: SubmitResult;
       try {
-        result = await createWorkflow(workflow, name, namespace, options); // 2.
+        result = await createWorkflow(workflow, name, namespace, options, since); // 2.
       } catch (err) {
         // Refused for good: no Workflow will ever own the Secret this call made. (A transient
         // failure keeps it: the run stays `submitting` and the tick submits it again.)

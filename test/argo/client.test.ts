@@ -118,6 +118,17 @@ describe('ArgoClient.submit', () => {
     expect(kube.secrets(NS)).toHaveLength(0);
   });
 
+  it('asks before the first create too once the submission took recheckAfterMs (its Secret was retried), and creates nothing for an ended run', async () => {
+    const slow = createArgoClient({ kubeConfig: kube.kubeConfig(), namespace: NS, retry: { attempts: 4, baseMs: 5, maxMs: 50 }, timeoutMs: 300, recheckAfterMs: 0 });
+    kube.failMatching((r) => r.method === 'POST' && r.path.endsWith('/secrets'), 2, 503);
+    let asked = 0;
+    const err = await slow.submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => (++asked, false) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SubmissionAbandoned);
+    expect(asked).toBe(1);
+    expect(creates()).toHaveLength(0);
+    expect(kube.secrets(NS)).toHaveLength(0);
+  });
+
   it('does not ask on the first try, and goes on while the run is wanted', async () => {
     kube.failMatching(isWorkflowCreate, 1, 503);
     let asked = 0;
