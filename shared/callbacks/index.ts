@@ -137,6 +137,14 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
           values (${run.idea_id}, ${run.task_id}, ${run.id}, ${event.artifact!.kind},
                   encode(sha256(convert_to(${JSON.stringify(event.artifact!.data)}, 'UTF8')), 'hex'), ${tx.json(event.artifact!.data as never)})`;
         await tx`update codex_kb.task_runs set last_heartbeat_at = now() where id = ${run.id}`;
+        // what planning found in the repository becomes part of the intent: its toolchain
+        // hypotheses (seed 003's intent_v1), the latest planning attempt's winning
+        if (event.artifact!.kind === 'toolchain' && run.stage === 'planning') {
+          await tx`
+            update codex_kb.ideas
+               set intent = jsonb_set(coalesce(intent, '{}'::jsonb), '{toolchainHypotheses}', ${tx.json(toolchainHypotheses(event.artifact!.data) as never)}::jsonb)
+             where id = ${run.idea_id}`;
+        }
         break;
       case 'completed':
         settled = await settleRun(tx, deps.config, run, {
@@ -172,4 +180,13 @@ function summary(e: RunEvent): Record<string, unknown> {
     ...(e.error ? { error: e.error } : {}),
     ...(e.usage ? { usage: e.usage } : {}),
   };
+}
+
+/** The intent's view of a `toolchain` artifact: per root, what was detected, how sure, from what. */
+function toolchainHypotheses(data: unknown): unknown[] {
+  const adapters = (data as { adapters?: unknown[] } | null)?.adapters ?? [];
+  return adapters.map((a) => {
+    const x = a as { toolchain: string; root: string; confidence: number; evidence: string[] };
+    return { toolchain: x.toolchain, root: x.root, confidence: x.confidence, evidence: x.evidence.slice(0, 20), source: (data as { source: string }).source };
+  });
 }

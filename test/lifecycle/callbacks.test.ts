@@ -82,6 +82,15 @@ describe('callbacks', () => {
     }
   });
 
+  it('a planning run\'s toolchain artifact becomes the intent\'s toolchain hypotheses', async () => {
+    const [before] = await sys.db.sql`select intent from codex_kb.ideas where id = ${ideaId}`;
+    const data = { source: 'file', adapters: [{ toolchain: 'python', root: 'svc', confidence: 1, evidence: ['.facteur/toolchain.yml'], commands: [{ name: 'test', argv: ['pytest'], cwd: 'svc' }] }] };
+    expect((await step.post({ type: 'artifact', artifact: { kind: 'toolchain', data } }, { seq: 90 })).status).toBe(202);
+    const [after] = await sys.db.sql`select intent from codex_kb.ideas where id = ${ideaId}`;
+    expect(after!.intent.toolchainHypotheses).toEqual([{ toolchain: 'python', root: 'svc', confidence: 1, evidence: ['.facteur/toolchain.yml'], source: 'file' }]);
+    expect(after!.intent.title).toBe(before!.intent.title); // the rest of the intent as it was
+  });
+
   it('refuses an artifact that is not in its kind\'s shape, naming every problem, and keeps nothing of it', async () => {
     const bad = {
       base: 'not-a-sha',
