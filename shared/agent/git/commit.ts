@@ -127,7 +127,9 @@ const lastPushed = new WeakMap<Workspace, string>();
 /** Why the remote refused a push, from `git push --porcelain` and stderr; undefined if not refused. */
 export function pushRefusal(err: GitCommandError): string | undefined {
   const line = `${err.stdout}\n${err.stderr}`.split('\n').find((l) => /^!\t/.test(l) || /\[(remote )?rejected\]/.test(l));
-  if (line) return line.replace(/^!\t/, '').trim();
+  // what the server said about it (a hook's or branch protection's reason), after git's summary
+  const said = err.stderr.split('\n').filter((l) => /^remote: \S/.test(l)).map((l) => l.slice('remote: '.length).trim()).slice(0, 5).join(' / ');
+  if (line) return `${line.replace(/^!\t/, '').trim()}${said ? ` — ${said.slice(0, 500)}` : ''}`;
   if (/GH006|protected branch|pre-receive hook declined|hook declined/i.test(err.stderr)) return err.stderr.trim();
   return undefined;
 }

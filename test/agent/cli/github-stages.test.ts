@@ -46,7 +46,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function stage(name: string, body: Record<string, unknown>, attempt = 1) {
+async function stage(name: string, body: Record<string, unknown>, attempt = 1, token = TOKEN) {
   const dir = mkdtempSync(join(root, `${name}-`));
   mkdirSync(join(dir, 'in'));
   writeFileSync(join(dir, 'in', 'event-body.json'), JSON.stringify({
@@ -56,9 +56,9 @@ async function stage(name: string, body: Record<string, unknown>, attempt = 1) {
   }));
   const env = parseAgentEnv({
     FACTEUR_INPUT_DIR: join(dir, 'in'), FACTEUR_OUTPUT_DIR: join(dir, 'out'), FACTEUR_WORK_DIR: join(root, 'work'),
-    FACTEUR_RUN_ID: `run-${name}-${attempt}`, FACTEUR_ATTEMPT: String(attempt), FACTEUR_HEARTBEAT_SECONDS: '1',
+    FACTEUR_RUN_ID: `run-${name}-${attempt}-${Math.random().toString(36).slice(2, 8)}`, FACTEUR_ATTEMPT: String(attempt), FACTEUR_HEARTBEAT_SECONDS: '1',
     FACTEUR_AGENT_COMMAND: JSON.stringify([process.execPath, example]),
-    GH_TOKEN: TOKEN, FACTEUR_GITHUB_API_URL: github.url, FACTEUR_GIT_BASE_URL: git.url, FACTEUR_MERGE_METHOD: 'squash',
+    GH_TOKEN: token, FACTEUR_GITHUB_API_URL: github.url, FACTEUR_GIT_BASE_URL: git.url, FACTEUR_MERGE_METHOD: 'squash',
   });
   mkdirSync(env.outputDir, { recursive: true });
   const reported: { kind: string; data: any }[] = [];
@@ -98,6 +98,28 @@ describe('facteur-agent on GitHub (real git over HTTP, FAKE REST API)', () => {
     const merge = github.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/pulls/${pr.number}/merge`));
     expect(merge?.body).toMatchObject({ merge_method: 'squash' });
     expect(reported).toEqual([{ kind: 'integration', data: expect.objectContaining({ merged: true, method: 'squash', into: 'main', pr: pr.number, sha: pr.mergeCommitSha }) }]);
+  });
+
+  it.each([
+    { what: 'a refused token', body: {}, token: 'ghs_wrong', code: 'auth_failed' },
+    { what: 'a repository that does not exist', body: { repository: 'acme/nope' }, token: TOKEN, code: 'repository_not_found' },
+  ])('$what fails the run with $code, the token in no message', async ({ body, token, code }) => {
+    const err = (await stage('implementation', body, 1, token).catch((e: unknown) => e)) as { code?: string; message: string };
+    expect(err.code).toBe(code);
+    expect(err.message).not.toContain(token);
+  });
+
+  it('a push that branch protection refuses fails the run with push_rejected, naming the reason', async () => {
+    const hook = join(bare, 'hooks', 'pre-receive');
+    writeFileSync(hook, '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/heads/facteur/0badcafe/protected) echo "protected branch: pushes need a review" >&2; exit 1;; esac; done\n', { mode: 0o755 });
+    try {
+      const err = (await stage('implementation', { branch: 'facteur/0badcafe/protected' }).catch((e: unknown) => e)) as { code?: string; message: string };
+      expect(err.code).toBe('push_rejected');
+      expect(err.message).toContain('protected branch');
+      expect(github.repo('acme/web').pulls.some((p) => p.head === 'facteur/0badcafe/protected')).toBe(false);
+    } finally {
+      rmSync(hook);
+    }
   });
 
   it('integration refuses to merge while a check fails', async () => {
