@@ -46,7 +46,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function stage(name: string, body: Record<string, unknown>, attempt = 1, token = TOKEN) {
+async function stage(name: string, body: Record<string, unknown>, attempt = 1, token = TOKEN, extra: Record<string, string> = {}) {
   const dir = mkdtempSync(join(root, `${name}-`));
   mkdirSync(join(dir, 'in'));
   writeFileSync(join(dir, 'in', 'event-body.json'), JSON.stringify({
@@ -59,6 +59,7 @@ async function stage(name: string, body: Record<string, unknown>, attempt = 1, t
     FACTEUR_RUN_ID: `run-${name}-${attempt}-${Math.random().toString(36).slice(2, 8)}`, FACTEUR_ATTEMPT: String(attempt), FACTEUR_HEARTBEAT_SECONDS: '1',
     FACTEUR_AGENT_COMMAND: JSON.stringify([process.execPath, example]),
     GH_TOKEN: token, FACTEUR_GITHUB_API_URL: github.url, FACTEUR_GIT_BASE_URL: git.url, FACTEUR_MERGE_METHOD: 'squash',
+    ...extra,
   });
   mkdirSync(env.outputDir, { recursive: true });
   const reported: { kind: string; data: any }[] = [];
@@ -120,6 +121,23 @@ describe('facteur-agent on GitHub (real git over HTTP, FAKE REST API)', () => {
     } finally {
       rmSync(hook);
     }
+  });
+
+  it('deploy runs the deploy command, then the verification, on the base\'s tip; deployed only when both pass', async () => {
+    const marker = join(root, 'deployed.txt');
+    const deployCmd = JSON.stringify([process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, process.env.FACTEUR_DEPLOY_VERSION + ' ' + process.env.FACTEUR_DEPLOY_SHA)`]);
+    const ok = JSON.stringify([process.execPath, '-e', `process.exit(require('fs').existsSync(${JSON.stringify(marker)}) ? 0 : 3)`]);
+    const body = { taskKey: 'deploy-1', branch: 'facteur/0badcafe/deploy-1' };
+    const { reported } = await stage('deploy', body, 1, TOKEN, { FACTEUR_DEPLOY_COMMAND: deployCmd, FACTEUR_DEPLOY_VERIFY_COMMAND: ok });
+    const tip = run(bare, 'rev-parse', 'main');
+    expect(reported).toEqual([{ kind: 'deploy', data: { deployed: true, sha: tip, version: `facteur-0badcafe-${tip.slice(0, 12)}` } }]);
+    expect(execFileSync('cat', [marker], { encoding: 'utf8' })).toBe(`facteur-0badcafe-${tip.slice(0, 12)} ${tip}`);
+    // a verification that fails: not deployed, whatever the deploy command said
+    const failing = JSON.stringify([process.execPath, '-e', "console.error('rollout status: 0 of 2 updated replicas are available'); process.exit(1)"]);
+    const err = (await stage('deploy', body, 2, TOKEN, { FACTEUR_DEPLOY_COMMAND: deployCmd, FACTEUR_DEPLOY_VERIFY_COMMAND: failing }).catch((e: unknown) => e)) as StageFailure;
+    expect(err).toBeInstanceOf(StageFailure);
+    expect(err.code).toBe('deploy_unverified');
+    expect(err.message).toContain('0 of 2 updated replicas');
   });
 
   it('integration refuses to merge while a check fails', async () => {
