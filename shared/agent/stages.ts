@@ -11,50 +11,21 @@
 //                   (GitHub: each pull request, its required checks green; local: a real merge)
 //   deploy          FACTEUR_DEPLOY_COMMAND then FACTEUR_DEPLOY_VERIFY_COMMAND on the base's tip;
 //                   without a command, a release tag on the base's tip checked by its test gates
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ArtifactKind } from '../callbacks/artifact-kinds.js';
 import { ValidationError, messageOf } from '../errors/index.js';
 import { parsePlanArtifact } from '../plans/index.js';
-import type { AgentEnv } from './env.js';
-import { classifyFailure, scopeViolations, type FailureCode } from './failures.js';
-import { runGates, type TestReport } from './gates.js';
-import { cachePaths, changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, openWorkspace, push, type Workspace } from './git/index.js';
+import { scopeViolations } from './failures.js';
+import { cachePaths, changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, push, type Workspace } from './git/index.js';
 import { createGitHub, pullRequestBody } from './github/index.js';
-import type { RunInputs } from './inputs.js';
-import { runCommand, type CommandResult } from './process.js';
-import { assemblePrompt, renderReviewContext } from './prompt.js';
-import { resolveRepository, type ResolvedRepository } from './repos.js';
-import { detectToolchains, type ToolchainPlan } from './toolchain/index.js';
-import { parseUsage, type AgentUsage } from './usage.js';
+import { runCommand } from './process.js';
+import {
+  agent, failureOf, gates, mergeBranches, prompt, readJson, repositoryOf, StageFailure, toolchain, trailersOf, withWorkspace, workspace,
+  type StageContext, type StageResult,
+} from './steps.js';
+import { detectToolchains } from './toolchain/index.js';
 
-export interface StageContext {
-  readonly env: AgentEnv;
-  readonly inputs: RunInputs;
-  /** Sends an artifact at once (the control plane keeps it even when the stage fails later). */
-  readonly artifact: (kind: ArtifactKind, data: unknown) => Promise<void>;
-  /** Called while long commands run: the CLI turns it into heartbeats. */
-  readonly tick: (message: string) => void;
-  /** The process's own environment (PATH, HOME…), from which the agent gets a chosen few. */
-  readonly processEnv: NodeJS.ProcessEnv;
-}
-
-export interface StageResult {
-  readonly usage?: AgentUsage;
-  readonly message?: string;
-}
-
-/** A stage that did not do its work: the run fails with this code (and the signature, to compare failures). */
-export class StageFailure extends Error {
-  override readonly name = 'StageFailure';
-  constructor(
-    readonly code: FailureCode | string,
-    message: string,
-    readonly signature?: string,
-  ) {
-    super(message);
-  }
-}
+export { ensureDirs, StageFailure, type StageContext, type StageResult } from './steps.js';
 
 export async function runStage(ctx: StageContext): Promise<StageResult> {
   switch (ctx.inputs.body.stage) {
@@ -70,135 +41,6 @@ export async function runStage(ctx: StageContext): Promise<StageResult> {
       return deploy(ctx);
   }
 }
-
-// --- shared steps -------------------------------------------------------------------------
-
-function repositoryOf(ctx: StageContext): ResolvedRepository {
-  return resolveRepository(ctx.inputs.body.repository, { FACTEUR_LOCAL_REPOS: ctx.env.localRepos, FACTEUR_GIT_BASE_URL: ctx.env.gitBaseUrl });
-}
-
-async function workspace(ctx: StageContext, repo: ResolvedRepository, opts: { continueBranch: boolean }): Promise<Workspace> {
-  const b = ctx.inputs.body;
-  return openWorkspace({
-    cacheDir: join(ctx.env.workDir, 'git'),
-    remote: repo.remote,
-    base: b.base,
-    branch: b.branch,
-    runId: ctx.env.runId,
-    ...(opts.continueBranch ? { fromHead: b.branch } : {}),
-    token: ctx.env.githubToken,
-  });
-}
-
-/** Merges other branches of the run's remote into the worktree (dependencies, or the tasks under review). */
-async function mergeBranches(ws: Workspace, branches: readonly string[], ctx: StageContext): Promise<void> {
-  const identity = ['-c', `user.name=${ctx.env.author.name}`, '-c', `user.email=${ctx.env.author.email}`];
-  for (const branch of branches) {
-    const exists = await git(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`], { cwd: ws.dir }).then(() => true, () => false);
-    if (!exists) throw new StageFailure('missing_dependency', `branch ${branch} is not on the remote: its task has not pushed its work`);
-    try {
-      await git([...identity, '-c', 'core.hooksPath=/dev/null', 'merge', '--no-edit', '--no-ff', '-m', `Merge ${branch}`, `origin/${branch}`], { cwd: ws.dir });
-    } catch (err) {
-      const conflicted = await git(['diff', '--name-only', '--diff-filter=U'], { cwd: ws.dir }).then((r) => r.stdout.split('\n').filter(Boolean), () => []);
-      await git(['merge', '--abort'], { cwd: ws.dir }).catch(() => undefined);
-      throw new StageFailure('git_conflict', `merging ${branch} conflicts in ${conflicted.join(', ') || 'the worktree'}: ${messageOf(err).slice(0, 500)}`);
-    }
-  }
-}
-
-async function toolchain(ctx: StageContext, dir: string, changed?: readonly string[]): Promise<ToolchainPlan> {
-  const plan = await detectToolchains(dir, changed ? { changedPaths: changed } : {});
-  await ctx.artifact('toolchain', {
-    source: plan.source,
-    adapters: plan.detections.map((d) => ({
-      toolchain: d.toolchain,
-      root: d.root,
-      confidence: d.confidence,
-      evidence: d.evidence,
-      commands: plan.commands.filter((c) => c.cwd === d.root).map((c) => ({ name: c.name, argv: c.argv, cwd: c.cwd })),
-    })),
-  });
-  return plan;
-}
-
-async function prompt(ctx: StageContext, ws: Workspace): Promise<string> {
-  const b = ctx.inputs.body;
-  const reviewContext = renderReviewContext(b.reviewContext);
-  const assembled = assemblePrompt({
-    stage: b.stage,
-    ...(ctx.inputs.intentAnchor ? { intentAnchor: ctx.inputs.intentAnchor } : {}),
-    task: {
-      key: b.taskKey,
-      title: b.title,
-      description: b.description,
-      acceptanceCriteria: b.acceptanceCriteria ?? [],
-      paths: b.paths ?? [],
-      prompt: b.prompt ?? null,
-    },
-    ...(ctx.inputs.retrievedContext ? { retrievedContext: ctx.inputs.retrievedContext } : {}),
-    ...(reviewContext ? { reviewContext } : {}),
-    repository: b.repository,
-    branch: ws.branch,
-    base: ws.base,
-  });
-  const file = join(ctx.env.outputDir, 'prompt.md');
-  await writeFile(file, assembled.text);
-  await ctx.artifact('prompt', { version: assembled.version, digest: assembled.digest, bytes: assembled.bytes, truncated: [...assembled.truncated] });
-  return file;
-}
-
-/** Runs the coding agent in the worktree; a non-zero exit or a timeout fails the stage. */
-async function agent(ctx: StageContext, ws: Workspace, promptFile: string, extra: Record<string, string> = {}): Promise<AgentUsage | undefined> {
-  const argv = ctx.env.agentCommand;
-  if (!argv) throw new StageFailure('not_configured', 'FACTEUR_AGENT_COMMAND is not set: no coding agent to run');
-  const pass = ['PATH', 'HOME', 'LANG', 'TMPDIR', ...ctx.env.agentEnv];
-  const env: NodeJS.ProcessEnv = {
-    ...Object.fromEntries(pass.filter((k) => ctx.processEnv[k] !== undefined).map((k) => [k, ctx.processEnv[k]])),
-    // the example agent's knobs, when the operator set them (local mode)
-    ...Object.fromEntries(Object.entries(ctx.processEnv).filter(([k]) => k.startsWith('EXAMPLE_'))),
-    FACTEUR_STAGE: ctx.inputs.body.stage,
-    FACTEUR_PROMPT_FILE: promptFile,
-    FACTEUR_INPUT_DIR: ctx.env.inputDir,
-    FACTEUR_OUTPUT_DIR: ctx.env.outputDir,
-    FACTEUR_ATTEMPT: String(ctx.env.attempt),
-    ...extra,
-  };
-  const result = await runCommand(argv, {
-    cwd: ws.dir,
-    env,
-    // also on stdin, for agents that read their prompt there (`codex exec … -`)
-    stdin: await readFile(promptFile, 'utf8'),
-    timeoutMs: ctx.env.agentTimeoutMs,
-    capBytes: ctx.env.outputCapBytes,
-    onTick: () => ctx.tick('agent running'),
-    tickMs: ctx.env.heartbeatMs,
-  });
-  await writeFile(join(ctx.env.outputDir, 'agent-output.txt'), result.output).catch(() => undefined);
-  if (result.timedOut) throw failureOf({ check: 'agent', ...result }, `the agent did not finish within ${ctx.env.agentTimeoutMs / 1000} s`, 'timeout');
-  if (result.exitCode !== 0) throw failureOf({ check: 'agent', ...result }, `the agent exited with ${result.exitCode ?? result.signal}`, 'agent_error');
-  return parseUsage(result.output);
-}
-
-function failureOf(r: { check: string } & Pick<CommandResult, 'output' | 'exitCode' | 'timedOut'>, what: string, fallback: FailureCode | string): StageFailure {
-  const f = classifyFailure({ check: r.check, output: r.output, exitCode: r.exitCode, timedOut: r.timedOut });
-  const code = f.code === 'unknown' ? fallback : f.code;
-  const tail = r.output.split('\n').filter((l) => l.trim()).slice(-5).join(' | ').slice(0, 800);
-  return new StageFailure(code, `${what}${tail ? `: ${tail}` : ''}`, f.signature);
-}
-
-async function withWorkspace<T>(ws: Workspace, fn: (ws: Workspace) => Promise<T>): Promise<T> {
-  try {
-    return await fn(ws);
-  } finally {
-    await ws.close().catch(() => undefined);
-  }
-}
-
-const trailersOf = (ctx: StageContext) => ({
-  'Facteur-Idea': ctx.inputs.body.ideaId,
-  'Facteur-Task': ctx.inputs.body.taskKey,
-  'Facteur-Run': ctx.env.runId,
-});
 
 // --- the stages ------------------------------------------------------------------------------
 
@@ -274,26 +116,6 @@ async function implementation(ctx: StageContext): Promise<StageResult> {
 }
 
 /** The quality gates; the report is sent whatever the outcome (it says why). One install retry for a missing dependency. */
-async function gates(ctx: StageContext, ws: Workspace, plan: ToolchainPlan): Promise<TestReport> {
-  const run = () => runGates(ws.dir, plan, { defaultTimeoutMs: ctx.env.gateTimeoutMs, capBytes: ctx.env.outputCapBytes, onTick: () => ctx.tick('quality gates running') });
-  let report = await run();
-  let failed = report.checks.find((c) => c.outcome === 'failed');
-  // a missing dependency is worth one more install and run: registries and caches flake
-  if (failed?.failure?.code === 'missing_dependency') {
-    ctx.tick('a dependency was missing: installing again');
-    report = await run();
-    failed = report.checks.find((c) => c.outcome === 'failed');
-  }
-  await ctx.artifact('test-report', report);
-  if (!report.passed) {
-    const f = failed ?? report.checks[0];
-    const code = f?.failure?.code && f.failure.code !== 'unknown' ? f.failure.code : 'test_failure';
-    const tail = (f?.outputTail ?? '').split('\n').filter((l) => l.trim()).slice(-5).join(' | ').slice(0, 800);
-    throw new StageFailure(code, `quality gate ${f?.name ?? '?'} failed (${f?.command ?? ''}): ${f?.summary ?? ''}${tail ? ` — ${tail}` : ''}`, f?.failure?.signature);
-  }
-  return report;
-}
-
 async function review(ctx: StageContext): Promise<StageResult> {
   const b = ctx.inputs.body;
   const repo = repositoryOf(ctx);
@@ -309,16 +131,6 @@ async function review(ctx: StageContext): Promise<StageResult> {
     await ctx.artifact('review', verdict);
     return { ...(usage ? { usage } : {}), message: `review: ${v}` };
   });
-}
-
-async function readJson(path: string, name: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) throw new StageFailure('agent_error', `the agent wrote no ${name}`);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new StageFailure('agent_error', `${name} is not JSON: ${(err as Error).message}`);
-  }
 }
 
 async function integration(ctx: StageContext): Promise<StageResult> {
@@ -397,9 +209,3 @@ async function deploy(ctx: StageContext): Promise<StageResult> {
     return { message: `deployed ${version}` };
   });
 }
-
-export async function ensureDirs(env: AgentEnv): Promise<void> {
-  await mkdir(env.outputDir, { recursive: true });
-  await mkdir(env.workDir, { recursive: true });
-}
-
