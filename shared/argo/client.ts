@@ -37,7 +37,7 @@ export interface ArgoClientOptions extends CallOptions {
   readonly namespace: string;
   /**
    * A submission still running after this long (its Secret needed retries) asks
-   * `stillWanted` before its first Workflow create too; default 200 ms.
+   * `guard` for its first Workflow create too; default 200 ms.
    */
   readonly recheckAfterMs?: number;
 }
@@ -53,15 +53,17 @@ export interface SubmitResult {
 
 export interface SubmitOptions {
   /**
-   * Asked before every create of the Workflow after the first try (a retry of a 429/5xx, a
-   * second round after a collision), and before the first when the submission has already
-   * taken a while (`recheckAfterMs`: its Secret's create was retried; chaos seed 303 saw a
-   * run end and its Workflow deleted meanwhile). false abandons the submission with a
-   * SubmissionAbandoned error: the run it was for has ended meanwhile (its step reported,
-   * it timed out and its Workflow was deleted), and a late retry would create a Workflow
-   * nobody waits for, running beside the next attempt's (found by `npm run chaos`).
+   * Wraps every create of the Workflow after the first try (a retry of a 429/5xx, a second
+   * round after a collision), and the first too when the submission has already taken a while
+   * (`recheckAfterMs`: its Secret's create was retried). `guard(create)` runs `create` only
+   * while the run still wants its Workflow and answers false otherwise, which abandons the
+   * submission with a SubmissionAbandoned error. While `create` runs, whoever ends the run
+   * waits before deleting its Workflow (dispatch: an advisory lock on the name), so a retry
+   * that passed the check cannot land after the delete and make the name a second time: a
+   * Workflow nobody waits for, running beside the next attempt's (found by `npm run chaos`,
+   * seeds 202 and 303, when the check and the create were two steps).
    */
-  readonly stillWanted?: () => Promise<boolean>;
+  readonly guard?: (create: () => Promise<void>) => Promise<boolean>;
 }
 
 /** The run a submission was for ended while its create was being retried; nothing was created. */
@@ -113,11 +115,14 @@ export function createArgoClient(options: ArgoClientOptions): ArgoClient {
     const what = `create workflow ${namespace}/${name}`;
     let tries = 0;
     const create = async (o: Parameters<typeof api.createNamespacedCustomObject>[1]) => {
-      const ask = tries++ > 0 || Date.now() - since >= recheckAfterMs;
-      if (ask && options.stillWanted && !(await options.stillWanted())) {
+      const once = () => api.createNamespacedCustomObject({ ...at(namespace), body: workflow }, o);
+      const guarded = tries++ > 0 || Date.now() - since >= recheckAfterMs;
+      if (!guarded || !options.guard) return once();
+      let created: unknown;
+      if (!(await options.guard(async () => void (created = await once())))) {
         throw new SubmissionAbandoned(`${what}: its run ended while the create was retried; not created`);
       }
-      return api.createNamespacedCustomObject({ ...at(namespace), body: workflow }, o);
+      return created;
     };
     // Twice at most: the one we collided with may be deleted before we read it.
     for (let round = 1; round <= 2; round++) {

@@ -7,7 +7,7 @@ import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
 import { drainOutbox, type Publisher } from '../outbox/index.js';
 import { schedule, type Claim, type Clock } from '../scheduler/index.js';
-import { submitRuns, sweepRunTokens, type DispatchDeps } from './index.js';
+import { deleteWorkflow, submitRuns, sweepRunTokens, type DispatchDeps } from './index.js';
 
 /** Claims what may run now and creates its workflows. */
 export async function dispatchNow(deps: DispatchDeps & { readonly clock?: Clock }, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
@@ -63,7 +63,7 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
     });
     if (settled) {
       report.timedOut++;
-      if (r.external_run_id) await deps.workflows.delete(r.external_run_id).catch((err) => deps.log.warn('tick: could not delete a timed-out workflow', { workflow: r.external_run_id, error: messageOf(err) }));
+      if (r.external_run_id) await deleteWorkflow(deps, r.external_run_id).catch((err) => deps.log.warn('tick: could not delete a timed-out workflow', { workflow: r.external_run_id, error: messageOf(err) }));
     }
   }
 

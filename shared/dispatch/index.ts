@@ -24,7 +24,7 @@ export interface WorkflowBackend {
   readonly namespace: string;
   /**
    * Creates the workflow and gives its step `token`, which the workflow object never
-   * contains. A backend that retries asks `options.stillWanted` before each retry.
+   * contains. A backend that retries runs each retry through `options.guard`.
    */
   submit(workflow: Workflow, token: Secret, options?: SubmitOptions): Promise<SubmitResult>;
   delete(name: string): Promise<boolean>;
@@ -148,7 +148,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
   }
   try {
     const res = await deps.workflows.submit(workflow, new Secret(runToken(secret, r.id, r.attempt)), {
-      stillWanted: () => runStillActive(deps.sql, r.id),
+      guard: (create) => whileSubmitting(deps.sql, r.id, workflow.metadata.name!, create),
     });
     if (res.tokenOwned === false) {
       deps.log.warn('dispatch: the run token secret has no owner yet; the tick will adopt it', { runId: r.id, workflow: res.name });
@@ -190,10 +190,37 @@ function implementationInOrder(ideaId: string, tasks: NonNullable<RunToSubmit['i
   return order.map((key) => byKey.get(key)!).map((t) => ({ key: t.key, title: t.title, state: t.state, branch: t.branch ?? defaultBranch(ideaId, t.key), dependsOn: t.dependsOn }));
 }
 
-/** Whether the run a submission is for can still use its Workflow (shared/argo's `stillWanted`). */
-async function runStillActive(sql: Sql, runId: string): Promise<boolean> {
-  const [row] = await sql<{ status: RunStatus }[]>`select status from codex_kb.task_runs where id = ${runId}`;
-  return row !== undefined && (ACTIVE_RUN_STATUSES as readonly string[]).includes(row.status);
+/** The advisory lock that orders a Workflow's guarded creates before its deletion. */
+const createLock = (workflow: string) => `workflow-create:${workflow}`;
+
+/**
+ * shared/argo's `guard`: runs `create` only while the run is still `submitting` (a run that
+ * moved on has its Workflow already, or has ended and must not get one), holding a shared
+ * lock on the Workflow's name until `create` has returned; deleteWorkflow takes it
+ * exclusively first, so a create that passed this check lands before the delete, never after.
+ * The create's own error is thrown after the (read-only) transaction, unchanged.
+ */
+async function whileSubmitting(sql: Sql, runId: string, workflow: string, create: () => Promise<void>): Promise<boolean> {
+  let failure: { err: unknown } | undefined;
+  const ran = await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock_shared(hashtextextended(${createLock(workflow)}, 0))`;
+    const [row] = await tx<{ status: RunStatus }[]>`select status from codex_kb.task_runs where id = ${runId}`;
+    if (row?.status !== 'submitting') return false;
+    await create().catch((err: unknown) => void (failure = { err }));
+    return true;
+  });
+  if (failure) throw failure.err;
+  return ran;
+}
+
+/**
+ * Deletes the Workflow of a run that has ended (committed before this is called): waits for
+ * a guarded create of it still in flight (whileSubmitting), so no create can make the name
+ * again after the delete. False: there was no such Workflow.
+ */
+export async function deleteWorkflow(deps: { readonly sql: Sql; readonly workflows: Pick<WorkflowBackend, 'delete'> }, name: string): Promise<boolean> {
+  await transaction(deps.sql, [createLock(name)], async () => undefined);
+  return deps.workflows.delete(name);
 }
 
 async function failSubmission(deps: DispatchDeps, r: RunToSubmit, code: string, message: string): Promise<void> {

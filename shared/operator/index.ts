@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../lifecycle/states.js';
 import { moveIdea } from '../lifecycle/transitions.js';
+import { deleteWorkflow } from '../dispatch/index.js';
 import { isUuid } from '../validation/index.js';
 
 export const ACTIONS = ['pause', 'resume', 'cancel', 'retry'] as const;
@@ -94,7 +95,7 @@ export async function operate(deps: OperatorDeps, ideaId: string, action: Action
     return { ideaId, action, from, status: to };
   }));
   for (const name of toDelete) {
-    await deps.workflows?.delete(name).catch((err) => deps.log.warn('cancel: could not delete workflow', { workflow: name, error: messageOf(err) }));
+    if (deps.workflows) await deleteWorkflow({ sql: deps.sql, workflows: deps.workflows }, name).catch((err) => deps.log.warn('cancel: could not delete workflow', { workflow: name, error: messageOf(err) }));
   }
   return result;
 }

@@ -107,7 +107,7 @@ describe('ArgoClient.submit', () => {
     kube.failMatching(isWorkflowCreate, 2, 503);
     let asked = 0;
     const err = await client
-      .submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => ++asked < 2 })
+      .submit(buildWorkflow(sampleInput()), sampleToken(), { guard: async (create) => ++asked < 2 && (await create(), true) })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SubmissionAbandoned);
     // tried, retried once (still wanted), then the run had ended: no third create
@@ -122,7 +122,7 @@ describe('ArgoClient.submit', () => {
     const slow = createArgoClient({ kubeConfig: kube.kubeConfig(), namespace: NS, retry: { attempts: 4, baseMs: 5, maxMs: 50 }, timeoutMs: 300, recheckAfterMs: 0 });
     kube.failMatching((r) => r.method === 'POST' && r.path.endsWith('/secrets'), 2, 503);
     let asked = 0;
-    const err = await slow.submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => (++asked, false) }).catch((e: unknown) => e);
+    const err = await slow.submit(buildWorkflow(sampleInput()), sampleToken(), { guard: async () => (++asked, false) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SubmissionAbandoned);
     expect(asked).toBe(1);
     expect(creates()).toHaveLength(0);
@@ -133,7 +133,7 @@ describe('ArgoClient.submit', () => {
     kube.failMatching(isWorkflowCreate, 1, 503);
     let asked = 0;
     await expect(
-      client.submit(buildWorkflow(sampleInput()), sampleToken(), { stillWanted: async () => (++asked, true) }),
+      client.submit(buildWorkflow(sampleInput()), sampleToken(), { guard: async (create) => (++asked, await create(), true) }),
     ).resolves.toMatchObject({ created: true });
     expect(asked).toBe(1);
     expect(kube.workflows(NS)).toHaveLength(1);

@@ -1,6 +1,6 @@
 // `npm run chaos` (through test/infra/run-chaos.mjs): the harness from the command line.
 // Knobs: CHAOS_SEED (replay), CHAOS_IDEAS, CHAOS_INSTANCES, CHAOS_FAULTS=on|off|both,
-// CHAOS_WINDOW, CHAOS_FAULT_MS, CHAOS_HOSTILE, CHAOS_STALL_S, CHAOS_KEEP_LOGS.
+// CHAOS_WINDOW, CHAOS_FAULT_MS, CHAOS_HOSTILE, CHAOS_STALL_S, CHAOS_HEARTBEAT_S, CHAOS_KEEP_LOGS.
 import { existsSync } from 'node:fs';
 import { runChaos, type ChaosReport } from './harness.js';
 import { randomSeed } from './rng.js';
@@ -37,6 +37,10 @@ const common = {
   faultMeanMs: int('CHAOS_FAULT_MS', 1500, 10),
   hostileRepeats: int('CHAOS_HOSTILE', 2, 0),
   stallS: int('CHAOS_STALL_S', 90, 5),
+  // The step doubles' longest quiet stretch is a few seconds when callbacks are being retried
+  // through an instance kill or a database restart on 2 busy cores: 15 s is three times that
+  // (5 s lost a live run to the timeout, seeds 202 and 303), and still recovers a killed step fast.
+  heartbeatTimeoutS: int('CHAOS_HEARTBEAT_S', 15, 2),
   keepLogs: process.env.CHAOS_KEEP_LOGS === '1' || process.env.CHAOS_KEEP_LOGS === 'true',
 };
 

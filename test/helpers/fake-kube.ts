@@ -2,19 +2,15 @@
 // `/apis/argoproj.io/v1alpha1/namespaces/{ns}/{workflows,workflowtemplates}[/{name}]` and
 // `/api/v1/namespaces/{ns}/secrets[/{name}]` for @kubernetes/client-node to run for real
 // against it (no cluster can be reached here). It answers with the real status codes and
-// `Status` bodies, checks bodies against the real schemas (@kubernetes-models/argo-workflows
-// for the CRDs, kubernetes-models for Secrets), honours delete preconditions, collects
 // the garbage the way the real collector does (an object whose every owner is gone is
 // deleted), and can be told to fail on purpose.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Workflow, WorkflowTemplate } from '@kubernetes-models/argo-workflows/argoproj.io/v1alpha1';
-import { Secret } from 'kubernetes-models/v1/Secret';
+import { PREFIX, CORE, MODELS, resource, DNS_SUBDOMAIN, LABEL_VALUE, LABEL_KEY, HttpFailure, group, deleted, secretData, status, send, readBody, parse, parseObject, parseSelector, mergePatch, type Obj, type Plural } from './fake-kube-wire.js';
+export type { Plural } from './fake-kube-wire.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON on both sides
-type Obj = Record<string, any>;
 export type Failure = number | 'timeout' | 'reset';
 
 export interface RecordedRequest {
@@ -40,6 +36,8 @@ export interface FakeKube {
   failMatching(match: (req: { method: string; path: string }) => boolean, n: number, failure: Failure, retryAfter?: number | string): void;
   /** First workflow created (before or after this call) that matches; rejects after timeoutMs. */
   waitForCreate(predicate?: (workflow: Obj) => boolean, timeoutMs?: number): Promise<Obj>;
+  /** Runs when a request has arrived, before anything is done with it (to hold it while a test acts). Returns an unsubscribe. */
+  onRequest(hook: (req: { method: string; path: string }) => void | Promise<void>): () => void;
   /** Runs after each create is stored, before the 201; a throw turns the answer into a 500. Returns an unsubscribe. */
   onCreate(hook: (workflow: Obj) => void | Promise<void>): () => void;
   /** Stored workflows (copies), optionally in one namespace. */
@@ -53,31 +51,6 @@ export interface FakeKube {
   close(): Promise<void>;
 }
 
-const PREFIX = /^\/apis\/argoproj\.io\/v1alpha1\/namespaces\/([^/]+)\/(workflows|workflowtemplates)(?:\/([^/]+))?$/;
-const CORE = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets)(?:\/([^/]+))?$/;
-const ARGO = { group: 'argoproj.io', apiVersion: 'argoproj.io/v1alpha1' } as const;
-const MODELS = {
-  workflows: { kind: 'Workflow', model: Workflow, ...ARGO },
-  workflowtemplates: { kind: 'WorkflowTemplate', model: WorkflowTemplate, ...ARGO },
-  secrets: { kind: 'Secret', model: Secret, group: '', apiVersion: 'v1' },
-} as const;
-export type Plural = keyof typeof MODELS;
-/** `secrets`, `workflows.argoproj.io`: how the API names a resource in its messages. */
-const resource = (plural: Plural) => (MODELS[plural].group ? `${plural}.${MODELS[plural].group}` : plural);
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const REASONS: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'AlreadyExists', 415: 'UnsupportedMediaType',
-  422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
-};
-
-class HttpFailure extends Error {
-  constructor(readonly status: number, message: string, readonly reason = REASONS[status] ?? 'Unknown', readonly details: Obj = {}) {
-    super(message);
-  }
-}
 
 export async function startFakeKube(): Promise<FakeKube> {
   const store = new Map<string, Obj>(); // `${plural}/${ns}/${name}`
@@ -87,6 +60,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   const failures: { failure: Failure; retryAfter?: number | string }[] = [];
   const matchers: { match: (req: { method: string; path: string }) => boolean; left: number; failure: Failure; retryAfter?: number | string }[] = [];
   const createHooks = new Set<(w: Obj) => void | Promise<void>>();
+  const requestHooks = new Set<(req: { method: string; path: string }) => void | Promise<void>>();
   const waiters = new Set<{ predicate: (w: Obj) => boolean; resolve: (w: Obj) => void }>();
   const sockets = new Set<Socket>();
   let resourceVersion = 1000;
@@ -107,6 +81,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const text = await readBody(req);
     const method = req.method ?? 'GET';
+    for (const hook of requestHooks) await hook({ method, path: req.url ?? '/' });
     const injected = failures.shift() ?? takeMatching(method, req.url ?? '/');
     requests.push({ method, path: req.url ?? '/', time: Date.now(), headers: { ...req.headers }, body: parse(text), ...(injected ? { injected: injected.failure } : {}) });
     if (injected) {
@@ -308,6 +283,10 @@ export async function startFakeKube(): Promise<FakeKube> {
         waiters.add(waiter);
       });
     },
+    onRequest(hook) {
+      requestHooks.add(hook);
+      return () => void requestHooks.delete(hook);
+    },
     onCreate(hook) {
       createHooks.add(hook);
       return () => void createHooks.delete(hook);
@@ -336,82 +315,3 @@ export async function startFakeKube(): Promise<FakeKube> {
   };
 }
 
-function group(plural: Plural): { group?: string } {
-  return MODELS[plural].group ? { group: MODELS[plural].group } : {};
-}
-
-/** What DELETE of a core object answers: a Success Status naming it. */
-function deleted(plural: Plural, o: Obj): Obj {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: o.metadata.name, kind: plural, uid: o.metadata.uid } };
-}
-
-/**
- * A Secret's `data` as the API server decodes it: base64 values, else a 400 before any
- * validation (the JSON does not decode into bytes); `stringData` is merged into `data`.
- */
-function secretData(body: Obj): void {
-  for (const [k, v] of Object.entries((body.data ?? {}) as Obj)) {
-    if (typeof v !== 'string' || !BASE64.test(v)) {
-      throw new HttpFailure(400, `Secret in version "v1" cannot be handled as a Secret: illegal base64 data in data.${k}`);
-    }
-  }
-  if (body.stringData && typeof body.stringData === 'object') {
-    const data: Obj = { ...(body.data ?? {}) };
-    for (const [k, v] of Object.entries(body.stringData as Obj)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
-    body.data = data;
-    delete body.stringData;
-  }
-}
-
-function status(err: HttpFailure): Obj {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, details: err.details, code: err.status };
-}
-
-function send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(code, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parse(text: string): unknown {
-  try {
-    return text === '' ? '' : JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function parseObject(text: string): Obj {
-  const body = parse(text);
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpFailure(400, 'the request body is not a JSON object');
-  return body as Obj;
-}
-
-/** Equality-based selectors only (`a=b`, `a==b`, `a!=b`, `a`, `!a`): all Facteur uses. */
-function parseSelector(selector: string): (labels: Record<string, string>) => boolean {
-  if (/[()]/.test(selector)) throw new HttpFailure(400, `fake-kube: set-based selectors are not supported: ${selector}`);
-  const tests = selector.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
-    const m = /^(!?)([^=!]+?)\s*(?:(==|=|!=)\s*(.*))?$/.exec(part);
-    if (!m) throw new HttpFailure(400, `unable to parse requirement: ${part}`);
-    const [, not, key = '', op, value = ''] = m;
-    if (!op) return (l: Record<string, string>) => (key in l) !== (not === '!');
-    return op === '!=' ? (l: Record<string, string>) => l[key] !== value : (l: Record<string, string>) => l[key] === value;
-  });
-  return (labels) => tests.every((t) => t(labels));
-}
-
-/** RFC 7386 JSON merge patch. */
-function mergePatch(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Obj = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Obj) } : {};
-  for (const [k, v] of Object.entries(patch as Obj)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
-}
