@@ -52,6 +52,11 @@ try {
 } catch (err) {
   fail(databaseStartupError(err, config.databaseUrl.reveal()));
 }
+// The policy function owns the packs: the seeded default and the mounted ConfigMap's.
+if (target === 'policy') {
+  const { loadPolicyPacks } = await import('../shared/policy/store.js');
+  await loadPolicyPacks(sql, config.policy.dir).catch((err: unknown) => fail(err));
+}
 // Workflows: the Kubernetes API (KUBECONFIG or in-cluster) for the functions that need it.
 let workflows: WorkflowBackend | undefined;
 if (USES_WORKFLOWS.includes(target)) {

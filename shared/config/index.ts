@@ -111,6 +111,7 @@ const schema = z.object({
   ARGO_SERVICE_ACCOUNT: z.string().min(1).default('argo-workflows-workflow'),
   FACTEUR_AGENT_IMAGE: z.string().min(1).optional(),
   FACTEUR_POLICY_ENFORCE: bool.default(false),
+  FACTEUR_POLICY_DIR: z.string().min(1).optional(),
   FACTEUR_ALLOW_UNAUTHENTICATED: bool.default(false),
   FACTEUR_POLICY_HIGH_RISK_LABELS: z.string().default('security,migration,breaking-change,infra'),
   // Sender authentication with OIDC tokens (shared/auth): Knative Eventing's sources send a
@@ -194,6 +195,8 @@ export interface Config {
     /** Findings that fail ask for a human approval; otherwise they are recorded as warnings. */
     readonly enforce: boolean;
     readonly highRiskLabels: readonly string[];
+    /** Policy packs (`*.yaml`, `*.yml`) loaded and activated at start: a mounted ConfigMap. */
+    readonly dir: string | undefined;
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
@@ -297,6 +300,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     policy: {
       enforce: p.FACTEUR_POLICY_ENFORCE,
       highRiskLabels: p.FACTEUR_POLICY_HIGH_RISK_LABELS.split(',').map((l) => l.trim().toLowerCase()).filter(Boolean),
+      dir: p.FACTEUR_POLICY_DIR,
     },
     oidc:
       p.FACTEUR_OIDC_ISSUER && p.FACTEUR_OIDC_AUDIENCE && p.FACTEUR_OIDC_ALLOWED_SUBJECTS

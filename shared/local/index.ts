@@ -7,6 +7,7 @@
 // done. Shutdown (close): stop taking requests but keep /callbacks open, stop the tick,
 // give running stages a grace period to report, stop the rest and settle their runs, let
 // the requests in progress finish, close the pool and the database, release the lock.
+import { loadPolicyPacks } from '../policy/store.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/index.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
@@ -169,6 +170,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   const migrated = await migrate(sql).catch((err: unknown) => {
     throw config.databaseUrl ? databaseStartupError(err, dbUrl) : err;
   });
+  await loadPolicyPacks(sql, config.policy.dir);
 
   let stopping = false;
   let runner: LocalRunner | undefined;

@@ -1,12 +1,12 @@
 // Policy at the checkpoints of an idea's life (plan, pre-merge, pre-deploy): the rules of
-// the effective policy are evaluated, every finding is recorded in policy_checks with the
+// the effective policy are evaluated, every finding is recorded in policy_findings with the
 // effective policy's hash, and the evaluation is audited. Findings are warnings unless the
 // policy enforces (FACTEUR_POLICY_ENFORCE); an enforced failure asks a human for approval.
 //
 // Rules: autonomy levels (L0 observes only, L1 edits and tests — a human approves merges and
 // deploys, L2 experiments — a human approves deploys, L3 runs online), cost and token
 // budgets per idea, and labels that mark an idea high-risk (approval before merge/deploy).
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { appendAudit } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import type { Queryable } from '../db/index.js';
@@ -89,11 +89,12 @@ export async function evaluatePolicy(sql: Queryable, cfg: PolicyConfig, ideaId: 
     const risky = idea.labels.map((l) => l.toLowerCase()).filter((l) => policy.highRiskLabels.includes(l));
     findings.push(rule('high-risk-labels', risky.length > 0, `high-risk label(s) ${risky.join(', ')} need a human before ${checkpoint}`, 'no high-risk labels'));
   }
+  const evaluationId = randomUUID();
   await sql`
-    insert into codex_kb.policy_checks (idea_id, task_id, checkpoint, policy_key, status, enforced, message, effective_policy_hash)
-    select ${ideaId}, ${taskId}, ${checkpoint}, f.policy_key, f.status, f.enforced, f.message, ${hash}
-      from jsonb_to_recordset(${sql.json(findings.map((f) => ({ policy_key: f.policyKey, status: f.status, enforced: f.enforced, message: f.message })) as never)})
-        as f(policy_key text, status text, enforced boolean, message text)`;
+    insert into codex_kb.policy_findings (evaluation_id, idea_id, task_id, checkpoint, policy, rule, result, severity, mode, enforced, would_block, message, effective_policy_hash)
+    select ${evaluationId}, ${ideaId}, ${taskId}, ${checkpoint}, 'env@0', f.rule, f.result, 'medium', f.mode, f.enforced, f.would_block, f.message, ${hash}
+      from jsonb_to_recordset(${sql.json(findings.map((f) => ({ rule: f.policyKey, result: f.status, mode: policy.enforce ? 'enforce' : 'warn', enforced: f.enforced, would_block: f.status !== 'pass' && !f.enforced && f.message !== '', message: f.message })) as never)})
+        as f(rule text, result text, mode text, enforced boolean, would_block boolean, message text)`;
   const approvalRequired = findings.some((f) => f.status === 'fail' && f.enforced);
   await appendAudit(sql, {
     actor: 'policy', action: 'policy.evaluated', subjectType: 'idea', subjectId: ideaId, ideaId,
@@ -104,8 +105,8 @@ export async function evaluatePolicy(sql: Queryable, cfg: PolicyConfig, ideaId: 
 
 export async function listChecks(sql: Queryable, ideaId: string) {
   const rows = await sql`
-    select checkpoint, policy_key, status, enforced, message, effective_policy_hash, task_id, created_at
-      from codex_kb.policy_checks where idea_id = ${ideaId} order by created_at, policy_key`;
+    select checkpoint, rule as policy_key, result as status, enforced, message, effective_policy_hash, task_id, created_at
+      from codex_kb.policy_findings where idea_id = ${ideaId} order by id`;
   return rows.map((r) => ({
     checkpoint: r.checkpoint, policyKey: r.policy_key, status: r.status, enforced: r.enforced, message: r.message,
     effectivePolicyHash: r.effective_policy_hash, taskId: r.task_id, at: (r.created_at as Date).toISOString(),

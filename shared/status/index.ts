@@ -148,8 +148,8 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
     sql`select * from codex_kb.task_runs where idea_id = ${id} order by queued_at, attempt`,
     sql`select id, run_id, task_id, seq, event_type, actor, payload, emitted_at
           from codex_kb.run_events where idea_id = ${id} order by id limit 500`,
-    sql`select checkpoint, policy_key, status, enforced, message, effective_policy_hash, created_at
-          from codex_kb.policy_checks where idea_id = ${id} and status <> 'pass' order by created_at`,
+    sql`select checkpoint, rule as policy_key, result as status, enforced, message, effective_policy_hash, created_at
+          from codex_kb.policy_findings where idea_id = ${id} and result <> 'pass' order by id`,
     sql`select id, task_id, checkpoint, reason, status, requested_by, decided_by, created_at, decided_at
           from codex_kb.approvals where idea_id = ${id} order by created_at`,
   ]);

@@ -84,7 +84,7 @@ describe('budgets and labels', () => {
     const e = await evaluatePolicy(db.sql, warn, id, 'pre-deploy');
     expect(e.effectivePolicyHash).toBe(effectivePolicy(warn).hash);
     expect(effectivePolicy(enforce).hash).not.toBe(e.effectivePolicyHash);
-    const rows = await db.sql`select policy_key, status, effective_policy_hash from codex_kb.policy_checks where idea_id = ${id}`;
+    const rows = await db.sql`select rule as policy_key, result as status, effective_policy_hash from codex_kb.policy_findings where idea_id = ${id}`;
     expect(rows.map((r) => r.policy_key).sort()).toEqual(['autonomy', 'high-risk-labels']);
     expect(rows.every((r) => r.effective_policy_hash === e.effectivePolicyHash)).toBe(true);
     const [a] = await db.sql`select actor, action, details from codex_kb.audit_log where idea_id = ${id}`;

@@ -19,9 +19,9 @@
 // A failed `install` or `build` skips the commands after it, as for detected toolchains.
 import { readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type Issue } from '../../errors/index.js';
+import { invalidYaml, locator, parseYamlWith, type YamlProblem } from '../../validation/yaml.js';
 import { isDir } from './files.js';
 import type { CommandSpec, ToolchainPlan } from './types.js';
 
@@ -69,17 +69,15 @@ const fileSchema = z.strictObject({
   commands: z.array(commandSchema).min(1, 'must list at least one command').max(64),
 });
 
-type Path = readonly (string | number)[];
-
 /**
  * Command names used twice, checked on the raw value: zod skips an object's refinements
  * once any of its fields is invalid, and every problem is to be listed at once.
  */
-function duplicateNames(value: unknown): { path: Path; message: string }[] {
+function duplicateNames(value: unknown): YamlProblem[] {
   const commands = typeof value === 'object' && value !== null ? (value as { commands?: unknown }).commands : undefined;
   if (!Array.isArray(commands)) return [];
   const seen = new Set<string>();
-  const out: { path: Path; message: string }[] = [];
+  const out: YamlProblem[] = [];
   commands.forEach((c: unknown, i) => {
     const name = typeof c === 'object' && c !== null ? (c as { name?: unknown }).name : undefined;
     if (typeof name !== 'string') return;
@@ -91,99 +89,25 @@ function duplicateNames(value: unknown): { path: Path; message: string }[] {
 
 export type ToolchainFile = z.infer<typeof fileSchema>;
 
-/** The YAML node at `path`, or the deepest ancestor that exists (a missing key's map). */
-function offsetOf(doc: Document, path: Path, keyOfLast = false): number {
-  let node: unknown = doc.contents;
-  let offset = rangeStart(node) ?? 0;
-  for (const [i, seg] of path.entries()) {
-    let next: unknown;
-    let keyNode: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      next = pair?.value;
-      keyNode = pair?.key;
-    } else if (isSeq(node) && typeof seg === 'number') next = node.items[seg];
-    const last = i === path.length - 1;
-    const at = rangeStart(last && keyOfLast ? keyNode : next) ?? rangeStart(keyNode);
-    if (at === undefined) break;
-    offset = at;
-    node = next;
-  }
-  return offset;
-}
-
-function rangeStart(node: unknown): number | undefined {
-  if (typeof node !== 'object' || node === null || !('range' in node)) return undefined;
-  const range = (node as { range?: readonly number[] | null }).range;
-  return range?.[0];
-}
-
-function issueAt(doc: Document, lines: LineCounter, path: Path, message: string, keyOfLast = false): Issue {
-  const { line, col } = lines.linePos(offsetOf(doc, path, keyOfLast));
-  return { path: path.join('.'), message: `${message} (line ${line}, column ${col})` };
-}
-
-/** Sort key of an issue: its line and column as written in its message. */
-function position(issue: Issue): number {
-  const m = /\(line (\d+), column (\d+)\)$/.exec(issue.message);
-  return m ? Number(m[1]) * 100_000 + Number(m[2]) : 0;
-}
-
 function invalid(issues: readonly Issue[]): ValidationError {
-  const list = issues.map((i) => `${i.path || '(file)'}: ${i.message}`).join('; ');
-  return new ValidationError(`${TOOLCHAIN_FILE} is invalid: ${list}`, issues, 'invalid_toolchain_file');
+  return invalidYaml(TOOLCHAIN_FILE, 'invalid_toolchain_file', issues);
 }
 
 /** Parses and validates the file's text; throws ValidationError `invalid_toolchain_file`. */
 export function parseToolchainFile(text: string): ToolchainFile {
-  if (Buffer.byteLength(text) > TOOLCHAIN_FILE_CAP_BYTES) {
-    throw invalid([{ path: '', message: `is larger than ${TOOLCHAIN_FILE_CAP_BYTES} bytes` }]);
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw invalid(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-        const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        return { path: '', message: `${what} (line ${pos.line}, column ${pos.col})` };
-      }),
-    );
-  }
-  let value: unknown;
-  try {
-    // A few aliases are fine; thousands are a "billion laughs" expansion.
-    value = doc.toJS({ maxAliasCount: 20 });
-  } catch (err) {
-    throw invalid([{ path: '', message: `${(err as Error).message} (line 1, column 1)` }]);
-  }
-  const parsed = fileSchema.safeParse(value);
-  const duplicates = duplicateNames(value);
-  if (parsed.success && duplicates.length === 0) return parsed.data;
-  const issues: Issue[] = duplicates.map((d) => issueAt(doc, lines, d.path, d.message));
-  for (const issue of parsed.error?.issues ?? []) {
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) issues.push(issueAt(doc, lines, [...path, key], `unknown key "${key}"`, true));
-    } else {
-      issues.push(issueAt(doc, lines, path, issue.message));
-    }
-  }
-  // In the file's order, so the author can fix them top to bottom.
-  throw invalid(issues.sort((a, b) => position(a) - position(b)));
+  return parseYamlWith(text, fileSchema, { what: TOOLCHAIN_FILE, code: 'invalid_toolchain_file', capBytes: TOOLCHAIN_FILE_CAP_BYTES, check: duplicateNames });
 }
 
 /** Every root and cwd must be a directory of the repository: said now, with its line. */
 async function checkDirectories(repoDir: string, text: string, file: ToolchainFile): Promise<void> {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines });
+  const { at } = locator(text);
   const root = file.root ?? '.';
   const issues: Issue[] = [];
-  if (!(await isDir(join(repoDir, root)))) issues.push(issueAt(doc, lines, ['root'], `directory "${root}" not found`));
+  if (!(await isDir(join(repoDir, root)))) issues.push(at(['root'], `directory "${root}" not found`));
   else {
     for (const [i, c] of file.commands.entries()) {
       if (c.cwd !== undefined && !(await isDir(join(repoDir, root, c.cwd)))) {
-        issues.push(issueAt(doc, lines, ['commands', i, 'cwd'], `directory "${posix.join(root, c.cwd)}" not found`));
+        issues.push(at(['commands', i, 'cwd'], `directory "${posix.join(root, c.cwd)}" not found`));
       }
     }
   }

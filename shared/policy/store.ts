@@ -1,0 +1,203 @@
+// Policy packs in PostgreSQL: stored once per key@version (never rewritten), activated
+// (the latest active version of a key is what "latest" means), selected per repository with
+// its overrides, and resolved into effective policies kept once per hash.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { appendAudit } from '../audit/index.js';
+import type { Queryable, Sql } from '../db/index.js';
+import { transaction } from '../db/index.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
+import { DEFAULT_PACK_SOURCE } from './default-pack.js';
+import { hashOf, resolveEffective, type EffectivePolicy } from './effective.js';
+import { overridesSchema, packSchema, parsePack, type PolicyOverrides, type PolicyPack, type RepoLocalPolicy } from './pack.js';
+import { zodIssues } from '../validation/index.js';
+
+export type PackStatus = 'draft' | 'active' | 'retired';
+export type PackOrigin = 'seed' | 'directory' | 'api';
+
+export interface StoredPack {
+  readonly key: string;
+  readonly version: number;
+  readonly status: PackStatus;
+  readonly description: string;
+  readonly hash: string;
+  readonly origin: PackOrigin;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly activatedAt: string | null;
+}
+
+export interface PutResult extends StoredPack {
+  /** false: this exact document was stored already (a re-load of the same file). */
+  readonly created: boolean;
+}
+
+interface PackRow {
+  key: string; version: number; status: PackStatus; description: string; hash: string; origin: PackOrigin;
+  created_by: string; created_at: Date; activated_at: Date | null; document?: unknown; source?: string;
+}
+
+const stored = (r: PackRow): StoredPack => ({
+  key: r.key, version: r.version, status: r.status, description: r.description, hash: r.hash, origin: r.origin,
+  createdBy: r.created_by, createdAt: r.created_at.toISOString(), activatedAt: r.activated_at?.toISOString() ?? null,
+});
+
+/** The lock every change of a key's versions takes: activation and storing serialize per key. */
+const packLock = (key: string) => `policy-pack:${key}`;
+
+/**
+ * Stores a pack from its YAML (every problem listed, nothing stored on any). The same
+ * key@version again with the same content is a no-op; with other content it is a 409.
+ */
+export async function putPack(sql: Sql, source: string, origin: PackOrigin, actor: string): Promise<PutResult> {
+  const pack = parsePack(source);
+  const hash = hashOf(pack);
+  return transaction(sql, [packLock(pack.key)], async (tx) => {
+    const [existing] = await tx<PackRow[]>`select * from codex_kb.policy_packs where key = ${pack.key} and version = ${pack.version}`;
+    if (existing) {
+      if (existing.hash !== hash) {
+        throw new ConflictError('policy_pack_exists', `${pack.key}@${pack.version} is stored with other content (a version is never rewritten): store it as version ${await nextVersion(tx, pack.key)}`);
+      }
+      return { ...stored(existing), created: false };
+    }
+    const [row] = await tx<PackRow[]>`
+      insert into codex_kb.policy_packs (key, version, description, document, source, hash, origin, created_by)
+      values (${pack.key}, ${pack.version}, ${pack.description}, ${tx.json(pack as never)}, ${source}, ${hash}, ${origin}, ${actor})
+      returning *`;
+    await appendAudit(tx, { actor, action: 'policy.pack_stored', subjectType: 'policy_pack', subjectId: `${pack.key}@${pack.version}`, details: { hash, origin } });
+    return { ...stored(row!), created: true };
+  });
+}
+
+async function nextVersion(tx: Queryable, key: string): Promise<number> {
+  const [r] = await tx<{ v: number }[]>`select coalesce(max(version), 0) + 1 as v from codex_kb.policy_packs where key = ${key}`;
+  return r!.v;
+}
+
+/** Makes key@version the active one of its key; the previously active versions are retired. */
+export async function activatePack(sql: Sql, key: string, version: number, actor: string): Promise<StoredPack> {
+  return transaction(sql, [packLock(key)], async (tx) => {
+    const [row] = await tx<PackRow[]>`select * from codex_kb.policy_packs where key = ${key} and version = ${version}`;
+    if (!row) throw new NotFoundError(`no policy pack ${key}@${version}`);
+    if (row.status === 'active') return stored(row);
+    await tx`update codex_kb.policy_packs set status = 'retired' where key = ${key} and status = 'active'`;
+    const [now] = await tx<PackRow[]>`
+      update codex_kb.policy_packs set status = 'active', activated_at = now() where key = ${key} and version = ${version} returning *`;
+    await appendAudit(tx, { actor, action: 'policy.pack_activated', subjectType: 'policy_pack', subjectId: `${key}@${version}`, details: { hash: row.hash, from: row.status } });
+    return stored(now!);
+  });
+}
+
+export async function listPacks(sql: Queryable): Promise<StoredPack[]> {
+  const rows = await sql<PackRow[]>`
+    select key, version, status, description, hash, origin, created_by, created_at, activated_at
+      from codex_kb.policy_packs order by key, version desc`;
+  return rows.map(stored);
+}
+
+export async function packVersions(sql: Queryable, key: string): Promise<(StoredPack & { document: PolicyPack; source: string })[]> {
+  const rows = await sql<PackRow[]>`select * from codex_kb.policy_packs where key = ${key} order by version desc`;
+  if (rows.length === 0) throw new NotFoundError(`no policy pack ${key}`);
+  return rows.map((r) => ({ ...stored(r), document: packSchema.parse(r.document), source: r.source! }));
+}
+
+/** key@version, or the latest active version of key; a draft is never selected. */
+export async function loadPack(sql: Queryable, key: string, version: number | null): Promise<{ pack: PolicyPack; hash: string }> {
+  const [row] = version === null
+    ? await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and status = 'active' order by version desc limit 1`
+    : await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and version = ${version} and status <> 'draft'`;
+  if (!row) throw new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
+  return { pack: packSchema.parse(row.document), hash: row.hash };
+}
+
+/**
+ * At start: the seeded `default@1`, then every `*.yaml`/`*.yml` of `dir` (a mounted
+ * ConfigMap), each key's highest version there activated. Idempotent: the same files again
+ * change nothing. A file that is not a valid pack stops the start with its problems listed.
+ */
+export async function loadPolicyPacks(sql: Sql, dir: string | undefined): Promise<StoredPack[]> {
+  const out: StoredPack[] = [];
+  const seeded = await putPack(sql, DEFAULT_PACK_SOURCE, 'seed', 'facteur');
+  const [anyActive] = await sql`select 1 from codex_kb.policy_packs where key = 'default' and status = 'active' limit 1`;
+  out.push(anyActive ? seeded : await activatePack(sql, 'default', seeded.version, 'facteur'));
+  if (!dir) return out;
+  const files = (await readdir(dir, { withFileTypes: true }))
+    // a mounted ConfigMap's entries are symlinks (`..data/…`); its dot-entries are not packs
+    .filter((e) => !e.name.startsWith('.') && /\.ya?ml$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  const highest = new Map<string, number>();
+  for (const name of files) {
+    let r: PutResult;
+    try {
+      r = await putPack(sql, await readFile(join(dir, name), 'utf8'), 'directory', `policy-dir:${name}`);
+    } catch (err) {
+      if (err instanceof ValidationError || err instanceof ConflictError) throw new ValidationError(`${join(dir, name)}: ${err.message}`, err instanceof ValidationError ? err.issues : [{ path: name, message: err.message }], err.code);
+      throw err;
+    }
+    out.push(r);
+    highest.set(r.key, Math.max(highest.get(r.key) ?? 0, r.version));
+  }
+  for (const [key, version] of highest) out.push(await activatePack(sql, key, version, 'policy-dir'));
+  return out;
+}
+
+export interface RepositoryPolicy {
+  readonly repository: string;
+  readonly pack: { readonly key: string; readonly version: number | null };
+  readonly overrides: PolicyOverrides;
+  readonly repoLocal: boolean;
+  readonly updatedBy: string | null;
+  readonly updatedAt: string | null;
+}
+
+/** A repository with no policy of its own uses the latest active `default`. */
+export async function getRepositoryPolicy(sql: Queryable, repository: string): Promise<RepositoryPolicy> {
+  const repo = repository.toLowerCase();
+  const [row] = await sql<{ pack_key: string; pack_version: number | null; overrides: PolicyOverrides; repo_local: boolean; updated_by: string; updated_at: Date }[]>`
+    select pack_key, pack_version, overrides, repo_local, updated_by, updated_at from codex_kb.repository_policies where repository = ${repo}`;
+  if (!row) return { repository: repo, pack: { key: 'default', version: null }, overrides: {}, repoLocal: false, updatedBy: null, updatedAt: null };
+  return { repository: repo, pack: { key: row.pack_key, version: row.pack_version }, overrides: row.overrides, repoLocal: row.repo_local, updatedBy: row.updated_by, updatedAt: row.updated_at.toISOString() };
+}
+
+export interface RepositoryPolicyInput {
+  readonly pack: { readonly key: string; readonly version: number | null };
+  readonly overrides: unknown;
+  readonly repoLocal: boolean;
+}
+
+/** Sets a repository's selection; the pack must be selectable and the overrides valid over it. */
+export async function putRepositoryPolicy(sql: Sql, repository: string, input: RepositoryPolicyInput, actor: string): Promise<RepositoryPolicy> {
+  const parsed = overridesSchema.safeParse(input.overrides);
+  if (!parsed.success) throw new ValidationError('invalid repository policy', zodIssues(parsed.error, 'overrides'));
+  const repo = repository.toLowerCase();
+  return transaction(sql, [`repository-policy:${repo}`], async (tx) => {
+    const { pack, hash } = await loadPack(tx, input.pack.key, input.pack.version);
+    resolveEffective({ pack, packHash: hash, repository: { name: repo, overrides: parsed.data } }); // throws when the merge is not a valid pack
+    await tx`
+      insert into codex_kb.repository_policies (repository, pack_key, pack_version, overrides, repo_local, updated_by)
+      values (${repo}, ${input.pack.key}, ${input.pack.version}, ${tx.json(parsed.data as never)}, ${input.repoLocal}, ${actor})
+      on conflict (repository) do update set pack_key = excluded.pack_key, pack_version = excluded.pack_version,
+        overrides = excluded.overrides, repo_local = excluded.repo_local, updated_by = excluded.updated_by, updated_at = now()`;
+    await appendAudit(tx, { actor, action: 'policy.repository_set', subjectType: 'repository', subjectId: repo, details: { pack: `${input.pack.key}@${input.pack.version ?? 'latest'}`, overridesHash: hashOf(parsed.data), repoLocal: input.repoLocal } });
+    return getRepositoryPolicy(tx, repo);
+  });
+}
+
+/**
+ * The effective policy of a repository now (with the repo-local file when the repository
+ * policy honours it and one was reported), kept in effective_policies once per hash.
+ */
+export async function effectivePolicyFor(sql: Queryable, repository: string, repoLocal?: RepoLocalPolicy): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
+  const rp = await getRepositoryPolicy(sql, repository);
+  const { pack, hash } = await loadPack(sql, rp.pack.key, rp.pack.version).catch(async (err: unknown) => {
+    // an instance started before the policy function seeded the default (or without one)
+    if (!(err instanceof NotFoundError) || rp.pack.key !== 'default' || rp.pack.version !== null) throw err;
+    return { pack: parsePack(DEFAULT_PACK_SOURCE), hash: hashOf(parsePack(DEFAULT_PACK_SOURCE)) };
+  });
+  const eff = resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(rp.repoLocal && repoLocal ? { repoLocal } : {}) });
+  await sql`
+    insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
+    on conflict (hash) do nothing`;
+  return { ...eff, repositoryPolicy: rp };
+}
