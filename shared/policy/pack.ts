@@ -154,8 +154,10 @@ export type Approvals = PolicyPack['approvals'];
 export const overridesSchema = z.strictObject({ strict: z.boolean().optional(), rules: partialRules.optional(), approvals: approvalsShape(false, false).optional() });
 /** The repository's own `.facteur/policy.yml`: the same, but who may approve is out of its reach. */
 export const repoLocalSchema = z.strictObject({ schemaVersion: z.literal(1, 'must be 1'), strict: z.boolean().optional(), rules: partialRules.optional(), approvals: approvalsShape(false, true).optional() });
-export type PolicyOverrides = z.output<typeof overridesSchema>;
-export type RepoLocalPolicy = z.output<typeof repoLocalSchema>;
+/** Every field optional, at every depth (arrays are whole values). */
+export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type PolicyOverrides = DeepPartial<Pick<PolicyPack, 'strict' | 'rules' | 'approvals'>>;
+export type RepoLocalPolicy = { schemaVersion: 1 } & DeepPartial<Pick<PolicyPack, 'strict' | 'rules'>> & { approvals?: DeepPartial<Omit<Approvals, 'eligible'>> };
 export const REPO_LOCAL_FILE = '.facteur/policy.yml';
 export const REPO_LOCAL_CAP_BYTES = 64 * 1024;
 
@@ -182,5 +184,5 @@ export function parsePack(source: string): PolicyPack {
 
 /** A repo-local file from its YAML; throws ValidationError `invalid_repo_policy`. */
 export function parseRepoLocal(source: string): RepoLocalPolicy {
-  return parseYamlWith(source, repoLocalSchema, { what: REPO_LOCAL_FILE, code: 'invalid_repo_policy', capBytes: REPO_LOCAL_CAP_BYTES });
+  return <RepoLocalPolicy>parseYamlWith(source, repoLocalSchema, { what: REPO_LOCAL_FILE, code: 'invalid_repo_policy', capBytes: REPO_LOCAL_CAP_BYTES });
 }

@@ -9,7 +9,7 @@ import { transaction } from '../db/index.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
 import { DEFAULT_PACK_SOURCE } from './default-pack.js';
 import { hashOf, resolveEffective, type EffectivePolicy } from './effective.js';
-import { overridesSchema, packSchema, parsePack, type PolicyOverrides, type PolicyPack, type RepoLocalPolicy } from './pack.js';
+import { overridesSchema, packSchema, parsePack, repoLocalSchema, type PolicyOverrides, type PolicyPack, type RepoLocalPolicy } from './pack.js';
 import { zodIssues } from '../validation/index.js';
 
 export type PackStatus = 'draft' | 'active' | 'retired';
@@ -173,7 +173,7 @@ export async function putRepositoryPolicy(sql: Sql, repository: string, input: R
   const repo = repository.toLowerCase();
   return transaction(sql, [`repository-policy:${repo}`], async (tx) => {
     const { pack, hash } = await loadPack(tx, input.pack.key, input.pack.version);
-    resolveEffective({ pack, packHash: hash, repository: { name: repo, overrides: parsed.data } }); // throws when the merge is not a valid pack
+    resolveEffective({ pack, packHash: hash, repository: { name: repo, overrides: parsed.data as PolicyOverrides } }); // throws when the merge is not a valid pack
     await tx`
       insert into codex_kb.repository_policies (repository, pack_key, pack_version, overrides, repo_local, updated_by)
       values (${repo}, ${input.pack.key}, ${input.pack.version}, ${tx.json(parsed.data as never)}, ${input.repoLocal}, ${actor})
@@ -200,4 +200,21 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
     insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
     on conflict (hash) do nothing`;
   return { ...eff, repositoryPolicy: rp };
+}
+
+/**
+ * The policy in force for an idea now: its repository's, with the repo-local file its
+ * planning run reported (the latest valid `policy` artifact) when the repository honours it.
+ * Every checkpoint resolves it afresh, so a pack activated or a freeze added applies at once;
+ * the hash recorded with each decision says which policy made it.
+ */
+export async function policyForIdea(sql: Queryable, ideaId: string): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
+  const [row] = await sql<{ repository: string; local: { document?: unknown } | null }[]>`
+    select i.repository,
+           (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
+             order by a.created_at desc limit 1) as local
+      from codex_kb.ideas i where i.id = ${ideaId}`;
+  if (!row) throw new NotFoundError(`no idea ${ideaId}`);
+  const local = row.local?.document === undefined ? undefined : repoLocalSchema.safeParse(row.local.document);
+  return effectivePolicyFor(sql, row.repository, local?.success ? (local.data as RepoLocalPolicy) : undefined);
 }
