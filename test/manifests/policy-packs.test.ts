@@ -12,8 +12,8 @@ import { createTestDb } from '../helpers/db.js';
 import { loadManifests } from './load.js';
 
 const manifests = loadManifests();
-const packs = manifests.find((m) => m.kind === 'ConfigMap' && m.name === 'facteur-policy-packs')!.body as IConfigMap;
-const policy = manifests.find((m) => m.kind === 'Service' && m.name === 'policy')!.body as IService;
+const packs = manifests.find((m) => m.kind === 'ConfigMap' && m.name === 'facteur-policy-packs')!.body as unknown as IConfigMap;
+const policy = manifests.find((m) => m.kind === 'Service' && m.name === 'policy')!.body as unknown as IService;
 
 describe('the policy packs ConfigMap', () => {
   it('holds only valid packs, each named after its key', () => {
