@@ -3,26 +3,19 @@
 // works in its worktree). Two runs on one branch would overwrite each other's commits, and
 // git itself only half-protects a cache that several processes fetch into at once.
 //
-// The same scheme as the data dir lock (`shared/local/lock.ts`, whose liveness check is
-// reused): the holder's record (pid, host, boot id, process start, a nonce) is written to a
-// private temp file and hard-linked to the lock's name — link(2) fails when the name
-// exists, so exactly one taker wins and nobody reads a half-written lock. A lock whose
-// holder is dead (a killed pod, a crashed run) is removed, but only by whoever first claims
-// `<lock>.takeover-<its nonce>` (again by link), so two takers cannot both judge the same
-// stale lock, and the second one unlink the first one's fresh lock.
+// The same exclusive lock files as the data dir lock (shared/lockfile: link(2), and a dead
+// holder's lock removed by exactly one taker).
 //
 // Unlike the data dir, a cache directory may sit on a volume shared by pods on several
 // hosts, where a pid means nothing. So the holder touches its lock every few seconds, and a
 // lock from another host untouched for `staleAfterMs` counts as dead too.
-import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RetryableError } from '../../errors/index.js';
-import { liveness, type LockInfo } from '../../local/lock.js';
+import { holderRecord, liveness, mtimeMs, parseRecord, readText, removeGeneration, sleep, tryLink, unlinkQuiet, type HolderRecord } from '../../lockfile/index.js';
 
-/** What a workspace lock file holds: the data dir lock's record plus who holds it and why. */
-export interface WorkspaceLockInfo extends LockInfo {
+/** What a workspace lock file holds: the holder's record, and who holds it and why. */
+export interface WorkspaceLockInfo extends HolderRecord {
   /** The run (or other owner) holding it, for the "in use by" message. */
   readonly owner: string;
 }
@@ -47,97 +40,15 @@ export interface LockOptions {
 
 const HEARTBEAT_MS = 10_000;
 
-const readText = (path: string): string | undefined => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-};
-
-const readProc = (path: string): string | undefined => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-
-const mtimeMs = (path: string): number | undefined => {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
-};
-
-const unlinkQuiet = (path: string): void => {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** This process's start time in clock ticks since boot (field 22 of /proc/self/stat). */
-function selfStart(): string | null {
-  const stat = readProc('/proc/self/stat');
-  return stat ? (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null) : null;
-}
-
-function myRecord(owner: string): WorkspaceLockInfo {
-  return {
-    pid: process.pid,
-    port: 0,
-    url: null,
-    startedAt: new Date().toISOString(),
-    host: hostname(),
-    bootId: readProc('/proc/sys/kernel/random/boot_id')?.trim() || null,
-    procStart: selfStart(),
-    nonce: randomUUID(),
-    owner,
-  };
-}
+const myRecord = (owner: string): WorkspaceLockInfo => ({ ...holderRecord(), owner });
 
 function parse(text: string | undefined): WorkspaceLockInfo | undefined {
-  if (!text) return undefined;
-  try {
-    const v = JSON.parse(text) as Partial<WorkspaceLockInfo>;
-    if (typeof v.pid !== 'number' || typeof v.nonce !== 'string' || typeof v.host !== 'string') return undefined;
-    return { ...(v as WorkspaceLockInfo), owner: typeof v.owner === 'string' ? v.owner : 'unknown' };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Link `from` to `to`; false when `to` exists. */
-function tryLink(from: string, to: string): boolean {
-  try {
-    linkSync(from, to);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    // no hard links on this filesystem: exclusive create instead (readers that find it
-    // empty for a moment wait, see the damaged-lock rule)
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
-      try {
-        writeFileSync(to, readFileSync(from), { flag: 'wx' });
-        return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-        throw e;
-      }
-    }
-    throw err;
-  }
+  const v = parseRecord<WorkspaceLockInfo>(text);
+  return v && { ...v, owner: typeof v.owner === 'string' ? v.owner : 'unknown' };
 }
 
 /** Whether the holder is gone: dead on this host, or silent too long on another one. */
-function holderGone(path: string, holder: WorkspaceLockInfo, staleAfterMs: number): boolean {
+function holderGone(path: string, holder: HolderRecord, staleAfterMs: number): boolean {
   const state = liveness(holder);
   if (state === 'dead') return true;
   if (state === 'alive') return false;
@@ -145,39 +56,9 @@ function holderGone(path: string, holder: WorkspaceLockInfo, staleAfterMs: numbe
   return touched !== undefined && Date.now() - touched > staleAfterMs;
 }
 
-/**
- * Unlinks `path` if it still holds `seen` (a dead holder's record), exclusively: only the
- * process that links `<path>.takeover-<gen>` may do it. Returns without doing anything when
- * another process is doing it right now; the caller looks again.
- */
-async function removeStale(path: string, gen: string, seen: string, staleAfterMs: number, depth = 0): Promise<void> {
-  if (depth > 5) return;
-  const claim = `${path}.takeover-${gen.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64)}`;
-  const mine = myRecord('takeover');
-  const tmp = `${claim}.${mine.nonce}.tmp`;
-  writeFileSync(tmp, JSON.stringify(mine), { flag: 'wx' });
-  try {
-    if (tryLink(tmp, claim)) {
-      try {
-        if (readText(path) === seen) unlinkQuiet(path);
-      } finally {
-        unlinkQuiet(claim);
-      }
-      return;
-    }
-  } finally {
-    unlinkQuiet(tmp);
-  }
-  const text = readText(claim);
-  if (text === undefined) return; // that taker just finished
-  const taker = parse(text);
-  if (taker && !holderGone(claim, taker, staleAfterMs)) {
-    await sleep(20);
-    return;
-  }
-  // a taker that died between its claim and its unlink: its claim is stale in turn
-  await removeStale(claim, taker?.nonce ?? `damaged${depth}`, text, staleAfterMs, depth + 1);
-}
+/** A stale lock (or a dead taker's claim) is cleared by exactly one taker (shared/lockfile). */
+const removeStale = (path: string, gen: string, seen: string, staleAfterMs: number) =>
+  removeGeneration(path, gen, seen, { takerGone: (claim, taker) => holderGone(claim, taker, staleAfterMs) });
 
 function describe(holder: WorkspaceLockInfo | undefined): string {
   if (!holder) return 'a process whose lock cannot be read';
