@@ -25,16 +25,18 @@ const eventSchema = z
     seq: z.number().int().min(1).max(2_147_483_647),
     type: z.enum(['started', 'heartbeat', 'artifact', 'completed']),
     at: z.string().datetime({ offset: true }).optional(),
-    progress: z.number().min(0).max(1).optional(),
+    // stored as `real`: a fraction needs no more than four decimals, and 1e-185 would underflow (fuzzing)
+    progress: z.number().min(0).max(1).transform((p) => Math.round(p * 10_000) / 10_000).optional(),
     message: z.string().max(4000).optional(),
     artifact: z.object({ kind: z.enum(ARTIFACT_KINDS), data: z.unknown() }).optional(),
     outcome: z.enum(['succeeded', 'failed']).optional(),
     error: z.object({ code: z.string().min(1).max(200), message: z.string().max(4000).default('') }).optional(),
     usage: z
       .object({
-        inputTokens: z.number().int().min(0).optional(),
-        outputTokens: z.number().int().min(0).optional(),
-        costUsd: z.number().min(0).optional(),
+        // summed as bigint and numeric(14, 6) later: bounded here, so a sum never overflows into a 5xx
+        inputTokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+        outputTokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+        costUsd: z.number().min(0).max(1_000_000).optional(),
       })
       .optional(),
   })

@@ -227,7 +227,11 @@ export const callbackBody: fc.Arbitrary<Uint8Array | string> = fc.oneof(
           fc.record({ kind: fc.constantFrom('plan', 'test-report', 'diff-stats', 'review', 'nope'), data: fc.oneof(planData, hostileJson) }),
           hostileJson,
         ),
-        usage: hostileJson,
+        // numbers at the edges of the columns they are summed into (bigint, numeric(14, 6), real)
+        usage: fc.oneof(
+          fc.record({ inputTokens: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)), outputTokens: fc.oneof(fc.nat(), fc.constant(2 ** 63)), costUsd: fc.oneof(fc.double(), fc.constant(1e15)) }, { requiredKeys: [] }),
+          hostileJson,
+        ),
       },
       { requiredKeys: ['seq', 'type'] },
     )

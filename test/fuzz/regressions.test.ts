@@ -134,6 +134,22 @@ describe('callbacks and status: hostile paths and bodies get 4xx', () => {
     expect(Buffer.from(dl.payload).toString()).toBe(body);
   });
 
+  it.each([
+    ['costUsd past numeric(14, 6)', '{"seq":1,"type":"heartbeat","usage":{"costUsd":1e300}}', 'usage.costUsd'],
+    ['tokens past bigint', '{"seq":1,"type":"heartbeat","usage":{"inputTokens":1e300}}', 'usage.inputTokens'],
+  ])('%s → 400 naming the field, not a numeric overflow 500 (fuzzing)', async (_name, body, path) => {
+    const res = await raw(body);
+    expect(res.status).toBe(400);
+    expect([...new Set(((await res.json()) as any).error.issues.map((i: any) => i.path))]).toEqual([path]);
+  });
+
+  it('a progress of 1e-185 is taken (rounded), not a real underflow 500 (fuzzing, chaos seed 101)', async () => {
+    const res = await raw('{"seq":900,"type":"heartbeat","progress":1.6849356224212802e-185}');
+    expect(res.status).toBe(202);
+    const [run] = await sys.db.sql`select progress from codex_kb.task_runs where id = ${step.params.runId!}`;
+    expect(run!.progress).toBe(0);
+  });
+
   it("a stranger's 2 MB body gets 401 and is not stored; the step's own oversized body gets 413 and its prefix is kept", async () => {
     const count = async () => (await sys.db.sql`select count(*)::int as n from codex_kb.dead_letters where function_name = 'callbacks'`)[0]!.n;
     const before = await count();
