@@ -82,7 +82,7 @@ describe('dependency types', () => {
     expect(await stateOf(p.b)).toBe('blocked');
     const [idea] = await sys.db.sql`select status, status_reason from codex_kb.ideas where id = ${p.ideaId}`;
     expect(idea!.status).toBe('blocked');
-    expect(idea!.status_reason).toMatch(/rejected by unauthenticated: too risky/);
+    expect(idea!.status_reason).toMatch(/rejected by open: too risky/);
   });
 });
 
