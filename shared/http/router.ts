@@ -19,7 +19,7 @@ export interface RouteContext<D> {
   readonly req: HttpRequest;
   /** Percent-decoded path parameters. */
   readonly params: Readonly<Record<string, string>>;
-  /** Undefined only on public routes. */
+  /** The verified caller; on public routes, an anonymous one with no role. */
   readonly principal: Principal;
 }
 
