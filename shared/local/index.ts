@@ -251,12 +251,13 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   }
 
   const functions = [...handlers.keys()];
+  const statusAuth = createIdentifier(config).mode;
   server.serve({
     handlers,
     home: {
       url, functions, database: dbLabel, dataDir, pid: process.pid,
       ...(sample ? { sampleRepository: { name: SAMPLE_REPOSITORY, path: sample.bare } } : {}),
-      statusAuth: createIdentifier(config).mode, intakeToken: config.intakeToken !== undefined,
+      statusAuth, intakeToken: config.intakeToken !== undefined,
     },
     // what intake accepted reaches dispatch at once, not at the next tick
     answered: (fn, res) => {
@@ -275,7 +276,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     dataDir,
     migrations: { applied: migrated.applied, current: migrated.current },
     functions: functions.map((n) => `${url}/${n}`),
-    auth: { status: createIdentifier(config).mode === 'open' ? 'open (set FACTEUR_API_TOKENS or FACTEUR_STATUS_TOKEN)' : createIdentifier(config).mode, intake: config.intakeToken ? 'bearer token' : 'open (set FACTEUR_INTAKE_TOKEN)' },
+    auth: { status: statusAuth === 'open' ? 'open (set FACTEUR_API_TOKENS or FACTEUR_STATUS_TOKEN)' : statusAuth, intake: config.intakeToken ? 'bearer token' : 'open (set FACTEUR_INTAKE_TOKEN)' },
     startupMs: Date.now() - started,
   });
 
