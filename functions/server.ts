@@ -37,8 +37,9 @@ if (!target || !isFunctionName(target)) {
 }
 // Operators' APIs are reachable from outside the cluster (status on the tailnet): they
 // must not start open by accident. Local mode (`npm start`) is the place for that.
-if ((target === 'status' || target === 'policy') && !config.statusToken && !config.allowUnauthenticated) {
-  log.error('FACTEUR_STATUS_TOKEN is required for this function (or FACTEUR_ALLOW_UNAUTHENTICATED=true, not for production)');
+const anyCredential = config.statusToken !== undefined || config.api.tokens.length > 0 || config.api.tailscaleIdentity;
+if ((target === 'status' || target === 'policy') && !anyCredential && !config.allowUnauthenticated) {
+  log.error('FACTEUR_API_TOKENS (or FACTEUR_STATUS_TOKEN, or FACTEUR_TAILSCALE_IDENTITY behind tailscale serve) is required for this function (or FACTEUR_ALLOW_UNAUTHENTICATED=true, not for production)');
   process.exit(2);
 }
 if (!config.databaseUrl) {

@@ -2,8 +2,10 @@ import { AGENT_VARIABLES } from '../agent/env.js';
 import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
+import { apiTokens, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 
 export { Secret } from './secret.js';
+export { ROLES, type ApiToken, type Role } from './api-identity.js';
 
 const secret = z
   .string()
@@ -76,6 +78,10 @@ const schema = z.object({
   FACTEUR_DATA_DIR: z.string().min(1).default('.facteur'),
   FACTEUR_SHUTDOWN_GRACE_S: int(0, 600).default(5),
   FACTEUR_STATUS_TOKEN: secret.optional(),
+  // Who may call status and policy (shared/auth/principal.ts): named tokens, Tailscale's people.
+  FACTEUR_API_TOKENS: apiTokens.optional(),
+  FACTEUR_TAILSCALE_IDENTITY: bool.default(false),
+  FACTEUR_TAILSCALE_ROLES: tailscaleRoles.optional(),
   FACTEUR_INTAKE_TOKEN: secret.optional(),
   FACTEUR_CALLBACK_SECRET: secret.optional(),
   FACTEUR_PUBLIC_URL: z.string().url().optional(),
@@ -129,6 +135,12 @@ const schema = z.object({
 }).superRefine((p, ctx) => {
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
+  if (p.FACTEUR_STATUS_TOKEN && p.FACTEUR_API_TOKENS?.some((t) => t.name === 'status')) {
+    ctx.addIssue({ code: 'custom', path: ['FACTEUR_API_TOKENS'], message: 'the name "status" is FACTEUR_STATUS_TOKEN\'s: choose another' });
+  }
+  if (p.FACTEUR_TAILSCALE_ROLES && !p.FACTEUR_TAILSCALE_IDENTITY) {
+    ctx.addIssue({ code: 'custom', path: ['FACTEUR_TAILSCALE_ROLES'], message: 'needs FACTEUR_TAILSCALE_IDENTITY=true (behind tailscale serve only)' });
+  }
   if (p.FACTEUR_OIDC_ISSUER === undefined) {
     for (const key of oidcKeys) if (p[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'needs FACTEUR_OIDC_ISSUER' });
     return;
@@ -158,6 +170,13 @@ export interface Config {
   /** Local mode: how long running stages may go on reporting after Ctrl-C before they are stopped. */
   readonly shutdownGraceS: number;
   readonly statusToken: Secret | undefined;
+  /** The people's APIs' callers: named tokens (hashes) and Tailscale's identity (shared/auth/principal.ts). */
+  readonly api: {
+    readonly tokens: readonly ApiToken[];
+    /** Trust `Tailscale-User-Login`: only behind `tailscale serve`, which sets it and strips a client's. */
+    readonly tailscaleIdentity: boolean;
+    readonly tailscaleRoles: Readonly<Record<string, readonly Role[]>>;
+  };
   readonly intakeToken: Secret | undefined;
   readonly callbackSecret: Secret | undefined;
   readonly publicUrl: string | undefined;
@@ -258,6 +277,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     dataDir: p.FACTEUR_DATA_DIR,
     shutdownGraceS: p.FACTEUR_SHUTDOWN_GRACE_S,
     statusToken: p.FACTEUR_STATUS_TOKEN,
+    api: {
+      tokens: p.FACTEUR_API_TOKENS ?? [],
+      tailscaleIdentity: p.FACTEUR_TAILSCALE_IDENTITY,
+      tailscaleRoles: p.FACTEUR_TAILSCALE_ROLES ?? Object.create(null),
+    },
     intakeToken: p.FACTEUR_INTAKE_TOKEN,
     callbackSecret: p.FACTEUR_CALLBACK_SECRET,
     publicUrl: p.FACTEUR_PUBLIC_URL,

@@ -99,6 +99,18 @@ export class UnauthorizedError extends FacteurError {
   }
 }
 
+/**
+ * The caller is known but may not do this: the message names what is missing (the role a
+ * route needs, or `actFor` for naming another person), never which other credentials exist.
+ */
+export class ForbiddenError extends FacteurError {
+  readonly code: string;
+  constructor(message: string, code = 'forbidden', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

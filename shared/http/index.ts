@@ -5,6 +5,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Secret } from '../config/index.js';
 import {
   ConflictError,
+  ForbiddenError,
   NonRetriableError,
   NotFoundError,
   RetryableError,
@@ -54,6 +55,7 @@ export function errorBody(code: string, message: string, issues: readonly Issue[
 export function errorResponse(err: unknown, log?: Logger): HttpResponse {
   if (err instanceof ValidationError) return json(400, errorBody(err.code, err.message, err.issues));
   if (err instanceof UnauthorizedError) return json(401, errorBody(err.code, err.message), { 'www-authenticate': 'Bearer' });
+  if (err instanceof ForbiddenError) return json(403, errorBody(err.code, err.message));
   if (err instanceof NotFoundError) return json(404, errorBody(err.code, err.message));
   if (err instanceof ConflictError) return json(409, errorBody(err.code, err.message));
   if (err instanceof NonRetriableError) return json(statusForNonRetriable(err.code), errorBody(err.code, err.message));

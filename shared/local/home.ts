@@ -2,7 +2,7 @@
 // (JSON for `Accept: application/json`) saying what is mounted, what can be read and where
 // the data lives, with links. Every value is escaped: the data dir is a user's path.
 import type { HttpResponse } from '../http/index.js';
-import { STATUS_ROUTES } from '../status/index.js';
+import { STATUS_ROUTES } from '../status/routes.js';
 
 export interface HomeInfo {
   readonly url: string;
@@ -10,7 +10,8 @@ export interface HomeInfo {
   readonly database: string;
   readonly dataDir: string;
   readonly pid: number;
-  readonly statusToken: boolean;
+  /** How the status API's callers authenticate: `open`, `bearer token`, `bearer token, tailscale`. */
+  readonly statusAuth: string;
   readonly intakeToken: boolean;
   /** Local mode's sample repository: its name in Idea Specs and the bare repository's path. */
   readonly sampleRepository?: { readonly name: string; readonly path: string };
@@ -42,7 +43,7 @@ export function homePage(info: HomeInfo, accept: string | undefined): HttpRespon
         database: info.database,
         dataDir: info.dataDir,
         pid: info.pid,
-        auth: { status: info.statusToken ? 'bearer token' : 'open', intake: info.intakeToken ? 'bearer token' : 'open' },
+        auth: { status: info.statusAuth, intake: info.intakeToken ? 'bearer token' : 'open' },
         ...(info.sampleRepository ? { sampleRepository: info.sampleRepository } : {}),
       },
     };
@@ -59,8 +60,8 @@ ${info.sampleRepository ? `<p>Ideas for <code>${e(info.sampleRepository.name)}</
 <h2>Functions</h2>
 <ul>${info.functions.map((n) => `<li><code>/${e(n)}</code> — <a href="/${e(n)}/healthz">/${e(n)}/healthz</a></li>`).join('')}</ul>
 <h2>Status API</h2>
-<p>${info.statusToken ? 'Needs <code>Authorization: Bearer &lt;FACTEUR_STATUS_TOKEN&gt;</code> (routes marked ✱).' : 'Open: <code>FACTEUR_STATUS_TOKEN</code> is not set.'}</p>
-<table>${status.map((r) => `<tr><td>${e(r.method)}</td><td>${link(r.path, r.method)}${r.auth && info.statusToken ? ' ✱' : ''}</td><td>${e(r.description)}</td></tr>`).join('')}</table>
+<p>${info.statusAuth === 'open' ? 'Open: no <code>FACTEUR_STATUS_TOKEN</code>, <code>FACTEUR_API_TOKENS</code> or Tailscale identity is configured, so every caller has every role.' : `Callers authenticate by ${e(info.statusAuth)}; each route needs the role shown (every role implies viewer).`}</p>
+<table><tr><th>method</th><th>path</th><th>role</th><th>what</th></tr>${status.map((r) => `<tr><td>${e(r.method)}</td><td>${link(r.path, r.method)}</td><td>${e(r.role)}</td><td>${e(r.description)}</td></tr>`).join('')}</table>
 <h2>Try it</h2>
 <p><code>npm run demo</code> posts an Idea Spec to <code>/intake</code>${info.intakeToken ? ' (with <code>FACTEUR_INTAKE_TOKEN</code>)' : ''} and follows it to the end.</p>
 </body></html>

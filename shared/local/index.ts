@@ -8,6 +8,7 @@
 // give running stages a grace period to report, stop the rest and settle their runs, let
 // the requests in progress finish, close the pool and the database, release the lock.
 import { loadPolicyPacks } from '../policy/store.js';
+import { createIdentifier } from '../auth/principal.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/index.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
@@ -250,12 +251,13 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   }
 
   const functions = [...handlers.keys()];
+  const statusAuth = createIdentifier(config).mode;
   server.serve({
     handlers,
     home: {
       url, functions, database: dbLabel, dataDir, pid: process.pid,
       ...(sample ? { sampleRepository: { name: SAMPLE_REPOSITORY, path: sample.bare } } : {}),
-      statusToken: config.statusToken !== undefined, intakeToken: config.intakeToken !== undefined,
+      statusAuth, intakeToken: config.intakeToken !== undefined,
     },
     // what intake accepted reaches dispatch at once, not at the next tick
     answered: (fn, res) => {
@@ -274,7 +276,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     dataDir,
     migrations: { applied: migrated.applied, current: migrated.current },
     functions: functions.map((n) => `${url}/${n}`),
-    auth: { status: config.statusToken ? 'bearer token' : 'open (set FACTEUR_STATUS_TOKEN)', intake: config.intakeToken ? 'bearer token' : 'open (set FACTEUR_INTAKE_TOKEN)' },
+    auth: { status: statusAuth === 'open' ? 'open (set FACTEUR_API_TOKENS or FACTEUR_STATUS_TOKEN)' : statusAuth, intake: config.intakeToken ? 'bearer token' : 'open (set FACTEUR_INTAKE_TOKEN)' },
     startupMs: Date.now() - started,
   });
 

@@ -7,7 +7,6 @@ import { isUuid } from '../validation/index.js';
 
 export { IDEA_STATUSES } from '../lifecycle/states.js';
 export { getDeadLetter, listDeadLetters, parseDeadLetterQuery, PREVIEW_BYTES, type DeadLetterItem, type DeadLetterPage, type DeadLetterQuery } from './dead-letters.js';
-export { STATUS_ROUTES, type StatusRoute } from './routes.js';
 
 export interface IdeaSummary {
   id: string;

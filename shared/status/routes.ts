@@ -1,22 +1,67 @@
-// The status API's routes, once: the function's index (`GET /`) and local mode's home page
-// list them from here, so the documentation a client reads cannot drift from what is served.
-export interface StatusRoute {
-  readonly method: 'GET' | 'POST';
-  /** Below the status function's mount point (`/status` in local mode). */
-  readonly path: string;
-  readonly description: string;
-  /** Needs `Authorization: Bearer <FACTEUR_STATUS_TOKEN>` when the token is set. */
-  readonly auth: boolean;
+// The status API's routes, once: method, path, the role each needs, what it does, and its
+// handler. The function's index (`GET /`) and local mode's home page list them from here, so
+// the documentation a client reads cannot drift from what is served and guarded.
+// Adding a route is one line here (or one entry in a table spread below, like the policy API).
+import type { Config } from '../config/index.js';
+import type { Sql } from '../db/index.js';
+import { NotFoundError, ValidationError } from '../errors/index.js';
+import { json, type HttpResponse } from '../http/index.js';
+import { docsOf, route, type Route, type RouteContext, type RouteDoc } from '../http/router.js';
+import type { Logger } from '../log/index.js';
+import { decideApproval, operate, type Action } from '../operator/index.js';
+import { POLICY_API_ROUTES } from '../policy/api.js';
+import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
+import { getIdea, getRun, listIdeas, parseListQuery } from './index.js';
+
+export interface StatusDeps {
+  readonly sql: Sql;
+  readonly config: Pick<Config, 'lifecycle'>;
+  readonly log: Logger;
+  /** For cancel: running workflows are deleted. */
+  readonly workflows?: { delete(name: string): Promise<boolean> };
+  /** How callers authenticate, for the index. */
+  readonly authMode: string;
 }
 
-export const STATUS_ROUTES: readonly StatusRoute[] = Object.freeze([
-  { method: 'GET', path: '/', description: 'this index of the status API', auth: false },
-  { method: 'GET', path: '/healthz', description: 'liveness probe', auth: false },
-  { method: 'GET', path: '/v1/ideas', description: 'ideas, newest first; ?status=&repository=&limit=&cursor=', auth: true },
-  { method: 'GET', path: '/v1/ideas/{id}', description: 'one idea with its tasks, runs, events, findings and approvals', auth: true },
-  { method: 'POST', path: '/v1/ideas/{id}/{pause|resume|cancel|retry}', description: 'operator actions; body optional {"reason":"…"}', auth: true },
-  { method: 'POST', path: '/v1/approvals/{id}/{approve|reject}', description: 'decide an approval; body optional {"reason":"…"}', auth: true },
-  { method: 'GET', path: '/v1/runs/{id}', description: 'one run with its events and artifacts', auth: true },
-  { method: 'GET', path: '/v1/dead-letters', description: 'refused deliveries, newest first; ?function=&reason=&limit=&cursor=', auth: true },
-  { method: 'GET', path: '/v1/dead-letters/{id}', description: 'one refused delivery with its whole stored payload', auth: true },
+/** The optional `{"reason": "…"}` body of an action. */
+function reasonOf(body: Buffer): string | undefined {
+  if (!body.length) return undefined;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { reason?: unknown };
+    return typeof parsed?.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
+  } catch {
+    throw new ValidationError('body must be JSON like {"reason": "…"} or empty', [{ path: 'body', message: 'not valid JSON' }]);
+  }
+}
+
+const found = (what: string, id: string, value: unknown): HttpResponse => {
+  if (value === undefined) throw new NotFoundError(`no ${what} ${id.slice(0, 40)}`);
+  return json(200, value);
+};
+
+type Ctx = RouteContext<StatusDeps>;
+
+export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
+  route('GET', '/', 'public', 'this index of the status API, with the role each route needs', async ({ deps }: Ctx) =>
+    json(200, { service: 'facteur status API', auth: deps.authMode, routes: STATUS_ROUTES })),
+  route('GET', '/healthz', 'public', 'liveness probe', async () => json(200, { ok: true })),
+  route('GET', '/v1/ideas', 'viewer', 'ideas, newest first; ?status=&repository=&limit=&cursor=', async ({ deps, req }: Ctx) =>
+    json(200, await listIdeas(deps.sql, parseListQuery(req.query)))),
+  route('GET', '/v1/ideas/{id}', 'viewer', 'one idea with its tasks, runs, events, findings and approvals', async ({ deps, params }: Ctx) =>
+    found('idea', params.id!, await getIdea(deps.sql, params.id!))),
+  route('POST', '/v1/ideas/{id}/{pause|resume|cancel|retry}', 'operator', 'operator actions; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
+    json(200, await operate(deps, params.id!, params.action as Action, principal.actor, reasonOf(req.body)))),
+  route('POST', '/v1/approvals/{id}/{approve|reject}', 'approver', 'decide an approval; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
+    json(200, await decideApproval(deps, params.id!, params.action as 'approve' | 'reject', principal.actor, reasonOf(req.body)))),
+  route('GET', '/v1/runs/{id}', 'viewer', 'one run with its events and artifacts', async ({ deps, params }: Ctx) =>
+    found('run', params.id!, await getRun(deps.sql, params.id!))),
+  // refused deliveries keep whatever a sender sent, credentials pasted by mistake included
+  route('GET', '/v1/dead-letters', 'operator', 'refused deliveries, newest first; ?function=&reason=&limit=&cursor=', async ({ deps, req }: Ctx) =>
+    json(200, await listDeadLetters(deps.sql, parseDeadLetterQuery(req.query)))),
+  route('GET', '/v1/dead-letters/{id}', 'operator', 'one refused delivery with its whole stored payload', async ({ deps, params }: Ctx) =>
+    found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
+  ...POLICY_API_ROUTES,
 ]);
+
+export type StatusRoute = RouteDoc;
+export const STATUS_ROUTES: readonly StatusRoute[] = Object.freeze(docsOf(STATUS_HANDLERS));

@@ -84,7 +84,7 @@ describe('functions/server.ts refuses to serve an operator API without a token',
     const port = await freePort();
     await expect(
       spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(port), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: '' }, /"msg":"serving"/, 15_000),
-    ).rejects.toThrow(/exited with 2 before ready[\s\S]*FACTEUR_STATUS_TOKEN is required/);
+    ).rejects.toThrow(/exited with 2 before ready[\s\S]*FACTEUR_API_TOKENS \(or FACTEUR_STATUS_TOKEN, or FACTEUR_TAILSCALE_IDENTITY behind tailscale serve\) is required/);
   });
 });
 
@@ -104,6 +104,14 @@ describe('functions/server.ts start-up failures are one line with what to do', (
     expect(r.message).toMatch(/exited with 2 before ready/);
     expect(r.lines).toHaveLength(1);
     expect(r.lines[0]).toMatch(/^facteur: invalid configuration: FACTEUR_LIMIT_GLOBAL/);
+  });
+
+  it('invalid FACTEUR_API_TOKENS is one line naming every problem, never the value', async () => {
+    const r = await start({ FUNCTION_TARGET: 'status', FACTEUR_API_TOKENS: JSON.stringify([{ name: 'ci', sha256: 'clear-token-by-mistake', roles: ['root'] }]) });
+    expect(r.message).toMatch(/exited with 2 before ready/);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^facteur: invalid configuration: FACTEUR_API_TOKENS \(0\.sha256: must be the 64 hex digits of sha256\(token\).*0\.roles\.0: must be one of viewer, operator, approver, admin/);
+    expect(r.message).not.toContain('clear-token-by-mistake');
   });
 
   it('an unreachable database says where and what to do, without the password', async () => {

@@ -14,15 +14,17 @@ import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
 export const CALLBACK_SECRET = 'fuzz-callback-secret';
 export const STATUS_TOKEN = 'fuzz-status-token';
 
+export type Target = 'intake' | 'dispatch' | 'callbacks' | 'status' | 'policy';
+
 export interface Targets {
   readonly db: TestDb;
   readonly kube: FakeKube;
-  readonly urls: Record<'intake' | 'dispatch' | 'callbacks' | 'status', string>;
+  readonly urls: Record<Target, string>;
   readonly children: Record<string, Child>;
   close(): Promise<void>;
 }
 
-export async function startTargets(names: readonly ('intake' | 'dispatch' | 'callbacks' | 'status')[]): Promise<Targets> {
+export async function startTargets(names: readonly Target[]): Promise<Targets> {
   const db = await createTestDb();
   const kube = await startFakeKube();
   const dir = mkdtempSync(join(tmpdir(), 'facteur-fuzz-'));
@@ -30,8 +32,8 @@ export async function startTargets(names: readonly ('intake' | 'dispatch' | 'cal
   writeFileSync(kubeconfig, kube.kubeConfig().exportConfig());
   const urls = {} as Targets['urls'];
   const children: Record<string, Child> = {};
-  const ports = Object.fromEntries(await Promise.all((['intake', 'dispatch', 'callbacks', 'status'] as const).map(async (n) => [n, await freePort()] as const)));
-  for (const n of ['intake', 'dispatch', 'callbacks', 'status'] as const) urls[n] = `http://127.0.0.1:${ports[n]}`;
+  const ports = Object.fromEntries(await Promise.all((['intake', 'dispatch', 'callbacks', 'status', 'policy'] as const).map(async (n) => [n, await freePort()] as const)));
+  for (const n of ['intake', 'dispatch', 'callbacks', 'status', 'policy'] as const) urls[n] = `http://127.0.0.1:${ports[n]}`;
   await Promise.all(
     names.map(async (name) => {
       children[name] = await spawnEntry(

@@ -321,9 +321,9 @@ describe('operator controls', () => {
       expect(run!.status).toBe('cancelled');
       expect((await step.post({ type: 'completed', outcome: 'succeeded' })).status).toBe(409);
       expect((await act('resume')).status).toBe(409);
-      const audit = await sys.db.sql`select actor, action from codex_kb.audit_log where idea_id = ${ideaId} and actor like 'status-token%' order by id`;
+      const audit = await sys.db.sql`select actor, action from codex_kb.audit_log where idea_id = ${ideaId} and actor like '%via token:status' order by id`;
       expect(audit.map((a) => `${a.actor} ${a.action}`)).toEqual([
-        'status-token:alice idea.pause', 'status-token:alice idea.resume', 'status-token:alice idea.cancel',
+        'alice via token:status idea.pause', 'alice via token:status idea.resume', 'alice via token:status idea.cancel',
       ]);
     } finally {
       await sys.close();

@@ -111,6 +111,15 @@ describe('local mode as a process', () => {
     const json = (await (await fetch(`${url}/`, { headers: { accept: 'application/json' } })).json()) as any;
     expect(json).toMatchObject({ ok: true, url, dataDir, pid: local.pid, functions: expect.arrayContaining(['/intake', '/status']) });
     expect(json.status.map((r: { path: string }) => r.path)).toEqual(expect.arrayContaining(['/status/v1/ideas', '/status/v1/dead-letters/{id}']));
+    // every route with the role it needs, the policy API's included
+    expect(json.status).toEqual(expect.arrayContaining([
+      expect.objectContaining({ method: 'GET', path: '/status/v1/ideas', role: 'viewer' }),
+      expect.objectContaining({ method: 'POST', path: '/status/v1/policy-packs', role: 'admin' }),
+      expect.objectContaining({ method: 'PUT', path: '/status/v1/repositories/{owner}/{repo}/policy', role: 'admin' }),
+      expect.objectContaining({ method: 'POST', path: '/status/v1/ideas/{id}/{pause|resume|cancel|retry}', role: 'operator' }),
+    ]));
+    expect(json.auth.status).toBe('bearer token');
+    expect(page).toContain('<td>/status/v1/policy-packs/{key}/{version}/activate</td><td>admin</td>');
     for (const path of ['/status/', '/status']) {
       const index = await fetch(url + path);
       expect(index.status).toBe(200);

@@ -29,7 +29,7 @@ const CONFIG = 'facteur-config';
  *  room for psql, backups and monitoring. */
 const CONNECTION_BUDGET = 90;
 /** Every secret the image reads (shared/config); none of them may sit in the ConfigMap. */
-const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN'];
+const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN', 'FACTEUR_API_TOKENS'];
 
 const manifests = loadManifests();
 const all = <T>(apiVersion: string, kind: string): T[] =>
@@ -213,8 +213,8 @@ describe('the Knative Services', () => {
       intake: ['DATABASE_URL'],
       dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       callbacks: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
-      status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN'],
-      policy: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN'],
+      status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS'],
+      policy: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS'],
     };
     for (const fn of FUNCTIONS) {
       const refs = secretRefs(serviceOf(fn));
@@ -265,7 +265,8 @@ describe('the ConfigMap and the Secret template', () => {
 
   it('hold only obvious placeholders in the Secret template, for every secret the image reads', () => {
     expect([...secretKeys()].sort()).toEqual([...SECRET_KEYS].sort());
-    for (const [key, value] of Object.entries(exampleSecret().stringData ?? {})) expect(value, key).toMatch(/CHANGE-ME/);
+    // the API tokens are hashes, not secrets: their placeholder is the empty list
+    for (const [key, value] of Object.entries(exampleSecret().stringData ?? {})) expect(value, key).toMatch(key === 'FACTEUR_API_TOKENS' ? /^\[\]$/ : /CHANGE-ME/);
     expect(exampleSecret().data).toBeUndefined();
   });
 });

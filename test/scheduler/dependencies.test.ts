@@ -70,7 +70,7 @@ describe('dependency types', () => {
     await promoteReadyTasks(sys.db.sql, p.ideaId);
     expect(await stateOf(p.b)).toBe('ready');
     const [audit] = await sys.db.sql`select actor, action, details from codex_kb.audit_log where subject_id = ${approvals[0]!.id}`;
-    expect(audit).toMatchObject({ actor: 'unauthenticated:bob', action: 'approval.approve', details: { note: 'looks safe' } });
+    expect(audit).toMatchObject({ actor: 'bob via open', action: 'approval.approve', details: { note: 'looks safe' } });
   });
 
   it('approval rejected: the task and the idea are blocked with the reason', async () => {
@@ -82,7 +82,7 @@ describe('dependency types', () => {
     expect(await stateOf(p.b)).toBe('blocked');
     const [idea] = await sys.db.sql`select status, status_reason from codex_kb.ideas where id = ${p.ideaId}`;
     expect(idea!.status).toBe('blocked');
-    expect(idea!.status_reason).toMatch(/rejected by unauthenticated: too risky/);
+    expect(idea!.status_reason).toMatch(/rejected by open: too risky/);
   });
 });
 
