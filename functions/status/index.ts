@@ -9,7 +9,7 @@ import { getDeadLetter, getIdea, getRun, listDeadLetters, listIdeas, parseDeadLe
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken' | 'lifecycle'>;
+  readonly config: Pick<Config, 'statusToken' | 'lifecycle' | 'topics'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };

@@ -8,6 +8,8 @@ import { ConflictError, NotFoundError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../lifecycle/states.js';
 import { moveIdea } from '../lifecycle/transitions.js';
+import { afterImplementation } from '../lifecycle/advance.js';
+import { releaseIdea } from '../approvals/release.js';
 import { deleteWorkflow } from '../dispatch/index.js';
 import { isUuid } from '../validation/index.js';
 
@@ -16,7 +18,7 @@ export type Action = (typeof ACTIONS)[number];
 
 export interface OperatorDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics'>;
   readonly log: Logger;
   readonly workflows?: { delete(name: string): Promise<boolean> };
 }
@@ -109,7 +111,9 @@ export interface ApprovalResult {
 
 /**
  * Decides a pending approval. Approved: the task it holds goes back to `pending` and the
- * scheduler promotes it when its other dependencies are met. Rejected: the task and its
+ * scheduler promotes it when its other dependencies are met; when the idea waited and no
+ * other approval is pending, it goes back to where it was (releaseIdea) and, if its
+ * implementation was done, on to review. Rejected: the task and its
  * idea are blocked with the reason. Attributed in the audit log.
  */
 export async function decideApproval(deps: OperatorDeps, approvalId: string, decision: 'approve' | 'reject', actor: string, note?: string): Promise<ApprovalResult> {
@@ -135,6 +139,7 @@ export async function decideApproval(deps: OperatorDeps, approvalId: string, dec
         }
       }
     }
+    if (status === 'approved' && (await releaseIdea(tx, a.idea_id)) === 'running_tasks') await afterImplementation(tx, deps.config, a.idea_id);
     await appendAudit(tx, { actor, action: `approval.${decision}`, subjectType: 'approval', subjectId: a.id, ideaId: a.idea_id, details: { taskId: a.task_id, checkpoint: a.checkpoint, ...(note ? { note } : {}) } });
     return { approvalId: a.id, ideaId: a.idea_id, taskId: a.task_id, status };
   }));
