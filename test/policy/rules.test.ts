@@ -151,3 +151,37 @@ describe('autonomy preconditions', () => {
     expect(audit!.details).toMatchObject({ checkpoint: 'pre-merge', effectivePolicyHash: ok.hash, decision: 'pass', autonomy: { requested: 'L2', granted: 'L2' } });
   });
 });
+
+describe('the repo-local file at plan', () => {
+  const policyArtifact = async (ideaId: string, data: unknown) => {
+    await db.sql`insert into codex_kb.artifacts (idea_id, artifact_type, data) values (${ideaId}, 'policy', ${db.sql.json(data as never)})`;
+  };
+  const digest = `sha256:${'c'.repeat(64)}`;
+
+  it.each([
+    { strict: false, result: 'warn', decision: 'pass' },
+    { strict: true, result: 'fail', decision: 'approval' },
+  ] as const)('a loosening the pack does not allow is refused and said (strict: $strict → $decision)', async ({ strict, result, decision }) => {
+    const repo = `acme/${unique('r')}`;
+    await usePack(db.sql, repo, '  churn: { mode: enforce, maxLinesPerTask: 100 }\n', strict ? 'strict: true\n' : '');
+    const ideaId = await insertIdea(db.sql, { repository: repo });
+    await policyArtifact(ideaId, { path: '.facteur/policy.yml', digest, document: { schemaVersion: 1, rules: { churn: { maxLinesPerTask: 1000, maxLinesPerIdea: 500 } } } });
+    const ev = await evaluateCheckpoint(db.sql, { config }, { ideaId, checkpoint: 'plan' });
+    const f = ev.findings.find((x) => x.rule === 'repoLocal')!;
+    expect(f).toMatchObject({ result, properties: { digest, applied: ['rules.churn.maxLinesPerIdea'], refused: [expect.objectContaining({ path: 'rules.churn.maxLinesPerTask' })] } });
+    expect(f.message).toContain('refused: rules.churn.maxLinesPerTask');
+    expect(ev.decision).toBe(decision);
+    // the tightening was taken: the effective policy has it
+    expect(ev.policy.document.rules.churn).toMatchObject({ maxLinesPerTask: 100, maxLinesPerIdea: 500 });
+  });
+
+  it('an invalid file is a finding naming its problems, and is ignored', async () => {
+    const repo = `acme/${unique('r')}`;
+    await usePack(db.sql, repo, '  autonomy: { mode: warn }\n');
+    const ideaId = await insertIdea(db.sql, { repository: repo, level: 'L2' });
+    await policyArtifact(ideaId, { path: '.facteur/policy.yml', digest, error: { message: 'invalid', issues: [{ path: 'rules.lunch', message: 'line 4, column 3: unknown rule' }] } });
+    const ev = await evaluateCheckpoint(db.sql, { config }, { ideaId, checkpoint: 'plan' });
+    expect(ev.findings.find((x) => x.rule === 'repoLocal')).toMatchObject({ result: 'warn', message: expect.stringContaining('rules.lunch: line 4, column 3: unknown rule') });
+    expect(ev.findings.find((x) => x.rule === 'autonomy')!.result).toBe('pass');
+  });
+});
