@@ -78,6 +78,8 @@ export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, inp
   if (input.checkpoint === 'plan') findings.push(...judged('repoLocal', () => repoLocalVerdicts(ctx), REPO_LOCAL_RULE, pack, scope));
   const evaluationId = await recordFindings(sql, findings, policy.hash);
   await sql`update codex_kb.ideas set effective_policy_hash = ${policy.hash} where id = ${input.ideaId}`;
+  // a run keeps the policy it was claimed under; one evaluated after it ran without one records this one
+  if (input.runId) await sql`update codex_kb.task_runs set effective_policy_hash = coalesce(effective_policy_hash, ${policy.hash}) where id = ${input.runId}`;
   const enforced = findings.filter((f) => f.enforced);
   const decision: Decision = enforced.some((f) => !f.approvable) ? 'block' : enforced.length > 0 ? 'approval' : 'pass';
   // a block is said by what blocks; an approval by everything a person approves

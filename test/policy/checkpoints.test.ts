@@ -87,6 +87,25 @@ describe('escalation at the checkpoints', () => {
     expect(first.stage).toBe('implementation');
   });
 
+  it('L0: a rejected plan approval blocks the idea and the tasks it held; the idea waits while another approval is pending', async () => {
+    sys = await startSystem();
+    await usePack(sys.db.sql, 'acme/observe-no', '  autonomy: { mode: enforce }\n');
+    const { ideaId } = await submitIdea(sys, { id: 'observe-no', autonomyLevel: 'L0', repository: 'acme/observe-no' });
+    await tick(sys);
+    const watch = new WorkflowWatch(sys, ideaId);
+    await (await watch.next()).run([{ kind: 'plan', data: plan(['a'], false) }]);
+    const a = (await pendingApproval(sys, ideaId))!;
+    // a second approval asked for the same idea: granting the first must not release it
+    const [other] = await sys.db.sql`insert into codex_kb.approvals (idea_id, checkpoint, reason, requested_by) values (${ideaId}, 'plan', 'another', 'test') returning id`;
+    await approve(sys, other!.id);
+    expect(await stateOf(sys, ideaId)).toMatchObject({ status: 'awaiting_approval', tasks: { a: 'awaiting_approval' } });
+    const r = await fetch(`${sys.urls.status}/v1/approvals/${a.id}/reject`, { method: 'POST', headers: { 'x-facteur-actor': 'lead' }, body: JSON.stringify({ reason: 'not now' }) });
+    expect(r.status).toBe(200);
+    expect(await stateOf(sys, ideaId)).toMatchObject({ status: 'blocked', resume_status: 'plan_ready', tasks: { a: 'blocked' } });
+    await tick(sys);
+    expect(await watch.pending()).toEqual([]);
+  });
+
   it('a path-scope violation under enforce blocks the task and the idea, with the files named', async () => {
     sys = await startSystem();
     await usePack(sys.db.sql, 'acme/scoped', '  pathScope: { mode: enforce }\n');
