@@ -11,7 +11,7 @@ import { POLICY_HANDLERS } from '../../shared/policy/routes.js';
 
 export interface PolicyFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'policy' | 'statusToken' | 'api'>;
+  readonly config: Pick<Config, 'lifecycle' | 'statusToken' | 'api'>;
   readonly log: Logger;
 }
 

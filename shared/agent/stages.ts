@@ -2,7 +2,7 @@
 // (./cli.ts) reports; these functions do the work and return what to report, or throw a
 // StageFailure with the failure's code and normalized signature (./failures.ts).
 //
-//   planning        worktree of the base → toolchain → prompt → agent → plan.json|plan.md, validated
+//   planning        worktree of the base → toolchain → .facteur/policy.yml → prompt → agent → plan.json|plan.md, validated
 //   implementation  worktree on the task's branch (continuing a pushed one; hard dependencies'
 //                   branches merged in) → agent → scope check → quality gates → commit, push,
 //                   diff-stats → pull request on GitHub
@@ -19,6 +19,7 @@ import { scopeViolations } from './failures.js';
 import { cachePaths, changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, push, type Workspace } from './git/index.js';
 import { createGitHub, pullRequestBody } from './github/index.js';
 import { runCommand } from './process.js';
+import { reportRepoPolicy } from './repo-policy.js';
 import {
   agent, failureOf, gates, mergeBranches, prompt, readJson, repositoryOf, StageFailure, toolchain, trailersOf, withWorkspace, workspace,
   type StageContext, type StageResult,
@@ -48,6 +49,8 @@ async function planning(ctx: StageContext): Promise<StageResult> {
   const repo = repositoryOf(ctx);
   return withWorkspace(await workspace(ctx, repo, { continueBranch: false }), async (ws) => {
     await toolchain(ctx, ws.dir);
+    // before the agent runs: what the repository holds, not what the agent might write
+    await reportRepoPolicy(ctx, ws.dir);
     const usage = await agent(ctx, ws, await prompt(ctx, ws));
     const data = await readPlanOutput(ctx, ws);
     try {

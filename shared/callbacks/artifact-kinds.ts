@@ -10,5 +10,6 @@ export const ARTIFACT_KINDS = [
   'diff-stats',
   'toolchain',
   'prompt',
+  'policy',
 ] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];

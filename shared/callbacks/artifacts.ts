@@ -82,6 +82,19 @@ export const promptSchema = z.looseObject({
   truncated: z.array(text(200)).max(50).optional(),
 });
 
+/**
+ * The repository's `.facteur/policy.yml` as facteur-agent read it at planning: its digest,
+ * and the validated document or why it is not one (shared/agent/repo-policy.ts).
+ */
+export const policySchema = z
+  .looseObject({
+    path: path,
+    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex>'),
+    document: z.record(z.string(), z.unknown()).optional(),
+    error: z.looseObject({ message: text(4000), issues: z.array(z.looseObject({ path: text(1000), message: text(4000) })).max(500) }).optional(),
+  })
+  .refine((p) => (p.document === undefined) !== (p.error === undefined), { message: 'must hold exactly one of document and error', path: ['document'] });
+
 export const integrationSchema = z.looseObject({
   merged: z.boolean(),
   sha: sha.optional(),
@@ -103,6 +116,7 @@ export const ARTIFACT_SCHEMAS: Partial<Record<ArtifactKind, z.ZodType>> = {
   'test-report': testReportSchema,
   toolchain: toolchainSchema,
   prompt: promptSchema,
+  policy: policySchema,
   integration: integrationSchema,
   deploy: deploySchema,
 };
@@ -111,3 +125,4 @@ export type DiffStats = z.output<typeof diffStatsSchema>;
 export type TestReport = z.output<typeof testReportSchema>;
 export type ToolchainArtifact = z.output<typeof toolchainSchema>;
 export type PromptArtifact = z.output<typeof promptSchema>;
+export type PolicyArtifact = z.output<typeof policySchema>;

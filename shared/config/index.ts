@@ -68,6 +68,13 @@ const subjects = z.string().transform((v, ctx) => {
   return out;
 });
 
+/**
+ * A variable Facteur no longer reads: set, it stops the start with what replaced it, rather
+ * than being ignored while the operator believes it still holds.
+ */
+const retired = (replacement: string) =>
+  z.string().optional().refine((v) => v === undefined, `is no longer read: ${replacement}; unset it`);
+
 /** Every environment variable Facteur reads, with its default. */
 const schema = z.object({
   DATABASE_URL: secret.optional(),
@@ -116,10 +123,10 @@ const schema = z.object({
   ARGO_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').default('argo-workflows'),
   ARGO_SERVICE_ACCOUNT: z.string().min(1).default('argo-workflows-workflow'),
   FACTEUR_AGENT_IMAGE: z.string().min(1).optional(),
-  FACTEUR_POLICY_ENFORCE: bool.default(false),
+  FACTEUR_POLICY_ENFORCE: retired('a policy pack replaces it (set a rule\'s mode to enforce, or strict: true, in the pack the repository uses)'),
   FACTEUR_POLICY_DIR: z.string().min(1).optional(),
   FACTEUR_ALLOW_UNAUTHENTICATED: bool.default(false),
-  FACTEUR_POLICY_HIGH_RISK_LABELS: z.string().default('security,migration,breaking-change,infra'),
+  FACTEUR_POLICY_HIGH_RISK_LABELS: retired('a policy pack replaces it (rules.highRisk.labels in the pack the repository uses)'),
   // Sender authentication with OIDC tokens (shared/auth): Knative Eventing's sources send a
   // service-account JWT whose audience is the sink's.
   FACTEUR_OIDC_ISSUER: oidcUrl.optional(),
@@ -211,9 +218,6 @@ export interface Config {
   /** Lets the cluster entry point serve status/policy without a token (never in production). */
   readonly allowUnauthenticated: boolean;
   readonly policy: {
-    /** Findings that fail ask for a human approval; otherwise they are recorded as warnings. */
-    readonly enforce: boolean;
-    readonly highRiskLabels: readonly string[];
     /** Policy packs (`*.yaml`, `*.yml`) loaded and activated at start: a mounted ConfigMap. */
     readonly dir: string | undefined;
   };
@@ -322,8 +326,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     allowUnauthenticated: p.FACTEUR_ALLOW_UNAUTHENTICATED,
     policy: {
-      enforce: p.FACTEUR_POLICY_ENFORCE,
-      highRiskLabels: p.FACTEUR_POLICY_HIGH_RISK_LABELS.split(',').map((l) => l.trim().toLowerCase()).filter(Boolean),
       dir: p.FACTEUR_POLICY_DIR,
     },
     oidc:

@@ -10,12 +10,12 @@ import type { Config } from '../config/index.js';
 import type { Tx } from '../db/index.js';
 import { isTerminal, StageResultError, ValidationError, type TerminalRunFailure } from '../errors/index.js';
 import { parsePlanArtifact, type Plan } from '../plans/index.js';
-import { evaluatePolicy } from '../policy/index.js';
 import { nowParam, type Clock } from '../scheduler/clock.js';
 import { canMove, RUN_TRANSITIONS, type IdeaStatus, type RunStatus, type Stage } from './states.js';
+import { holdAfterImplementation, planCheckpoint, postImplementation, stageCheckpoint } from './checkpoints.js';
 import { moveIdea, moveTask } from './transitions.js';
 
-type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'>;
+export type LifecycleConfig = Pick<Config, 'lifecycle' | 'topics'>;
 
 export interface RunOutcome {
   readonly succeeded: boolean;
@@ -108,20 +108,25 @@ export async function settleRun(
     else await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`, opts.clock);
     return true;
   }
+  // an implementation run's change is checked before its task is marked succeeded
+  const post = run.stage === 'implementation' ? await postImplementation(tx, { config: cfg, ...(opts.clock ? { clock: opts.clock } : {}) }, run) : undefined;
+  if (post?.decision === 'block') return true;
   await moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
   switch (run.stage) {
     case 'planning':
       await acceptPlan(tx, cfg, run, plan!);
       break;
     case 'implementation':
-      await afterImplementation(tx, cfg, run.idea_id);
+      if (post?.decision === 'approval') await holdAfterImplementation(tx, cfg, run, post);
+      else await afterImplementation(tx, cfg, run.idea_id);
       break;
     case 'review':
       await afterReview(tx, cfg, run, verdict!);
       break;
     case 'integration':
-      await addStageTask(tx, cfg, run.idea_id, 'deploy');
+      // the idea moves first, so a deploy held for an approval resumes to `deployment`
       await moveIdea(tx, run.idea_id, 'integration', 'deployment');
+      await addStageTask(tx, cfg, run.idea_id, 'deploy');
       break;
     case 'deploy':
       await openMonitoring(tx, cfg, run, verdict!);
@@ -254,8 +259,8 @@ async function acceptPlan(tx: Tx, cfg: LifecycleConfig, run: RunRow, parsed: { p
                                                                'planDecisions', ${tx.json(parsed.decisions as never)}::jsonb)
      where id = ${run.idea_id}`;
   await event(tx, run, 'plan.accepted', 'facteur', { tasks: rows.length, decisions: parsed.decisions });
-  await evaluatePolicy(tx, cfg, run.idea_id, 'plan');
   await moveIdea(tx, run.idea_id, 'planning', 'plan_ready');
+  await planCheckpoint(tx, cfg, run);
 }
 
 /** When no implementation work is left unfinished, the idea goes to review. */
@@ -273,8 +278,9 @@ export async function afterImplementation(tx: Tx, cfg: LifecycleConfig, ideaId: 
 
 async function afterReview(tx: Tx, cfg: LifecycleConfig, run: RunRow, verdict: Record<string, unknown>): Promise<void> {
   if (verdict.verdict === 'approved') {
-    await addStageTask(tx, cfg, run.idea_id, 'integration');
+    // the idea moves first, so an integration held for an approval resumes to `integration`
     await moveIdea(tx, run.idea_id, 'qa_review', 'integration');
+    await addStageTask(tx, cfg, run.idea_id, 'integration');
     return;
   }
   const [idea] = await tx<{ review_cycles: number }[]>`
@@ -326,13 +332,7 @@ export async function addStageTask(tx: Tx, cfg: LifecycleConfig, ideaId: string,
     returning id`;
   if (!task || stage === 'review') return;
   const checkpoint = stage === 'integration' ? 'pre-merge' : 'pre-deploy';
-  const evaluation = await evaluatePolicy(tx, cfg, ideaId, checkpoint, task.id);
-  if (!evaluation.approvalRequired) return;
-  const reason = evaluation.findings.filter((f) => f.status === 'fail').map((f) => f.message).join('; ');
-  await moveTask(tx, task.id, 'pending', 'awaiting_approval', `policy: ${reason}`);
-  await tx`
-    insert into codex_kb.approvals (idea_id, task_id, checkpoint, reason, requested_by)
-    values (${ideaId}, ${task.id}, ${checkpoint}, ${reason}, 'policy')`;
+  await stageCheckpoint(tx, cfg, ideaId, checkpoint, task.id);
 }
 
 async function event(tx: Tx, run: RunRow, type: string, actor: string, payload: Record<string, unknown>): Promise<void> {

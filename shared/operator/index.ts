@@ -8,6 +8,8 @@ import { ConflictError, NotFoundError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../lifecycle/states.js';
 import { moveIdea } from '../lifecycle/transitions.js';
+import { afterImplementation } from '../lifecycle/advance.js';
+import { releaseIdea } from '../approvals/release.js';
 import { deleteWorkflow } from '../dispatch/index.js';
 import { isUuid } from '../validation/index.js';
 
@@ -16,7 +18,7 @@ export type Action = (typeof ACTIONS)[number];
 
 export interface OperatorDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics'>;
   readonly log: Logger;
   readonly workflows?: { delete(name: string): Promise<boolean> };
 }
@@ -109,7 +111,9 @@ export interface ApprovalResult {
 
 /**
  * Decides a pending approval. Approved: the task it holds goes back to `pending` and the
- * scheduler promotes it when its other dependencies are met. Rejected: the task and its
+ * scheduler promotes it when its other dependencies are met; when the idea waited and no
+ * other approval is pending, it goes back to where it was (releaseIdea) and, if its
+ * implementation was done, on to review. Rejected: the task and its
  * idea are blocked with the reason. Attributed in the audit log.
  */
 export async function decideApproval(deps: OperatorDeps, approvalId: string, decision: 'approve' | 'reject', actor: string, note?: string): Promise<ApprovalResult> {
@@ -123,16 +127,19 @@ export async function decideApproval(deps: OperatorDeps, approvalId: string, dec
        where id = ${approvalId} and status = 'pending'
       returning id, idea_id, task_id, checkpoint`;
     if (!a) throw new ConflictError('already_decided', 'this approval was already decided');
-    if (a.task_id) {
-      if (status === 'approved') {
-        await tx`update codex_kb.tasks set state = 'pending', state_reason = null where id = ${a.task_id} and state = 'awaiting_approval'`;
-      } else {
-        const why = `approval ${a.id} (${a.checkpoint}) rejected by ${actor}${note ? `: ${note}` : ''}`;
-        await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where id = ${a.task_id} and state = 'awaiting_approval'`;
-        const [idea] = await tx<{ status: IdeaStatus }[]>`select status from codex_kb.ideas where id = ${a.idea_id}`;
-        if (idea && !TERMINAL_IDEA_STATUSES.includes(idea.status) && idea.status !== 'blocked') {
-          await moveIdea(tx, a.idea_id, idea.status, 'blocked', why, { resumeStatus: idea.status });
-        }
+    if (status === 'approved') {
+      if (a.task_id) await tx`update codex_kb.tasks set state = 'pending', state_reason = null where id = ${a.task_id} and state = 'awaiting_approval'`;
+      if ((await releaseIdea(tx, a.idea_id)) === 'running_tasks') await afterImplementation(tx, deps.config, a.idea_id);
+    } else {
+      const why = `approval ${a.id} (${a.checkpoint}) rejected by ${actor}${note ? `: ${note}` : ''}`;
+      // an idea-wide approval (an L0 plan) held every task that waited with it
+      if (a.task_id) await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where id = ${a.task_id} and state = 'awaiting_approval'`;
+      else await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where idea_id = ${a.idea_id} and state = 'awaiting_approval'`;
+      const [idea] = await tx<{ status: IdeaStatus; resume_status: IdeaStatus | null }[]>`select status, resume_status from codex_kb.ideas where id = ${a.idea_id}`;
+      if (idea && !TERMINAL_IDEA_STATUSES.includes(idea.status) && idea.status !== 'blocked') {
+        // a retry goes back to what the idea waited to resume, not to the wait itself
+        const resume = idea.status === 'awaiting_approval' ? (idea.resume_status ?? idea.status) : idea.status;
+        await moveIdea(tx, a.idea_id, idea.status, 'blocked', why, { resumeStatus: resume });
       }
     }
     await appendAudit(tx, { actor, action: `approval.${decision}`, subjectType: 'approval', subjectId: a.id, ideaId: a.idea_id, details: { taskId: a.task_id, checkpoint: a.checkpoint, ...(note ? { note } : {}) } });

@@ -25,9 +25,12 @@ export interface Scope {
   readonly checkpoint: Checkpoint;
 }
 
+/** A pack's rule, or `repoLocal`: what the evaluator says about the repository's own policy file. */
+export type FindingRule = RuleName | 'repoLocal';
+
 /** What a rule says, before its mode is applied. */
 export interface Verdict {
-  readonly rule: RuleName;
+  readonly rule: FindingRule;
   readonly outcome: 'pass' | 'fail' | 'error' | 'skip';
   readonly message: string;
   readonly suggestedFix?: string;
@@ -39,7 +42,7 @@ export interface Verdict {
 export interface Finding {
   /** The pack, `key@version`. */
   readonly policy: string;
-  readonly rule: RuleName;
+  readonly rule: FindingRule;
   readonly result: Result;
   readonly severity: Severity;
   readonly mode: Mode;

@@ -15,7 +15,7 @@ import { getIdea, getRun, listIdeas, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };

@@ -72,6 +72,7 @@ describe('callbacks', () => {
       reflection: { lesson: 'keep tests close' },
       toolchain: { source: 'detected', adapters: [{ toolchain: 'node', root: '.', confidence: 0.9, evidence: ['package-lock.json'], commands: [{ name: 'test', argv: ['npm', 'test'], cwd: '.' }] }] },
       prompt: { version: 'facteur-prompt/1', digest: `sha256:${'a'.repeat(64)}`, bytes: 1200, truncated: [] },
+      policy: { path: '.facteur/policy.yml', digest: `sha256:${'b'.repeat(64)}`, document: { schemaVersion: 1, rules: { churn: { maxLinesPerTask: 100 } } } },
       ...Object.fromEntries(Object.values(STAGE_RESULT).flat().map((a) => [a.kind, a.data])),
     };
     let seq = 100;

@@ -177,7 +177,7 @@ const cases: { name: string; input: () => unknown; issues: Issue[] }[] = [
       { path: 'tasks.2.dependsOn.0.type', message: 'must be one of hard, soft, approval, artifact' },
       { path: 'tasks.2.dependsOn.1.artifact', message: 'an artifact dependency must name the artifact kind' },
       { path: 'tasks.2.dependsOn.2.artifact', message: 'is only allowed on a dependency of type "artifact"' },
-      { path: 'tasks.2.dependsOn.3.artifact', message: 'must be one of plan, review, integration, deploy, reflection, test-report, diff-stats, toolchain, prompt' },
+      { path: 'tasks.2.dependsOn.3.artifact', message: 'must be one of plan, review, integration, deploy, reflection, test-report, diff-stats, toolchain, prompt, policy' },
       { path: 'tasks.2.dependsOn.4', message: 'must be a task key or an object {key, type}' },
     ],
   },
