@@ -2,17 +2,40 @@
 import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/errors/index.js';
-import { errorResponse, json, pathParam, requireBearer, type Handler } from '../../shared/http/index.js';
+import { z } from 'zod';
+import { listApprovals, parseApprovalQuery, type Decision, type Principal } from '../../shared/approvals/index.js';
+import { errorResponse, json, pathParam, requireBearer, type Handler, type HttpRequest } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
+import { ROLES } from '../../shared/policy/pack.js';
+import { parseJsonWith } from '../../shared/validation/index.js';
 import { getDeadLetter, getIdea, getRun, listDeadLetters, listIdeas, parseDeadLetterQuery, parseListQuery, STATUS_ROUTES } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken' | 'lifecycle'>;
+  readonly config: Pick<Config, 'statusToken' | 'lifecycle'> & Partial<Pick<Config, 'topics'>>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
+  /**
+   * The verified person behind a request (the roles helper's API tokens and Tailscale
+   * identity). Without it the caller is the status token's holder, with every role, named
+   * by `X-Facteur-Actor` as before.
+   */
+  readonly identify?: (req: HttpRequest) => Principal | Promise<Principal>;
+}
+
+const voteBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: z.string().max(1000).optional() });
+
+/** The voter: the verified Principal when identity is wired in, else the token's holder. */
+async function voterOf(deps: StatusFunctionDeps, req: HttpRequest): Promise<{ voter: Principal; actor: string }> {
+  if (deps.identify) {
+    const voter = await deps.identify(req);
+    return { voter, actor: voter.name };
+  }
+  const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
+  const who = actor.includes(':') ? actor.slice(actor.indexOf(':') + 1) : actor;
+  return { voter: { name: who, roles: [...ROLES] }, actor };
 }
 
 /** The optional `{"reason": "…"}` body of an action. */
@@ -49,11 +72,11 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
         const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
         return json(200, await operate(deps, pathParam(action[1]!), action[2] as Action, actor, reason));
       }
-      const approval = /^\/v1\/approvals\/([^/]+)\/(approve|reject)$/.exec(req.path);
+      const approval = /^\/v1\/approvals\/([^/]+)\/(approve|reject|votes)$/.exec(req.path);
       if (approval && req.method === 'POST') {
-        const note = reasonOf(req.body);
-        const actor = actorOf(req.headers, deps.config.statusToken !== undefined);
-        return json(200, await decideApproval(deps, pathParam(approval[1]!), approval[2] as 'approve' | 'reject', actor, note));
+        const vote = approval[2] === 'votes' ? parseJsonWith(req.body, voteBody, 'vote') : { decision: approval[2] as Decision, reason: reasonOf(req.body) };
+        const { voter, actor } = await voterOf(deps, req);
+        return json(200, await decideApproval(deps, pathParam(approval[1]!), vote.decision, voter, vote.reason, actor));
       }
       if (req.method !== 'GET') throw new NonRetriableError('method_not_allowed', `${req.method} is not allowed on ${req.path}`);
       const run = /^\/v1\/runs\/([^/]+)$/.exec(req.path);
@@ -69,6 +92,7 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
         if (!item) throw new NotFoundError(`no dead letter ${letter[1]!.slice(0, 40)}`);
         return json(200, item);
       }
+      if (req.path === '/v1/approvals') return json(200, await listApprovals(deps.sql, parseApprovalQuery(req.query)));
       if (req.path === '/v1/ideas') return json(200, await listIdeas(deps.sql, parseListQuery(req.query)));
       const m = /^\/v1\/ideas\/([^/]+)$/.exec(req.path);
       if (m) {
