@@ -9,10 +9,11 @@ import { parseCloudEvent, type ReceivedEvent } from '../../shared/events/cloudev
 import { errorBody, errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
 import { createGroupRegistrar, deadLetterOf, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
+import { WebhookSignatureError } from '../../shared/approvals/github.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy' | 'github'>;
   readonly log: Logger;
 }
 
@@ -47,7 +48,8 @@ export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
 }
 
 async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: ReceivedEvent | undefined, err: unknown): Promise<HttpResponse> {
-  if (err instanceof UnauthorizedError) return errorResponse(err);
+  // A refused sender stores nothing; a GitHub webhook whose signature does not match is kept.
+  if (err instanceof UnauthorizedError && !(err instanceof WebhookSignatureError)) return errorResponse(err);
   if (err instanceof RetryableError || isUnavailable(err)) {
     const code = pgCode(err) ?? (err as FacteurError).code;
     deps.log.warn(`intake: ${err instanceof RetryableError ? err.message : 'database unavailable'}; asking the sender to retry`, { code });
@@ -74,6 +76,7 @@ interface Bad {
 }
 
 function badInput(err: unknown): Bad | undefined {
+  if (err instanceof WebhookSignatureError) return { status: 401, code: err.code, message: err.message, issues: [] };
   if (err instanceof ValidationError) return { status: 400, code: err.code, message: err.message, issues: err.issues };
   if (err instanceof NonRetriableError) {
     const status = errorResponse(err).status;

@@ -5,6 +5,13 @@
 import type { Tx } from '../db/index.js';
 import type { EffectivePolicy } from '../policy/effective.js';
 
+export { castVote, tallyOf, type ApprovalStatus, type Decision, type Tally, type VoteInput, type VoteOutcome } from './votes.js';
+export { expireApprovals, type ExpiryOptions } from './expiry.js';
+export { APPROVAL_STATES, listApprovals, parseApprovalQuery, type ApprovalQuery, type ApprovalState } from './list.js';
+export { handleGithubWebhook, parseCommand, verifySignature, WebhookSignatureError, TRUSTED_ASSOCIATIONS, type WebhookOutcome } from './github.js';
+export { isEligible, refusalOf, type Eligible, type Principal } from './principal.js';
+export { releaseIdea } from './release.js';
+
 export interface ApprovalRequest {
   readonly ideaId: string;
   readonly taskId: string | null;

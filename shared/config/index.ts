@@ -101,6 +101,8 @@ const schema = z.object({
   FACTEUR_TOPIC_WORKFLOW_COMPLETIONS: topic.default('argo.workflows.completions'),
   FACTEUR_TOPIC_TELEMETRY: topic.default('codex.telemetry'),
   FACTEUR_TOPIC_EVENTS: topic.default('facteur.events'),
+  FACTEUR_TOPIC_GITHUB_WEBHOOKS: topic.default('github.webhook.events'),
+  FACTEUR_GITHUB_WEBHOOK_SECRET: secret.optional(),
   KAFKA_BROKERS: z
     .string()
     .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'must be host:port[,host:port…]')
@@ -165,6 +167,8 @@ export interface Topics {
   readonly workflowCompletions: string;
   readonly telemetry: string;
   readonly events: string;
+  /** GitHub's raw webhooks (`/approve`, `/reject` comments become votes). */
+  readonly githubWebhooks: string;
 }
 
 export interface Config {
@@ -220,6 +224,10 @@ export interface Config {
   readonly policy: {
     /** Policy packs (`*.yaml`, `*.yml`) loaded and activated at start: a mounted ConfigMap. */
     readonly dir: string | undefined;
+  };
+  readonly github: {
+    /** The webhook's secret: when set, `x-hub-signature-256` must match the raw body. */
+    readonly webhookSecret: Secret | undefined;
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
@@ -299,6 +307,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       workflowCompletions: p.FACTEUR_TOPIC_WORKFLOW_COMPLETIONS,
       telemetry: p.FACTEUR_TOPIC_TELEMETRY,
       events: p.FACTEUR_TOPIC_EVENTS,
+      githubWebhooks: p.FACTEUR_TOPIC_GITHUB_WEBHOOKS,
     },
     kafka: p.KAFKA_BROKERS ? { brokers: p.KAFKA_BROKERS.split(','), clientId: p.KAFKA_CLIENT_ID } : undefined,
     limits: {
@@ -328,6 +337,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     policy: {
       dir: p.FACTEUR_POLICY_DIR,
     },
+    github: { webhookSecret: p.FACTEUR_GITHUB_WEBHOOK_SECRET },
     oidc:
       p.FACTEUR_OIDC_ISSUER && p.FACTEUR_OIDC_AUDIENCE && p.FACTEUR_OIDC_ALLOWED_SUBJECTS
         ? {

@@ -1,5 +1,6 @@
 // The dispatch hop and the tick: schedule then submit after commit, and the backstops
 // that keep the system moving when a process died at the wrong moment.
+import { expireApprovals } from '../approvals/expiry.js';
 import { sealAudit } from '../audit/index.js';
 import { transaction } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
@@ -32,10 +33,11 @@ export interface TickReport {
   dispatched: number;
   tokensAdopted: number;
   tokensDeleted: number;
+  expiredApprovals: number;
 }
 
 export async function tick(deps: TickDeps): Promise<TickReport> {
-  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0, tokensAdopted: 0, tokensDeleted: 0 };
+  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0, tokensAdopted: 0, tokensDeleted: 0, expiredApprovals: 0 };
   const lc = deps.config.lifecycle;
 
   // 1. Runs committed as `submitting` whose create never happened (crash, Argo down).
@@ -76,6 +78,9 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
     });
     if (moved) report.completedMonitoring++;
   }
+
+  // 3b. Approvals nobody decided in time: expired, then blocked or asked again (shared/approvals).
+  report.expiredApprovals = await expireApprovals(deps.sql, { eventsTopic: deps.config.topics.events });
 
   // 4. Ideas with no progress for too long, reported once per window as an event.
   const stuck = await deps.sql`

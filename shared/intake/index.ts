@@ -21,6 +21,7 @@ import { register, type RegisterInput, type Registration } from './register.js';
 import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './facts.js';
 import type { Registrar } from './group-commit.js';
 import { requireUtf8Charset } from '../validation/index.js';
+import { handleGithubWebhook } from '../approvals/github.js';
 
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
 import { createHash } from 'node:crypto';
@@ -30,12 +31,12 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 
 export interface IntakeDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy'>;
+  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy' | 'github'>;
   /** Group commit (shared/intake/group-commit.ts); one statement per event without it. */
   readonly registrar?: Registrar;
 }
 
-export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json' | 'workflow_completion' | 'telemetry';
+export type IntakeRoute = 'idea_spec' | 'codex_task_proto' | 'codex_task_json' | 'workflow_completion' | 'telemetry' | 'github_webhook';
 
 export interface IntakeOutcome extends Registration {
   readonly route: 'idea_spec' | 'codex_task_proto' | 'codex_task_json';
@@ -49,7 +50,8 @@ export function routeOf(event: ReceivedEvent, topics: Config['topics']): { route
   if (topic === topics.codexTasksJson) return { route: 'codex_task_json', topic };
   if (topic === topics.workflowCompletions) return { route: 'workflow_completion', topic };
   if (topic === topics.telemetry) return { route: 'telemetry', topic };
-  const known = [topics.intent, topics.codexTasksProto, topics.codexTasksJson, topics.workflowCompletions, topics.telemetry];
+  if (topic === topics.githubWebhooks) return { route: 'github_webhook', topic };
+  const known = [topics.intent, topics.codexTasksProto, topics.codexTasksJson, topics.workflowCompletions, topics.telemetry, topics.githubWebhooks];
   throw new ValidationError(`no intake route for topic ${JSON.stringify(topic)}`, [
     { path: 'ce-source', message: `topic ${JSON.stringify(topic)} is not one of ${known.join(', ')}` },
   ], 'unroutable');
@@ -85,9 +87,11 @@ export function traceIdOf(traceparent: string | undefined): string | null {
  * Validates the event's data for its route and registers it; idempotent by delivery key.
  * `sender` (shared/auth) is recorded with the delivery.
  */
-export async function intake(deps: IntakeDeps, event: ReceivedEvent, sender?: Sender): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' })> {
+export async function intake(deps: IntakeDeps, event: ReceivedEvent, sender?: Sender): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' | 'github_webhook' })> {
   const { route, topic } = routeOf(event, deps.config.topics);
   checkContentType(route, event);
+  // GitHub's raw webhooks: `/approve` and `/reject` comments become votes (shared/approvals).
+  if (route === 'github_webhook') return { route, ...(await handleGithubWebhook(deps, event)) };
   if (route === 'workflow_completion' || route === 'telemetry') {
     const record = route === 'telemetry' ? recordTelemetry : recordWorkflowCompletion;
     return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic, sender })) };

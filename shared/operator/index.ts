@@ -8,10 +8,9 @@ import { ConflictError, NotFoundError, messageOf } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../lifecycle/states.js';
 import { moveIdea } from '../lifecycle/transitions.js';
-import { afterImplementation } from '../lifecycle/advance.js';
-import { releaseIdea } from '../approvals/release.js';
 import { deleteWorkflow } from '../dispatch/index.js';
 import { isUuid } from '../validation/index.js';
+import { castVote, type Decision, type Principal, type VoteOutcome } from '../approvals/index.js';
 
 export const ACTIONS = ['pause', 'resume', 'cancel', 'retry'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -102,47 +101,14 @@ export async function operate(deps: OperatorDeps, ideaId: string, action: Action
   return result;
 }
 
-export interface ApprovalResult {
-  readonly approvalId: string;
-  readonly ideaId: string;
-  readonly taskId: string | null;
-  readonly status: 'approved' | 'rejected';
-}
-
 /**
- * Decides a pending approval. Approved: the task it holds goes back to `pending` and the
- * scheduler promotes it when its other dependencies are met; when the idea waited and no
- * other approval is pending, it goes back to where it was (releaseIdea) and, if its
- * implementation was done, on to review. Rejected: the task and its
- * idea are blocked with the reason. Attributed in the audit log.
+ * Decides a pending approval as today's one-shot routes do — now as one vote by `voter`:
+ * it counts (or is refused, with why) like any other, and decides the approval only when it
+ * reaches the approval's quorum or is a counted reject (shared/approvals/votes.ts).
  */
-export async function decideApproval(deps: OperatorDeps, approvalId: string, decision: 'approve' | 'reject', actor: string, note?: string): Promise<ApprovalResult> {
-  if (!isUuid(approvalId)) throw new NotFoundError(`no approval ${approvalId}`);
-  const [peek] = await deps.sql<{ idea_id: string }[]>`select idea_id from codex_kb.approvals where id = ${approvalId}`;
-  if (!peek) throw new NotFoundError(`no approval ${approvalId}`);
-  return (await transaction(deps.sql, [`idea:${peek.idea_id}`], async (tx) => {
-    const status = decision === 'approve' ? 'approved' : 'rejected';
-    const [a] = await tx<{ id: string; idea_id: string; task_id: string | null; checkpoint: string }[]>`
-      update codex_kb.approvals set status = ${status}, decided_by = ${actor}, decision_note = ${note ?? null}, decided_at = now()
-       where id = ${approvalId} and status = 'pending'
-      returning id, idea_id, task_id, checkpoint`;
-    if (!a) throw new ConflictError('already_decided', 'this approval was already decided');
-    if (status === 'approved') {
-      if (a.task_id) await tx`update codex_kb.tasks set state = 'pending', state_reason = null where id = ${a.task_id} and state = 'awaiting_approval'`;
-      if ((await releaseIdea(tx, a.idea_id)) === 'running_tasks') await afterImplementation(tx, deps.config, a.idea_id);
-    } else {
-      const why = `approval ${a.id} (${a.checkpoint}) rejected by ${actor}${note ? `: ${note}` : ''}`;
-      // an idea-wide approval (an L0 plan) held every task that waited with it
-      if (a.task_id) await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where id = ${a.task_id} and state = 'awaiting_approval'`;
-      else await tx`update codex_kb.tasks set state = 'blocked', state_reason = ${why} where idea_id = ${a.idea_id} and state = 'awaiting_approval'`;
-      const [idea] = await tx<{ status: IdeaStatus; resume_status: IdeaStatus | null }[]>`select status, resume_status from codex_kb.ideas where id = ${a.idea_id}`;
-      if (idea && !TERMINAL_IDEA_STATUSES.includes(idea.status) && idea.status !== 'blocked') {
-        // a retry goes back to what the idea waited to resume, not to the wait itself
-        const resume = idea.status === 'awaiting_approval' ? (idea.resume_status ?? idea.status) : idea.status;
-        await moveIdea(tx, a.idea_id, idea.status, 'blocked', why, { resumeStatus: resume });
-      }
-    }
-    await appendAudit(tx, { actor, action: `approval.${decision}`, subjectType: 'approval', subjectId: a.id, ideaId: a.idea_id, details: { taskId: a.task_id, checkpoint: a.checkpoint, ...(note ? { note } : {}) } });
-    return { approvalId: a.id, ideaId: a.idea_id, taskId: a.task_id, status };
-  }));
+export async function decideApproval(
+  deps: Pick<OperatorDeps, 'sql' | 'config'>,
+  approvalId: string, decision: Decision, voter: Principal, note?: string, actor?: string,
+): Promise<VoteOutcome> {
+  return castVote(deps.sql, approvalId, { voter, decision, reason: note, source: 'api', ...(actor ? { actor } : {}) }, { eventsTopic: deps.config.topics.events, lifecycle: deps.config });
 }

@@ -8,7 +8,10 @@ import { NotFoundError, ValidationError } from '../errors/index.js';
 import { json, type HttpResponse } from '../http/index.js';
 import { docsOf, route, type Route, type RouteContext, type RouteDoc } from '../http/router.js';
 import type { Logger } from '../log/index.js';
+import { z } from 'zod';
+import { listApprovals, parseApprovalQuery, type Decision } from '../approvals/index.js';
 import { decideApproval, operate, type Action } from '../operator/index.js';
+import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listIdeas, parseListQuery } from './index.js';
@@ -41,6 +44,8 @@ const found = (what: string, id: string, value: unknown): HttpResponse => {
 
 type Ctx = RouteContext<StatusDeps>;
 
+const voteBody = z.strictObject({ decision: z.enum(['approve', 'reject']), reason: z.string().max(1000).optional() });
+
 export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   route('GET', '/', 'public', 'this index of the status API, with the role each route needs', async ({ deps }: Ctx) =>
     json(200, { service: 'facteur status API', auth: deps.authMode, routes: STATUS_ROUTES })),
@@ -51,8 +56,14 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
     found('idea', params.id!, await getIdea(deps.sql, params.id!))),
   route('POST', '/v1/ideas/{id}/{pause|resume|cancel|retry}', 'operator', 'operator actions; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
     json(200, await operate(deps, params.id!, params.action as Action, principal.actor, reasonOf(req.body)))),
-  route('POST', '/v1/approvals/{id}/{approve|reject}', 'approver', 'decide an approval; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
-    json(200, await decideApproval(deps, params.id!, params.action as 'approve' | 'reject', principal.actor, reasonOf(req.body)))),
+  route('GET', '/v1/approvals', 'viewer', 'approvals in one state, newest first, with their votes and tally; ?state=pending|approved|rejected|expired&limit=', async ({ deps, req }: Ctx) =>
+    json(200, await listApprovals(deps.sql, parseApprovalQuery(req.query)))),
+  route('POST', '/v1/approvals/{id}/votes', 'approver', 'vote as the caller: {"decision":"approve"|"reject","reason"?:"…"}; answers counted or refused (why) and the approval\'s state', async ({ deps, req, params, principal }: Ctx) => {
+    const vote = parseJsonWith(req.body, voteBody, 'vote');
+    return json(200, await decideApproval(deps, params.id!, vote.decision, principal, vote.reason, principal.actor));
+  }),
+  route('POST', '/v1/approvals/{id}/{approve|reject}', 'approver', 'the same vote, by path; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
+    json(200, await decideApproval(deps, params.id!, params.action as Decision, principal, reasonOf(req.body), principal.actor))),
   route('GET', '/v1/runs/{id}', 'viewer', 'one run with its events and artifacts', async ({ deps, params }: Ctx) =>
     found('run', params.id!, await getRun(deps.sql, params.id!))),
   // refused deliveries keep whatever a sender sent, credentials pasted by mistake included

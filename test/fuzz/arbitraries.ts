@@ -128,7 +128,30 @@ export const codexTaskJson: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({ stage: hostileJson, repository: hostileJson, issueNumber: hostileJson, reviewContext: hostileJson }, { requiredKeys: [] }),
 );
 
-export const TOPICS = ['codex.intent', 'github.issues.codex.tasks', 'github.codex.tasks', 'argo.workflows.completions', 'codex.telemetry', 'nope', ''];
+/**
+ * GitHub webhooks as `github.webhook.events` carries them: issue_comment and
+ * pull_request_review shapes whose commands, logins, numbers and associations are hostile,
+ * and any JSON at all.
+ */
+const command = fc.oneof(fc.constantFrom('/approve', '/reject', '/reject no', ' /approve\r\nok', '/approve\u0000', '/reject {{x}}'), hostileString);
+const ghUser = fc.oneof(fc.record({ login: fc.oneof(fc.constantFrom('hubber', 'octocat'), hostileString) }), hostileJson);
+export const githubWebhook: fc.Arbitrary<unknown> = fc.oneof(
+  fc.record({
+    action: fc.oneof(fc.constant('created'), hostileString),
+    comment: fc.record({ body: fc.oneof(command, hostileJson), user: ghUser, author_association: fc.oneof(fc.constantFrom('MEMBER', 'NONE'), hostileJson) }, { requiredKeys: [] }),
+    issue: fc.record({ number: fc.oneof(fc.integer({ min: -2, max: 2 ** 53 }), hostileJson), pull_request: fc.oneof(fc.constant({}), hostileJson) }, { requiredKeys: ['number'] }),
+    repository: fc.record({ full_name: fc.oneof(fc.constant('acme/web'), hostileString) }),
+  }, { requiredKeys: [] }),
+  fc.record({
+    action: fc.oneof(fc.constant('submitted'), hostileString),
+    review: fc.record({ body: fc.oneof(command, fc.constant(null)), user: ghUser, author_association: fc.constant('OWNER'), state: hostileJson }, { requiredKeys: [] }),
+    pull_request: fc.record({ number: fc.oneof(fc.nat(), hostileJson), user: ghUser }, { requiredKeys: [] }),
+    repository: fc.record({ full_name: fc.oneof(fc.constant('acme/web'), hostileString) }),
+  }, { requiredKeys: [] }),
+  hostileJson,
+);
+
+export const TOPICS = ['codex.intent', 'github.issues.codex.tasks', 'github.codex.tasks', 'argo.workflows.completions', 'codex.telemetry', 'github.webhook.events', 'nope', ''];
 
 /** Visible ASCII header text, with percent-escapes (binary-mode attribute encoding). */
 export const headerValue: fc.Arbitrary<string> = fc.oneof(

@@ -2,7 +2,7 @@
 // process, and every rejected input is kept in dead_letters, byte for byte.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { binaryEvent, codexTaskBytes, codexTaskJson, ideaSpec, RUNS, SEED, structuredEvent, type RawRequest } from './arbitraries.js';
+import { binaryEvent, codexTaskBytes, codexTaskJson, githubWebhook, headerValue, ideaSpec, RUNS, SEED, structuredEvent, type RawRequest } from './arbitraries.js';
 import { describe, send, startTargets, type Targets } from './targets.js';
 
 let t: Targets;
@@ -28,6 +28,11 @@ const entryPoints: [string, fc.Arbitrary<RawRequest>][] = [
   ['Idea Specs', ideaSpec.map((s) => JSON.stringify(s)).map(onTopic('codex.intent', 'application/json'))],
   ['CodexTask protobuf', codexTaskBytes.map(onTopic('github.issues.codex.tasks', 'application/x-protobuf'))],
   ['CodexTask JSON', codexTaskJson.map((j) => JSON.stringify(j)).map(onTopic('github.codex.tasks', 'application/json'))],
+  // GitHub's headers as Kafka headers, some missing, some hostile (the event name, the delivery id)
+  ['GitHub webhooks', fc.tuple(githubWebhook, fc.option(fc.oneof(fc.constantFrom('issue_comment', 'pull_request_review', 'push'), headerValue)), fc.option(headerValue)).map(([payload, event, delivery]) => {
+    const req = onTopic('github.webhook.events', 'application/json')(JSON.stringify(payload) ?? 'null');
+    return { ...req, headers: { ...req.headers, ...(event !== null ? { 'ce-kafkaheaderxgithubevent': event } : {}), ...(delivery !== null ? { 'ce-kafkaheaderxgithubdelivery': delivery, 'ce-key': delivery } : {}) } };
+  })],
 ];
 
 suite('intake under fuzzing (Functions Framework process, real PostgreSQL)', () => {

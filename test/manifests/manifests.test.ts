@@ -29,7 +29,7 @@ const CONFIG = 'facteur-config';
  *  room for psql, backups and monitoring. */
 const CONNECTION_BUDGET = 90;
 /** Every secret the image reads (shared/config); none of them may sit in the ConfigMap. */
-const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN', 'FACTEUR_API_TOKENS'];
+const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN', 'FACTEUR_API_TOKENS', 'FACTEUR_GITHUB_WEBHOOK_SECRET'];
 
 const manifests = loadManifests();
 const all = <T>(apiVersion: string, kind: string): T[] =>
@@ -210,7 +210,7 @@ describe('the Knative Services', () => {
   it('read secrets only from keys the Secret template has, each function only what it needs', () => {
     const keys = secretKeys();
     const needs: Record<FunctionName, string[]> = {
-      intake: ['DATABASE_URL'],
+      intake: ['DATABASE_URL', 'FACTEUR_GITHUB_WEBHOOK_SECRET'],
       dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       callbacks: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
       status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS'],
@@ -294,8 +294,9 @@ describe('the event sources', () => {
       cm().FACTEUR_TOPIC_CODEX_TASKS_JSON,
       cm().FACTEUR_TOPIC_WORKFLOW_COMPLETIONS,
       cm().FACTEUR_TOPIC_TELEMETRY,
+      cm().FACTEUR_TOPIC_GITHUB_WEBHOOKS,
     ];
-    expect(topicsOf('intake').sort()).toEqual(['argo.workflows.completions', 'codex.intent', 'codex.telemetry', 'github.codex.tasks', 'github.issues.codex.tasks']);
+    expect(topicsOf('intake').sort()).toEqual(['argo.workflows.completions', 'codex.intent', 'codex.telemetry', 'github.codex.tasks', 'github.issues.codex.tasks', 'github.webhook.events']);
     expect(topicsOf('intake').sort()).toEqual(want.sort());
     expect(topicsOf('dispatch')).toEqual([cm().FACTEUR_TOPIC_EVENTS]);
     expect(cm().FACTEUR_TOPIC_EVENTS).toBe('facteur.events');

@@ -69,8 +69,12 @@ describe('dependency types', () => {
     expect((await fetch(`${sys.urls.status}/v1/approvals/${approvals[0]!.id}/reject`, { method: 'POST' })).status).toBe(409);
     await promoteReadyTasks(sys.db.sql, p.ideaId);
     expect(await stateOf(p.b)).toBe('ready');
-    const [audit] = await sys.db.sql`select actor, action, details from codex_kb.audit_log where subject_id = ${approvals[0]!.id}`;
-    expect(audit).toMatchObject({ actor: 'bob via open', action: 'approval.approve', details: { note: 'looks safe' } });
+    // the route is a vote by the caller: the vote, then the decision it made, both attributed
+    const audit = await sys.db.sql`select actor, action, details from codex_kb.audit_log where subject_id = ${approvals[0]!.id} order by id`;
+    expect(audit).toMatchObject([
+      { actor: 'bob via open', action: 'approval.vote', details: { voter: 'bob', decision: 'approve', reason: 'looks safe' } },
+      { actor: 'bob via open', action: 'approval.approved' },
+    ]);
   });
 
   it('approval rejected: the task and the idea are blocked with the reason', async () => {

@@ -5,6 +5,7 @@
 // fails when it has violations.
 import type { Sql } from '../../../shared/db/index.js';
 import type { History } from '../history.js';
+import { approvalVotes } from './approvals.js';
 import { auditChain } from './audit-chain.js';
 import { badInput } from './bad-input.js';
 import { duplicateEffects } from './duplicate-effects.js';
@@ -31,7 +32,7 @@ export interface Invariant {
 }
 
 export const INVARIANTS: readonly Invariant[] = [
-  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes,
+  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes, approvalVotes,
 ];
 
 export const MAX_EXAMPLES = 8;
