@@ -45,7 +45,7 @@ describe('votes through POST /v1/approvals/{id}/votes', () => {
     ]);
     const audit = await sys.db.sql`select action, actor from codex_kb.audit_log where subject_id = ${w.approvalId} order by id`;
     expect(audit.map((a) => a.action)).toEqual(['approval.vote_refused', 'approval.vote', 'approval.vote_refused', 'approval.vote_refused', 'approval.vote', 'approval.approved']);
-    expect(audit[1]!.actor).toBe('unauthenticated:alice');
+    expect(audit[1]!.actor).toBe('alice via open');
     const events = await sys.db.sql`select type, data from codex_kb.outbox where subject = ${w.ideaId} and type like 'facteur.approval.%'`;
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'facteur.approval.decided', data: { approvalId: w.approvalId, status: 'approved', decidedBy: 'bob' } });
