@@ -5,7 +5,7 @@ import { NonRetriableError, NotFoundError, ValidationError } from '../../shared/
 import { errorResponse, json, pathParam, requireBearer, type Handler } from '../../shared/http/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { ACTIONS, decideApproval, operate, type Action } from '../../shared/operator/index.js';
-import { getDeadLetter, getIdea, getRun, listDeadLetters, listIdeas, parseDeadLetterQuery, parseListQuery, STATUS_ROUTES } from '../../shared/status/index.js';
+import { getDeadLetter, getIdea, getRun, listCosts, listDeadLetters, listIdeas, parseCostQuery, parseDeadLetterQuery, parseListQuery, STATUS_ROUTES } from '../../shared/status/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
@@ -62,6 +62,7 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
         if (!detail) throw new NotFoundError(`no run ${run[1]}`);
         return json(200, detail);
       }
+      if (req.path === '/v1/costs') return json(200, await listCosts(deps.sql, parseCostQuery(req.query)));
       if (req.path === '/v1/dead-letters') return json(200, await listDeadLetters(deps.sql, parseDeadLetterQuery(req.query)));
       const letter = /^\/v1\/dead-letters\/([^/]+)$/.exec(req.path);
       if (letter) {

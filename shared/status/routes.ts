@@ -16,6 +16,7 @@ export const STATUS_ROUTES: readonly StatusRoute[] = Object.freeze([
   { method: 'GET', path: '/v1/ideas/{id}', description: 'one idea with its tasks, runs, events, findings and approvals', auth: true },
   { method: 'POST', path: '/v1/ideas/{id}/{pause|resume|cancel|retry}', description: 'operator actions; body optional {"reason":"…"}', auth: true },
   { method: 'POST', path: '/v1/approvals/{id}/{approve|reject}', description: 'decide an approval; body optional {"reason":"…"}', auth: true },
+  { method: 'GET', path: '/v1/costs', description: 'cost per repository per UTC day and per stage; ?repository=&since=YYYY-MM-DD', auth: true },
   { method: 'GET', path: '/v1/runs/{id}', description: 'one run with its events and artifacts', auth: true },
   { method: 'GET', path: '/v1/dead-letters', description: 'refused deliveries, newest first; ?function=&reason=&limit=&cursor=', auth: true },
   { method: 'GET', path: '/v1/dead-letters/{id}', description: 'one refused delivery with its whole stored payload', auth: true },
