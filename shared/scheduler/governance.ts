@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { transaction, type Sql } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
 import { blockIdea } from '../lifecycle/advance.js';
-import type { Stage } from '../lifecycle/states.js';
+import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
 import { moveTask } from '../lifecycle/transitions.js';
 import { budgetVerdicts, estimateFor, hasLimit, ideaLimits, repositoryLimits, type BudgetsRule, type Filled, type Limits, type Spend } from '../policy/budgets.js';
 import { judge, recordFindings, type Finding, type Verdict } from '../policy/findings.js';
@@ -125,6 +125,22 @@ export function budgetFindings(g: IdeaGovernance, task: Task, spend: SpendSeen, 
 }
 
 /**
+ * Only the repository's daily budget refused the claim: it refills at the next UTC midnight,
+ * so the task waits for it like a frozen one (`not_before`, and the reason), and the idea is
+ * not blocked. Returns whether that was the case.
+ */
+export async function deferToNextDay(sql: Sql, g: IdeaGovernance, task: Task, findings: readonly Finding[], now: Date): Promise<boolean> {
+  if (findings.length === 0 || findings.some((f) => f.properties.scope !== 'repository')) return false;
+  const midnight = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
+  const reason = `${findings.map((f) => f.message).join('; ')}; waits until ${midnight.toISOString()}`;
+  const moved = await sql`
+    update codex_kb.tasks set state_reason = ${reason}, not_before = ${midnight}
+     where id = ${task.id} and state in ('ready', 'queued') returning id`;
+  if (moved.length > 0) await recordFindings(sql, findings, g.hash);
+  return true;
+}
+
+/**
  * An enforced budget refused the claim: the task and the idea are blocked with the reason,
  * the finding recorded, the refusal audited and announced (outbox `facteur.idea.blocked`).
  * No approval lifts it: raising the budget and retrying the idea does.
@@ -132,6 +148,10 @@ export function budgetFindings(g: IdeaGovernance, task: Task, spend: SpendSeen, 
 export async function blockOverBudget(sql: Sql, config: Pick<Config, 'topics'>, g: IdeaGovernance, task: Task, findings: readonly Finding[]): Promise<void> {
   const reason = findings.map((f) => f.message).join('; ') || 'budget exhausted';
   await transaction(sql, [`idea:${task.idea_id}`], async (tx) => {
+    // another scheduler, refused at the same time, blocked the idea already: once is enough
+    const [idea] = await tx<{ n: number }[]>`
+      select count(*)::int as n from codex_kb.ideas where id = ${task.idea_id} and status = any(${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])`;
+    if (!idea?.n) return;
     if (!(await moveTask(tx, task.id, ['ready', 'queued'], 'blocked', reason))) return;
     await blockIdea(tx, task.idea_id, reason);
     await recordFindings(tx, findings, g.hash);

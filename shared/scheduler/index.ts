@@ -26,7 +26,7 @@ import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
 import type { Limits } from '../policy/budgets.js';
 import { recordFindings } from '../policy/findings.js';
 import { nowParam, type Clock } from './clock.js';
-import { blockOverBudget, budgetFindings, claimBudget, holdIfFrozen, PassPolicies, type ClaimBudget, type IdeaGovernance } from './governance.js';
+import { blockOverBudget, budgetFindings, claimBudget, deferToNextDay, holdIfFrozen, PassPolicies, type ClaimBudget, type IdeaGovernance } from './governance.js';
 import { promoteReadyTasks } from './promote.js';
 
 export type { Clock } from './clock.js';
@@ -174,7 +174,9 @@ async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null
     return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
   }
   if (row.over_budget && budget.param.enforce) {
-    await blockOverBudget(deps.sql, deps.config, gov, c, findings.filter((f) => f.enforced));
+    const enforced = findings.filter((f) => f.enforced);
+    if (await deferToNextDay(deps.sql, gov, c, enforced, now ?? new Date())) return { fullScope: `limit:repo:${c.repository}` };
+    await blockOverBudget(deps.sql, deps.config, gov, c, enforced);
     return { fullScope: `idea:${c.idea_id}` };
   }
   if (row.n_global >= limits.global) return { fullScope: 'limit:global' };
