@@ -24,7 +24,7 @@ import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
 import type { Limits } from '../policy/budgets.js';
-import { recordFindings } from '../policy/findings.js';
+import { recordFindings, type Finding } from '../policy/findings.js';
 import { nowParam, type Clock } from './clock.js';
 import { blockOverBudget, budgetFindings, claimBudget, deferToNextDay, holdIfFrozen, PassPolicies, type ClaimBudget, type IdeaGovernance } from './governance.js';
 import { promoteReadyTasks } from './promote.js';
@@ -99,11 +99,13 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
       tried.push(c.id);
       const gov = await policies.get(c.idea_id, c.idea_budget);
       if (!gov) continue;
-      if ((await holdIfFrozen(deps.sql, gov, c, now ?? new Date())).held) continue;
+      const frozen = await holdIfFrozen(deps.sql, gov, c, now ?? new Date());
+      if (frozen.held) continue;
       const budget = claimBudget(gov, c.stage, c.repository);
       const { workspace, keys } = scopesOf(c, deps.config.limits, budget.lockKey);
       if (keys.some((k) => full.has(k))) continue;
-      const outcome = await claim(deps, c, workspace, keys, now, gov, budget);
+      // a freeze not enforced is recorded with the run it let start
+      const outcome = await claim(deps, c, workspace, keys, now, gov, budget, frozen.finding ? [frozen.finding] : []);
       if (outcome.claim) claims.push(outcome.claim);
       else if (outcome.fullScope) full.add(outcome.fullScope);
       if (full.has('limit:global')) return claims;
@@ -153,7 +155,7 @@ interface ClaimRow {
   repo_tokens: string;
 }
 
-async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[], now: Date | null, gov: IdeaGovernance, budget: ClaimBudget): Promise<{ claim?: Claim; fullScope?: string }> {
+async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[], now: Date | null, gov: IdeaGovernance, budget: ClaimBudget, noted: readonly Finding[]): Promise<{ claim?: Claim; fullScope?: string }> {
   const limits = deps.config.limits;
   const stageLimit = limits.stages[c.stage] ?? 1_000_000_000;
   const attempt = c.attempts + 1;
@@ -170,7 +172,8 @@ async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null
   // Only a refusal or a claim over budget (not enforced) costs another statement.
   const findings = row.over_budget ? budgetFindings(gov, c, spendOf(row, budget), row.run_id) : [];
   if (row.run_id) {
-    if (findings.length > 0) await recordFindings(deps.sql, findings, gov.hash);
+    const all = [...findings, ...noted.map((f) => ({ ...f, scope: { ...f.scope, runId: row.run_id } }))];
+    if (all.length > 0) await recordFindings(deps.sql, all, gov.hash);
     return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
   }
   if (row.over_budget && budget.param.enforce) {
