@@ -7,6 +7,7 @@ import type { Sql } from '../../../shared/db/index.js';
 import type { History } from '../history.js';
 import { auditChain } from './audit-chain.js';
 import { badInput } from './bad-input.js';
+import { budgetsNeverOvershot } from './budgets.js';
 import { duplicateEffects } from './duplicate-effects.js';
 import { eventsLost } from './events-lost.js';
 import { fencing } from './fencing.js';
@@ -31,7 +32,7 @@ export interface Invariant {
 }
 
 export const INVARIANTS: readonly Invariant[] = [
-  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes,
+  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes, budgetsNeverOvershot,
 ];
 
 export const MAX_EXAMPLES = 8;
