@@ -97,6 +97,8 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
     for (const c of candidates) {
       if (claims.length >= max) break;
       tried.push(c.id);
+      // a scope already known full costs no policy resolution
+      if (scopesOf(c, deps.config.limits).keys.some((k) => full.has(k))) continue;
       const gov = await policies.get(c.idea_id, c.idea_budget);
       if (!gov) continue;
       const frozen = await holdIfFrozen(deps.sql, gov, c, now ?? new Date());
