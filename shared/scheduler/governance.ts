@@ -7,7 +7,7 @@
 import { appendAudit } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import { transaction, type Sql } from '../db/index.js';
-import { messageOf } from '../errors/index.js';
+import { messageOf, NotFoundError, ValidationError } from '../errors/index.js';
 import { blockIdea } from '../lifecycle/advance.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
 import { moveTask } from '../lifecycle/transitions.js';
@@ -33,7 +33,10 @@ export class PassPolicies {
 
   constructor(private readonly sql: Sql) {}
 
-  /** undefined when the policy cannot be resolved: the idea's tasks are not claimed this pass (fail closed). */
+  /**
+   * undefined when the idea's policy is unusable (its pack gone, an invalid merge): its tasks
+   * are not claimed this pass (fail closed). A database error is thrown, as a claim's would be.
+   */
   get(ideaId: string, ideaBudget: Limits | null): Promise<IdeaGovernance | undefined> {
     let got = this.cache.get(ideaId);
     if (!got) {
@@ -46,7 +49,9 @@ export class PassPolicies {
           ideaBudget: ideaBudget ?? {},
         }),
         (err: unknown) => {
-          console.warn(`scheduler: no policy for idea ${ideaId}, not claiming its tasks this pass: ${messageOf(err)}`);
+          // the database down or busy is the caller's to retry, like any claim statement
+          if (!(err instanceof NotFoundError || err instanceof ValidationError)) throw err;
+          console.warn(`scheduler: no usable policy for idea ${ideaId}, not claiming its tasks this pass: ${messageOf(err)}`);
           return undefined;
         },
       );
