@@ -94,6 +94,8 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
   const tried: string[] = [];
   for (let w = 0; w < MAX_WINDOWS; w++) {
     const candidates = await pick(deps, opts.ideaId, now, window, tried, full);
+    // the window's ideas' policies resolve concurrently (each once per pass), not one after another
+    for (const c of candidates) void policies.get(c.idea_id, c.idea_budget).catch(() => undefined);
     for (const c of candidates) {
       if (claims.length >= max) break;
       tried.push(c.id);
