@@ -6,10 +6,14 @@
 // the failure's code and normalized signature. Every variable it reads: ./env.ts.
 //
 // Exit codes: 0 succeeded, 1 failed (and reported so: the control plane decides what next;
-// Argo shows the step failed), 2 bad usage, 75 the callbacks function could not be reached
-// (the template's exit handler then reports `failed --if-unfinished`).
+// Argo shows the step failed), 2 bad usage, 3 stopped by the control plane (a heartbeat's
+// answer said stop — a budget exceeded: the agent's process group is killed, nothing more
+// is reported, the run is already cancelled), 75 the callbacks function could not be
+// reached (the template's exit handler then reports `failed --if-unfinished`).
 import { messageOf, NonRetriableError, RetryableError, ValidationError } from '../errors/index.js';
+import { EXIT_STOPPED } from '../step/cli.js';
 import { createReporter, ReportError, type Reporter } from '../step/reporter.js';
+import type { StopOrder } from '../step/send.js';
 import { parseAgentEnv } from './env.js';
 import { readInputs } from './inputs.js';
 import { ensureDirs, runStage, StageFailure } from './stages.js';
@@ -51,6 +55,10 @@ export async function runAgentCli(argv: readonly string[], env: NodeJS.ProcessEn
   try {
     await reporter.started(`${stage} attempt ${env.FACTEUR_ATTEMPT ?? '1'}`);
     const outcome = await work(stage, env, reporter, say);
+    if (outcome.stopped) {
+      say(`${stage} stopped by the control plane: ${outcome.stopped.reason}${outcome.stopped.message ? `: ${outcome.stopped.message}` : ''}`);
+      return EXIT_STOPPED;
+    }
     if (outcome.ok) {
       await reporter.completed('succeeded', outcome.usage ? { usage: outcome.usage } : {});
       say(`${stage} succeeded${outcome.message ? `: ${outcome.message}` : ''}`);
@@ -67,9 +75,27 @@ export async function runAgentCli(argv: readonly string[], env: NodeJS.ProcessEn
   }
 }
 
-type Outcome = { ok: true; usage?: { inputTokens?: number; outputTokens?: number; costUsd?: number }; message?: string } | { ok: false; code: string; message: string };
+type Outcome = ({ ok: true; usage?: { inputTokens?: number; outputTokens?: number; costUsd?: number }; message?: string } | { ok: false; code: string; message: string }) & { stopped?: StopOrder };
 
 async function work(stage: string, env: NodeJS.ProcessEnv, reporter: Reporter, say: (line: string) => void): Promise<Outcome> {
+  // a heartbeat answered "stop": the running command's process group is killed, the stage ends
+  const stop = new AbortController();
+  let stopped: StopOrder | undefined;
+  const onStop = (order: StopOrder) => {
+    stopped ??= order;
+    stop.abort();
+  };
+  try {
+    const outcome = await attempt(stage, env, reporter, say, onStop, stop.signal);
+    return stopped ? { ...outcome, stopped } : outcome;
+  } catch (err) {
+    // what the stage reported after the stop is refused (the run is cancelled): still a stop
+    if (stopped) return { ok: false, code: 'budget_exceeded', message: stopped.message, stopped };
+    throw err;
+  }
+}
+
+async function attempt(stage: string, env: NodeJS.ProcessEnv, reporter: Reporter, say: (line: string) => void, onStop: (order: StopOrder) => void, signal: AbortSignal): Promise<Outcome> {
   try {
     const agentEnv = parseAgentEnv(env);
     await ensureDirs(agentEnv);
@@ -78,16 +104,19 @@ async function work(stage: string, env: NodeJS.ProcessEnv, reporter: Reporter, s
       return { ok: false, code: 'invalid_input', message: `event-body.json is for stage ${inputs.body.stage}, not ${stage}` };
     }
     let lastBeat = Date.now();
-    const tick = (message: string) => {
+    const tick = (message: string, usage?: { inputTokens?: number; outputTokens?: number; costUsd?: number }) => {
       if (Date.now() - lastBeat < agentEnv.heartbeatMs) return;
       lastBeat = Date.now();
-      void reporter.heartbeat(undefined, message).catch((err) => say(`heartbeat not recorded: ${messageOf(err)}`));
+      void reporter.heartbeat(undefined, message, usage).then(
+        (order) => order && onStop(order),
+        (err) => say(`heartbeat not recorded: ${messageOf(err)}`),
+      );
     };
     // heartbeats also between long commands (fetches, merges, API calls)
     const timer = setInterval(() => tick(`${stage} running`), agentEnv.heartbeatMs);
     timer.unref();
     try {
-      const result = await runStage({ env: agentEnv, inputs, artifact: (kind, data) => reporter.artifact(kind, data), tick, processEnv: env });
+      const result = await runStage({ env: agentEnv, inputs, artifact: (kind, data) => reporter.artifact(kind, data), tick, processEnv: env, signal });
       return { ok: true, ...(result.usage ? { usage: result.usage } : {}), ...(result.message ? { message: result.message } : {}) };
     } finally {
       clearInterval(timer);

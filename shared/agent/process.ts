@@ -18,7 +18,7 @@ export interface RunOptions {
   /** How much of the output is kept, the last bytes (default 1 MiB). */
   readonly capBytes?: number;
   /** Called every `tickMs` while the command runs: the caller sends heartbeats there. */
-  readonly onTick?: () => void;
+  readonly onTick?: (outputSoFar: () => string) => void;
   readonly tickMs?: number;
   /** Aborting kills the command's process group, as a timeout does. */
   readonly signal?: AbortSignal;
@@ -145,9 +145,9 @@ function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-function callTick(onTick: () => void): void {
+function callTick(onTick: (outputSoFar: () => string) => void, outputSoFar: () => string): void {
   try {
-    const r: unknown = onTick();
+    const r: unknown = onTick(outputSoFar);
     // A heartbeat sender may be async; its failure must not end the command.
     if (r instanceof Promise) r.catch(() => undefined);
   } catch {
@@ -270,7 +270,7 @@ export function runCommand(argv: readonly string[], opts: RunOptions): Promise<C
     timers.push(setTimeout(() => stop('timeout'), opts.timeoutMs));
     if (opts.onTick) {
       const onTick = opts.onTick;
-      timers.push(setInterval(() => callTick(onTick), Math.max(10, opts.tickMs ?? DEFAULT_TICK_MS)));
+      timers.push(setInterval(() => callTick(onTick, () => tail.text()), Math.max(10, opts.tickMs ?? DEFAULT_TICK_MS)));
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });

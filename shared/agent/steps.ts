@@ -21,8 +21,10 @@ export interface StageContext {
   readonly inputs: RunInputs;
   /** Sends an artifact at once (the control plane keeps it even when the stage fails later). */
   readonly artifact: (kind: ArtifactKind, data: unknown) => Promise<void>;
-  /** Called while long commands run: the CLI turns it into heartbeats. */
-  readonly tick: (message: string) => void;
+  /** Called while long commands run: the CLI turns it into heartbeats (with the agent's usage so far, when it has said any). */
+  readonly tick: (message: string, usage?: AgentUsage) => void;
+  /** Aborted when the control plane stops the run (a budget exceeded): the agent's process group is killed. */
+  readonly signal?: AbortSignal;
   /** The process's own environment (PATH, HOME…), from which the agent gets a chosen few. */
   readonly processEnv: NodeJS.ProcessEnv;
 }
@@ -142,8 +144,10 @@ export async function agent(ctx: StageContext, ws: Workspace, promptFile: string
     stdin: await readFile(promptFile, 'utf8'),
     timeoutMs: ctx.env.agentTimeoutMs,
     capBytes: ctx.env.outputCapBytes,
-    onTick: () => ctx.tick('agent running'),
+    // the agent's usage so far rides on each heartbeat, so a budget can stop it mid-run
+    onTick: (outputSoFar) => ctx.tick('agent running', parseUsage(outputSoFar())),
     tickMs: ctx.env.heartbeatMs,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
   await writeFile(join(ctx.env.outputDir, 'agent-output.txt'), result.output).catch(() => undefined);
   if (result.timedOut) throw failureOf({ check: 'agent', ...result }, `the agent did not finish within ${ctx.env.agentTimeoutMs / 1000} s`, 'timeout');

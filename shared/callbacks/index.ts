@@ -17,6 +17,7 @@ import { runTokenMatches } from '../lifecycle/tokens.js';
 import { isUuid } from '../validation/index.js';
 
 import { ARTIFACT_KINDS, ARTIFACT_SCHEMAS } from './artifacts.js';
+import { recordUsage, stopIfOverBudget, type StopAnswer } from './budget-stop.js';
 
 export { ARTIFACT_KINDS } from './artifacts.js';
 
@@ -121,6 +122,7 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
     if (!['submitting', 'running'].includes(run.status)) throw new ConflictError('run_finished', `the run is already ${run.status}`);
     let settled = false;
     let runStatus = run.status;
+    let stop: StopAnswer | undefined;
     switch (event.type) {
       case 'started':
         if (run.status === 'submitting') {
@@ -132,6 +134,12 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
         break;
       case 'heartbeat':
         await tx`update codex_kb.task_runs set last_heartbeat_at = now(), progress = coalesce(${event.progress ?? null}, progress) where id = ${run.id}`;
+        // usage so far: recorded at once, and past an enforced budget the run stops here
+        if (event.usage) {
+          await recordUsage(tx, run.id, event.usage);
+          stop = await stopIfOverBudget(tx, deps.config, run);
+          if (stop) runStatus = 'cancelled';
+        }
         break;
       case 'artifact':
         await tx`
@@ -162,12 +170,13 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
         }
         break;
     }
-    const response = { runId: run.id, seq: event.seq, type: event.type, recorded: true, runStatus };
+    const response = { runId: run.id, seq: event.seq, type: event.type, recorded: true, runStatus, ...(stop ? { stop } : {}) };
     await tx`
       insert into codex_kb.run_events (idea_id, run_id, task_id, seq, event_type, actor, payload, response)
       values (${run.idea_id}, ${run.id}, ${run.task_id}, ${event.seq}, ${'callback.' + event.type}, ${`run:${run.id}`},
-              ${tx.json(summary(event) as never)}, ${tx.json(response)})`;
-    return { status: 202, body: response, settled, ideaId: run.idea_id };
+              ${tx.json(summary(event) as never)}, ${tx.json(response as never)})`;
+    // a stopped run frees its capacity like a settled one: the caller runs the scheduler
+    return { status: 202, body: response, settled: settled || stop !== undefined, ideaId: run.idea_id };
   }));
 }
 

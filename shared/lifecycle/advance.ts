@@ -67,6 +67,8 @@ export async function settleRun(
   const usage = result.usage ?? {};
   const to = result.succeeded ? 'succeeded' : 'failed';
   if (!canMove(RUN_TRANSITIONS, run.status as RunStatus, to)) throw new Error(`a run cannot move from ${run.status} to ${to}`);
+  // Usage is the run's cumulative figure (a heartbeat may have reported part of it already,
+  // shared/callbacks/budget-stop.ts), so the cost is the larger, never the sum.
   // One statement: the guarded move with its fields, the metrics, the timeline entry and
   // the outbox event (the caller dispatches this idea's successors at once; the event lets
   // dispatch hand the freed capacity to other ideas' waiting tasks too).
@@ -79,7 +81,7 @@ export async function settleRun(
       update codex_kb.task_runs
          set status = ${to}, completed_at = now(), error_code = ${result.errorCode ?? null},
              error_message = ${result.errorMessage?.slice(0, 4000) ?? null},
-             usage = usage || ${tx.json(usage as never)}, cost_usd = cost_usd + ${usage.costUsd ?? 0}
+             usage = usage || ${tx.json(usage as never)}, cost_usd = greatest(cost_usd, ${usage.costUsd ?? 0})
        where id = ${run.id} and status in ('submitting', 'running')
       returning id, idea_id, queued_at, submitted_at, started_at, completed_at, usage
     ), metrics as (

@@ -13,12 +13,20 @@
 // not even for a moment (test/scheduler/limits.test.ts, which also shows the same race
 // exceeding them with the locks taken out of the claim function). The run is committed as
 // `submitting`; the Argo create happens after commit (shared/dispatch).
+//
+// The claim is also a policy checkpoint (./governance.ts): a task of a frozen stage inside a
+// freeze window waits, and the budgets are checked in the claim function under the same
+// locks (a repository's daily budget adds its own key), so concurrent schedulers cannot
+// overshoot a budget together (test/scheduler/budgets.test.ts).
 import { randomUUID } from 'node:crypto';
 import { workflowName } from '../argo/names.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
+import type { Limits } from '../policy/budgets.js';
+import { recordFindings, type Finding } from '../policy/findings.js';
 import { nowParam, type Clock } from './clock.js';
+import { blockOverBudget, budgetFindings, claimBudget, deferToNextDay, holdIfFrozen, PassPolicies, type ClaimBudget, type IdeaGovernance } from './governance.js';
 import { promoteReadyTasks } from './promote.js';
 
 export type { Clock } from './clock.js';
@@ -26,7 +34,7 @@ export { promoteReadyTasks } from './promote.js';
 
 export interface SchedulerDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'limits'>;
+  readonly config: Pick<Config, 'limits' | 'topics'>;
   /** What a retry's `not_before` is compared with; the database's `now()` when absent. */
   readonly clock?: Clock;
 }
@@ -49,12 +57,14 @@ interface Candidate {
   branch: string | null;
   base: string;
   attempts: number;
+  idea_budget: Limits | null;
 }
 
 /** The scopes a run of this task counts against, and the lock key of each. */
-export function scopesOf(c: Pick<Candidate, 'idea_id' | 'stage' | 'repository' | 'branch' | 'base'>, limits: Config['limits']) {
+export function scopesOf(c: Pick<Candidate, 'idea_id' | 'stage' | 'repository' | 'branch' | 'base'>, limits: Config['limits'], budgetKey?: string) {
   const workspace = workspaceOf(c);
   const keys = ['limit:global', `limit:repo:${c.repository}`, `idea:${c.idea_id}`];
+  if (budgetKey) keys.push(budgetKey);
   if (limits.stages[c.stage] !== undefined) keys.push(`limit:stage:${c.stage}`);
   if (workspace) keys.push(`lease:workspace:${workspace}`);
   return { workspace, keys: keys.sort() };
@@ -77,18 +87,29 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
   const window = max * 4;
   // The clock is read once: with an injected clock the pick and every claim of the pass agree on "now".
   const now = nowParam(deps.clock);
+  const policies = new PassPolicies(deps.sql);
   const claims: Claim[] = [];
   // Scopes found full stay full for the rest of this pass (lock keys, see scopesOf).
   const full = new Set<string>();
   const tried: string[] = [];
   for (let w = 0; w < MAX_WINDOWS; w++) {
     const candidates = await pick(deps, opts.ideaId, now, window, tried, full);
+    // the window's ideas' policies resolve concurrently (each once per pass), not one after another
+    for (const c of candidates) void policies.get(c.idea_id, c.idea_budget).catch(() => undefined);
     for (const c of candidates) {
       if (claims.length >= max) break;
       tried.push(c.id);
-      const { workspace, keys } = scopesOf(c, deps.config.limits);
+      // a scope already known full costs no policy resolution
+      if (scopesOf(c, deps.config.limits).keys.some((k) => full.has(k))) continue;
+      const gov = await policies.get(c.idea_id, c.idea_budget);
+      if (!gov) continue;
+      const frozen = await holdIfFrozen(deps.sql, gov, c, now ?? new Date());
+      if (frozen.held) continue;
+      const budget = claimBudget(gov, c.stage, c.repository);
+      const { workspace, keys } = scopesOf(c, deps.config.limits, budget.lockKey);
       if (keys.some((k) => full.has(k))) continue;
-      const outcome = await claim(deps, c, workspace, keys, now);
+      // a freeze not enforced is recorded with the run it let start
+      const outcome = await claim(deps, c, workspace, keys, now, gov, budget, frozen.finding ? [frozen.finding] : []);
       if (outcome.claim) claims.push(outcome.claim);
       else if (outcome.fullScope) full.add(outcome.fullScope);
       if (full.has('limit:global')) return claims;
@@ -109,9 +130,9 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
 async function pick(deps: SchedulerDeps, ideaId: string | undefined, now: Date | null, limit: number, tried: readonly string[], full: ReadonlySet<string>) {
   const without = (prefix: string) => [...full].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   return deps.sql<Candidate[]>`
-    select t.id, t.idea_id, t.key, t.stage, t.repository, t.branch, t.base, t.attempts
+    select t.id, t.idea_id, t.key, t.stage, t.repository, t.branch, t.base, t.attempts, i.budget as idea_budget
       from codex_kb.tasks t join codex_kb.ideas i on i.id = t.idea_id
-     where (t.state = 'ready' or (t.state = 'queued' and coalesce(t.not_before, '-infinity') <= coalesce(${now}::timestamptz, now())))
+     where t.state in ('ready', 'queued') and coalesce(t.not_before, '-infinity') <= coalesce(${now}::timestamptz, now())
        and i.status = any(${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])
        and (${ideaId ?? null}::uuid is null or t.idea_id = ${ideaId ?? null}::uuid)
        and t.id <> all(${tried as string[]}::uuid[])
@@ -131,28 +152,52 @@ interface ClaimRow {
   n_idea: number;
   n_workspace: number;
   run_id: string | null;
+  over_budget: boolean;
+  idea_cost: string;
+  idea_tokens: string;
+  repo_cost: string;
+  repo_tokens: string;
 }
 
-async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[], now: Date | null): Promise<{ claim?: Claim; fullScope?: string }> {
+async function claim(deps: SchedulerDeps, c: Candidate, workspace: string | null, keys: string[], now: Date | null, gov: IdeaGovernance, budget: ClaimBudget, noted: readonly Finding[]): Promise<{ claim?: Claim; fullScope?: string }> {
   const limits = deps.config.limits;
   const stageLimit = limits.stages[c.stage] ?? 1_000_000_000;
   const attempt = c.attempts + 1;
   const name = workflowName({ ideaId: c.idea_id, taskKey: c.key, stage: c.stage, attempt });
   const runId = randomUUID();
-  // One round trip: codex_kb.claim_task (migrations 0004, 0008) locks the scopes, counts
-  // and claims in one statement.
+  // One round trip: codex_kb.claim_task (migrations 0004, 0008, 0012) locks the scopes,
+  // counts runs and spend, and claims in one statement.
   const [row] = await deps.sql<ClaimRow[]>`
     select * from codex_kb.claim_task(${c.id}, ${c.attempts}, ${runId}, ${name}, ${keys}::text[],
       ${c.stage}, ${c.repository}, ${c.idea_id}, ${workspace}, ${limits.global}, ${stageLimit}, ${limits.repository},
-      ${limits.idea}, ${SCHEDULABLE_IDEA_STATUSES as string[]}::text[], ${now}::timestamptz)`;
-  if (row?.run_id) {
+      ${limits.idea}, ${SCHEDULABLE_IDEA_STATUSES as string[]}::text[], ${now}::timestamptz, ${gov.hash},
+      ${deps.sql.json(budget.param as never)})`;
+  if (!row) return {};
+  // Only a refusal or a claim over budget (not enforced) costs another statement.
+  const findings = row.over_budget ? budgetFindings(gov, c, spendOf(row, budget), row.run_id) : [];
+  if (row.run_id) {
+    const all = [...findings, ...noted.map((f) => ({ ...f, scope: { ...f.scope, runId: row.run_id } }))];
+    if (all.length > 0) await recordFindings(deps.sql, all, gov.hash);
     return { claim: { runId: row.run_id, taskId: c.id, ideaId: c.idea_id, stage: c.stage, attempt, workflowName: name } };
   }
-  if (!row) return {};
+  if (row.over_budget && budget.param.enforce) {
+    const enforced = findings.filter((f) => f.enforced);
+    if (await deferToNextDay(deps.sql, gov, c, enforced, now ?? new Date())) return { fullScope: `limit:repo:${c.repository}` };
+    await blockOverBudget(deps.sql, deps.config, gov, c, enforced);
+    return { fullScope: `idea:${c.idea_id}` };
+  }
   if (row.n_global >= limits.global) return { fullScope: 'limit:global' };
   if (row.n_stage >= stageLimit) return { fullScope: `limit:stage:${c.stage}` };
   if (row.n_repo >= limits.repository) return { fullScope: `limit:repo:${c.repository}` };
   if (row.n_idea >= limits.idea) return { fullScope: `idea:${c.idea_id}` };
   if (workspace && row.n_workspace >= 1) return { fullScope: `lease:workspace:${workspace}` };
   return {};
+}
+
+function spendOf(row: ClaimRow, budget: ClaimBudget) {
+  return {
+    idea: { costUsd: Number(row.idea_cost), tokens: Number(row.idea_tokens) },
+    repositoryToday: { costUsd: Number(row.repo_cost), tokens: Number(row.repo_tokens) },
+    estimate: budget.param.estimate,
+  };
 }

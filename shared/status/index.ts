@@ -7,6 +7,8 @@ import { isUuid } from '../validation/index.js';
 
 export { IDEA_STATUSES } from '../lifecycle/states.js';
 export { getDeadLetter, listDeadLetters, parseDeadLetterQuery, PREVIEW_BYTES, type DeadLetterItem, type DeadLetterPage, type DeadLetterQuery } from './dead-letters.js';
+export { listCosts, parseCostQuery, type CostDay, type CostQuery, type IdeaCost } from './costs.js';
+import { ideaCostView, type IdeaCost } from './costs.js';
 
 export interface IdeaSummary {
   id: string;
@@ -131,6 +133,8 @@ export interface IdeaDetail {
   /** Policy findings that did not pass (warnings and failures). */
   findings: Record<string, unknown>[];
   approvals: Record<string, unknown>[];
+  /** What the idea's runs reported, by stage, against its budget. */
+  cost: IdeaCost;
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -139,7 +143,7 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
   if (!isUuid(id)) return undefined;
   const [idea] = await sql`select * from codex_kb.ideas where id = ${id}`;
   if (!idea) return undefined;
-  const [tasks, deps, runs, events, findings, approvals] = await Promise.all([
+  const [tasks, deps, runs, events, findings, approvals, cost] = await Promise.all([
     sql`select * from codex_kb.tasks where idea_id = ${id} order by created_at, key`,
     sql`select d.task_id, t.key, d.dependency_type, d.artifact_kind
           from codex_kb.task_dependencies d join codex_kb.tasks t on t.id = d.depends_on_task_id
@@ -151,6 +155,7 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
           from codex_kb.policy_findings where idea_id = ${id} and result <> 'pass' order by id`,
     sql`select id, task_id, checkpoint, reason, status, requested_by, decided_by, created_at, decided_at
           from codex_kb.approvals where idea_id = ${id} order by created_at`,
+    ideaCostView(sql, id, idea.budget as IdeaCost['budget']['limits'] | null),
   ]);
   return {
     idea: {
@@ -181,6 +186,8 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       stage: t.stage,
       state: t.state,
       stateReason: t.state_reason,
+      // a frozen task's wake-up (and a retry's): the window's end
+      notBefore: iso(t.not_before as Date | null),
       title: t.title,
       attempts: t.attempts,
       maxAttempts: t.max_attempts,
@@ -225,6 +232,7 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       id: a.id, taskId: a.task_id, checkpoint: a.checkpoint, reason: a.reason, status: a.status,
       requestedBy: a.requested_by, decidedBy: a.decided_by, requestedAt: iso(a.created_at as Date), decidedAt: iso(a.decided_at as Date),
     })),
+    cost,
   };
 }
 

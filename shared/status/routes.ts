@@ -14,7 +14,7 @@ import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
-import { getIdea, getRun, listIdeas, parseListQuery } from './index.js';
+import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
@@ -64,6 +64,8 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   }),
   route('POST', '/v1/approvals/{id}/{approve|reject}', 'approver', 'the same vote, by path; body optional {"reason":"…"}', async ({ deps, req, params, principal }: Ctx) =>
     json(200, await decideApproval(deps, params.id!, params.action as Decision, principal, reasonOf(req.body), principal.actor))),
+  route('GET', '/v1/costs', 'viewer', 'cost per repository per UTC day and per stage; ?repository=&since=YYYY-MM-DD', async ({ deps, req }: Ctx) =>
+    json(200, await listCosts(deps.sql, parseCostQuery(req.query)))),
   route('GET', '/v1/runs/{id}', 'viewer', 'one run with its events and artifacts', async ({ deps, params }: Ctx) =>
     found('run', params.id!, await getRun(deps.sql, params.id!))),
   // refused deliveries keep whatever a sender sent, credentials pasted by mistake included

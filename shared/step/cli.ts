@@ -9,13 +9,15 @@ import { nextSeq, type SeqOptions } from './seq.js';
 
 /** The seq of `completed --if-unfinished` (the exit handler's one event per run). */
 export const EXIT_HANDLER_SEQ = 2_000_000_000;
-import { sendEvent, type SendDeps, type SendResult } from './send.js';
+import { sendEvent, stopOf, type SendDeps, type SendResult } from './send.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** sysexits EX_TEMPFAIL: the event was not recorded, trying again later may work. */
 export const EXIT_TEMPFAIL = 75;
+/** The event was recorded and the control plane told the step to stop (a budget exceeded): the run is cancelled. */
+export const EXIT_STOPPED = 3;
 
 /** The callbacks function answers 413 above this (FACTEUR_MAX_BODY_BYTES default). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -170,12 +172,19 @@ type Print = (line: string) => void;
 function report(command: StepCommand, label: string, result: SendResult, say: Print, write: Print): number {
   const tries = result.attempts > 1 ? ` after ${result.attempts} attempts` : '';
   switch (result.kind) {
-    case 'accepted':
+    case 'accepted': {
+      const stop = stopOf(result);
+      if (stop) {
+        // said even with --quiet: the step's script must know why it ends here
+        say(`${label} recorded; the control plane stopped this run: ${stop.reason}${stop.message ? `: ${stop.message}` : ''}`);
+        return EXIT_STOPPED;
+      }
       if (!command.quiet) {
         const what = result.status === 200 ? 'already recorded' : 'recorded';
         say(`${label} ${what} (${result.status})${tries}`);
       }
       return EXIT_OK;
+    }
     case 'exhausted':
       say(
         `${label} NOT recorded: gave up${tries} in ${(result.elapsedMs / 1000).toFixed(1)} s; last problem: ` +

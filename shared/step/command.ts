@@ -18,6 +18,7 @@ export const USAGE = `usage: facteur-step <command> [options]
 
   started   [--message m]
   heartbeat [--progress 0..1] [--message m]
+            [--input-tokens n] [--output-tokens n] [--cost-usd x]   (the run's usage so far)
   artifact  <kind> <file|->      kind: ${ARTIFACT_KINDS.join('|')}
             (JSON is sent parsed, anything else as a string; - reads stdin)
   completed <succeeded|failed> [--error-code c] [--error-message m]
@@ -29,7 +30,8 @@ export const USAGE = `usage: facteur-step <command> [options]
 environment: FACTEUR_CALLBACK_URL and FACTEUR_RUN_TOKEN_FILE (a file holding the
   run token, as the Workflow's Secret is mounted) or FACTEUR_RUN_TOKEN (required);
   FACTEUR_STEP_STATE_DIR, FACTEUR_STEP_TIMEOUT_MS (10000), FACTEUR_STEP_MAX_ELAPSED_MS (120000)
-exit: 0 recorded · 1 rejected or local error · 2 usage · 75 gave up retrying (try again later)
+exit: 0 recorded · 1 rejected or local error · 2 usage · 3 recorded, and the control plane
+  stopped the run (budget exceeded: stop working) · 75 gave up retrying (try again later)
 `;
 
 /** Wrong command line or environment: exit 2, print the problem and the usage. */
@@ -81,7 +83,7 @@ type OptionName = keyof typeof OPTIONS;
 const GLOBAL: readonly OptionName[] = ['message', 'quiet', 'help'];
 const PER_COMMAND: Record<EventType, { args: number; options: readonly OptionName[] }> = {
   started: { args: 0, options: [] },
-  heartbeat: { args: 0, options: ['progress'] },
+  heartbeat: { args: 0, options: ['progress', 'input-tokens', 'output-tokens', 'cost-usd'] },
   artifact: { args: 2, options: [] },
   completed: {
     args: 1,
@@ -150,6 +152,8 @@ export function parseInvocation(argv: readonly string[]): Invocation {
       if (!code) throw new UsageError('--error-message needs --error-code');
       command.error = { code, message: message ?? code };
     }
+  }
+  if (name === 'heartbeat' || name === 'completed') {
     const usage: { inputTokens?: number; outputTokens?: number; costUsd?: number } = {};
     if (v['input-tokens'] !== undefined) usage.inputTokens = count('input-tokens', v['input-tokens']);
     if (v['output-tokens'] !== undefined) usage.outputTokens = count('output-tokens', v['output-tokens']);

@@ -6,7 +6,7 @@
 import { parseStepEnv, type ArtifactKind, type StepCommand, type StepEnv } from './command.js';
 import { eventBody, MAX_BODY_BYTES, readTokenFile } from './cli.js';
 import { nextSeq } from './seq.js';
-import { sendEvent, type SendDeps, type SendResult } from './send.js';
+import { sendEvent, stopOf, type SendDeps, type SendResult, type StopOrder } from './send.js';
 
 export interface Usage {
   readonly inputTokens?: number;
@@ -16,7 +16,8 @@ export interface Usage {
 
 export interface Reporter {
   started(message?: string): Promise<void>;
-  heartbeat(progress?: number, message?: string): Promise<void>;
+  /** Resolves with the control plane's order to stop, when it gave one (a budget exceeded: the run is cancelled). */
+  heartbeat(progress?: number, message?: string, usage?: Usage): Promise<StopOrder | undefined>;
   artifact(kind: ArtifactKind, data: unknown): Promise<void>;
   completed(outcome: 'succeeded' | 'failed', detail?: { error?: { code: string; message: string }; usage?: Usage }): Promise<void>;
   /** Masks the run token in text that is about to be printed. */
@@ -41,7 +42,7 @@ export async function createReporter(env: NodeJS.ProcessEnv, deps: SendDeps = {}
   const redact = (text: string) => (raw ? text.split(raw).join('[redacted]') : text);
   const now = deps.now ?? Date.now;
 
-  const send = async (command: StepCommand, data?: unknown): Promise<void> => {
+  const send = async (command: StepCommand, data?: unknown): Promise<SendResult> => {
     const probe = JSON.stringify(eventBody(command, Number.MAX_SAFE_INTEGER, new Date(now()), data));
     if (Buffer.byteLength(probe) > MAX_BODY_BYTES) {
       throw new ReportError(`the ${command.type} event is larger than ${MAX_BODY_BYTES} bytes; not sent`, undefined);
@@ -49,7 +50,7 @@ export async function createReporter(env: NodeJS.ProcessEnv, deps: SendDeps = {}
     const seq = await nextSeq(config.stateDir);
     const body = JSON.stringify(eventBody(command, seq, new Date(now()), data));
     const result = await sendEvent({ url: config.callbackUrl, token: config.token, body, timeoutMs: config.timeoutMs, maxElapsedMs: config.maxElapsedMs }, deps);
-    if (result.kind === 'accepted') return;
+    if (result.kind === 'accepted') return result;
     const why =
       result.kind === 'exhausted'
         ? `gave up after ${result.attempts} attempts: ${result.lastProblem}`
@@ -59,12 +60,12 @@ export async function createReporter(env: NodeJS.ProcessEnv, deps: SendDeps = {}
   const base = { ifUnfinished: false, quiet: true } as const;
 
   return {
-    started: (message) => send({ ...base, type: 'started', ...(message !== undefined ? { message } : {}) }),
-    heartbeat: (progress, message) =>
-      send({ ...base, type: 'heartbeat', ...(progress !== undefined ? { progress } : {}), ...(message !== undefined ? { message } : {}) }),
-    artifact: (kind, data) => send({ ...base, type: 'artifact', artifact: { kind, path: '-' } }, data),
-    completed: (outcome, detail = {}) =>
-      send({ ...base, type: 'completed', outcome, ...(detail.error ? { error: detail.error } : {}), ...(detail.usage ? { usage: detail.usage } : {}) }),
+    started: async (message) => void (await send({ ...base, type: 'started', ...(message !== undefined ? { message } : {}) })),
+    heartbeat: async (progress, message, usage) =>
+      stopOf(await send({ ...base, type: 'heartbeat', ...(progress !== undefined ? { progress } : {}), ...(message !== undefined ? { message } : {}), ...(usage ? { usage } : {}) })),
+    artifact: async (kind, data) => void (await send({ ...base, type: 'artifact', artifact: { kind, path: '-' } }, data)),
+    completed: async (outcome, detail = {}) =>
+      void (await send({ ...base, type: 'completed', outcome, ...(detail.error ? { error: detail.error } : {}), ...(detail.usage ? { usage: detail.usage } : {}) })),
     redact,
   };
 }

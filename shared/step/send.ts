@@ -15,7 +15,13 @@ export interface ServerError {
 }
 
 export type SendResult =
-  | { readonly kind: 'accepted'; readonly status: number; readonly attempts: number }
+  | {
+      readonly kind: 'accepted';
+      readonly status: number;
+      readonly attempts: number;
+      /** The server's answer, when it is JSON (a `stop` in it tells the step to stop). */
+      readonly body?: unknown;
+    }
   | {
       readonly kind: 'rejected';
       readonly status: number;
@@ -97,7 +103,7 @@ export async function sendEvent(req: SendRequest, deps: SendDeps = {}): Promise<
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await res.text();
-      if (res.status >= 200 && res.status < 300) return { kind: 'accepted', status: res.status, attempts: attempt };
+      if (res.status >= 200 && res.status < 300) return { kind: 'accepted', status: res.status, attempts: attempt, body: jsonOf(text) };
       if (!isRetryableStatus(res.status)) {
         return { kind: 'rejected', status: res.status, attempts: attempt, error: errorOf(text) };
       }
@@ -125,6 +131,28 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   const cause = err.cause as (Error & { code?: string }) | undefined;
   if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
   return cause?.message ?? err.message;
+}
+
+function jsonOf(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server's order to stop the step (an enforced budget exceeded), from an accepted answer. */
+export function stopOf(result: SendResult): StopOrder | undefined {
+  if (result.kind !== 'accepted') return undefined;
+  const stop = (result.body as { stop?: unknown } | null | undefined)?.stop;
+  if (typeof stop !== 'object' || stop === null) return undefined;
+  const { reason, message } = stop as Record<string, unknown>;
+  return { reason: typeof reason === 'string' ? reason : 'stopped', message: typeof message === 'string' ? message.slice(0, 1000) : '' };
+}
+
+export interface StopOrder {
+  readonly reason: string;
+  readonly message: string;
 }
 
 function errorOf(text: string): ServerError | undefined {

@@ -89,6 +89,8 @@ export function ideaRecord(intent: IdeaIntent, recordId: string): { topic: strin
     constraints: ['no real repository is touched'],
     repository: intent.repository,
     priority: r.pick(['low', 'normal', 'normal', 'high', 'urgent']),
+    // a budget the runs' reported usage ($0.01 each) stays far under: checked by budgets_overshot
+    budget: { maxCostUsd: 5, maxTokens: 1_000_000 },
   };
   return { topic: TOPICS.intent, key: intent.specId ?? intent.tag, value: JSON.stringify(spec), headers: { 'content-type': 'application/json', [RECORD_HEADER]: recordId } };
 }

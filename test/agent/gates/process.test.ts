@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { incompleteUtf8Start, KILL_GRACE_MS, runCommand } from '../../../shared/agent/process.js';
+import { formatUsageLine, parseUsage } from '../../../shared/agent/usage.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'facteur-process-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -160,6 +161,26 @@ describe('runCommand', () => {
       },
     });
     expect(r.exitCode).toBe(0);
+  });
+
+  it("gives onTick the output so far: an agent's usage printed mid-run reaches a heartbeat, whose stop kills the group", async () => {
+    // what facteur-agent does (shared/agent/steps.ts, cli.ts): parse the usage on each tick, abort on a stop answer
+    const ac = new AbortController();
+    const seen: unknown[] = [];
+    const line = formatUsageLine({ inputTokens: 1200, outputTokens: 300, costUsd: 0.42 });
+    const r = await runCommand([node, '-e', `console.log(${JSON.stringify(line)}); setInterval(() => {}, 1000)`], {
+      cwd: dir, timeoutMs: 20_000, tickMs: 30, signal: ac.signal,
+      onTick: (outputSoFar) => {
+        const usage = parseUsage(outputSoFar());
+        if (usage) {
+          seen.push(usage);
+          ac.abort(); // the heartbeat's answer said stop
+        }
+      },
+    });
+    expect(seen[0]).toEqual({ inputTokens: 1200, outputTokens: 300, costUsd: 0.42 });
+    expect(r.aborted).toBe(true);
+    expect(r.signal).toBe('SIGTERM');
   });
 
   it('kills the group when the signal is aborted, and does not start when it already was', async () => {

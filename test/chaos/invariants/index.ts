@@ -8,6 +8,7 @@ import type { History } from '../history.js';
 import { approvalVotes } from './approvals.js';
 import { auditChain } from './audit-chain.js';
 import { badInput } from './bad-input.js';
+import { budgetsNeverOvershot } from './budgets.js';
 import { duplicateEffects } from './duplicate-effects.js';
 import { eventsLost } from './events-lost.js';
 import { fencing } from './fencing.js';
@@ -32,7 +33,8 @@ export interface Invariant {
 }
 
 export const INVARIANTS: readonly Invariant[] = [
-  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes, approvalVotes,
+  ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes,
+  budgetsNeverOvershot, approvalVotes,
 ];
 
 export const MAX_EXAMPLES = 8;

@@ -1,0 +1,29 @@
+// Budgets never overshot: for every idea with a budget (its Idea Spec's, and the per-idea
+// budget of the policy its runs were claimed under, the lower), what its runs reported never
+// passes the budget by more than one stage estimate (the claim refuses a run whose estimate
+// would pass it; a run may still spend past its estimate until a heartbeat stops it).
+import { result, type Invariant } from './index.js';
+
+export const budgetsNeverOvershot: Invariant = {
+  name: 'budgets_overshot',
+  description: "no idea's reported spend passed its budget by more than one stage estimate",
+  async check(_h, db) {
+    const rows = await db<{ id: string; limit_usd: string | null; spent: string; estimate: string }[]>`
+      with budgets as (
+        select i.id,
+               least((i.budget->>'maxCostUsd')::numeric,
+                     (select min((p.document->'rules'->'budgets'->'perIdea'->>'maxCostUsd')::numeric)
+                        from codex_kb.task_runs r join codex_kb.effective_policies p on p.hash = r.effective_policy_hash
+                       where r.idea_id = i.id and p.document->'rules'->'budgets'->>'mode' <> 'off')) as limit_usd
+          from codex_kb.ideas i
+      )
+      select b.id, b.limit_usd::text,
+             (select coalesce(sum(r.cost_usd), 0) from codex_kb.task_runs r where r.idea_id = b.id)::text as spent,
+             (select coalesce(max(r.estimate_cost_usd), 0) from codex_kb.task_runs r where r.idea_id = b.id)::text as estimate
+        from budgets b where b.limit_usd is not null`;
+    const problems = rows
+      .filter((r) => Number(r.spent) > Number(r.limit_usd) + Number(r.estimate))
+      .map((r) => `idea ${r.id} spent $${r.spent} of a $${r.limit_usd} budget (largest stage estimate $${r.estimate})`);
+    return result('budgets_overshot', problems, `${rows.length} ideas with a budget checked`);
+  },
+};
