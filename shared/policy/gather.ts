@@ -7,6 +7,7 @@ import { diffStatsSchema, testReportSchema } from '../callbacks/artifacts.js';
 import type { Queryable } from '../db/index.js';
 import { NotFoundError } from '../errors/index.js';
 import { nowParam, type Clock } from '../scheduler/clock.js';
+import { committedSpend } from './budgets.js';
 import type { EffectivePolicy } from './effective.js';
 import type { Checkpoint } from './findings.js';
 import type { Level } from './pack.js';
@@ -44,8 +45,8 @@ function runFacts(r: RunRow): RunFacts {
 }
 
 export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policy: Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>): Promise<RuleContext> {
-  const [idea] = await sql<{ repository: string; autonomy_level: Level; labels: string[]; intent: Record<string, unknown> | null; plan: { tasks?: unknown[] } | null; local: Record<string, unknown> | null }[]>`
-    select i.repository, i.autonomy_level, i.labels, i.intent, i.metadata->'plan' as plan,
+  const [idea] = await sql<{ repository: string; autonomy_level: Level; labels: string[]; intent: Record<string, unknown> | null; plan: { tasks?: unknown[] } | null; local: Record<string, unknown> | null; budget: { maxCostUsd?: number; maxTokens?: number } | null }[]>`
+    select i.repository, i.autonomy_level, i.labels, i.intent, i.metadata->'plan' as plan, i.budget,
            (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
              order by a.created_at desc limit 1) as local
       from codex_kb.ideas i where i.id = ${input.ideaId}`;
@@ -80,6 +81,7 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
            (select l.idea_id from latest l where exists (
               select 1 from codex_kb.tasks x where x.idea_id = l.idea_id and x.key like 'remediation-%' and x.created_at >= l.completed_at)) as regressed_idea,
            (select completed_at from latest) as regressed_at`;
+  const spent = await committedSpend(sql, input.ideaId, idea.repository, now);
   const intent = idea.intent ?? {};
   const local = idea.local;
   const repoLocal: RepoLocalFacts | null = local && typeof local.path === 'string'
@@ -108,5 +110,6 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
       lastRegressed: deploys?.regressed_idea ? { ideaId: deploys.regressed_idea, at: deploys.regressed_at!.toISOString() } : null,
     },
     repoLocal,
+    spend: { ...spent, ideaBudget: idea.budget },
   };
 }

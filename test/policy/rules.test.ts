@@ -86,7 +86,20 @@ const SCENARIOS: Scenario[] = [
     setup: async (repo) => { await pastDeploy(db.sql, repo, { hoursAgo: 50, regressed: true }); return at('pre-deploy', await insertIdea(db.sql, { repository: repo })); } },
   { rule: 'changeBudget', name: 'within budget, an older regression fixed by a later deploy', yaml: '  changeBudget: { mode: MODE, deploysPerDay: 2 }', expect: 'pass',
     setup: async (repo) => { await pastDeploy(db.sql, repo, { hoursAgo: 50, regressed: true }); await pastDeploy(db.sql, repo, { hoursAgo: 30 }); await pastDeploy(db.sql, repo, { hoursAgo: 48 * 8 }); return at('pre-deploy', await insertIdea(db.sql, { repository: repo })); } },
+
+  { rule: 'budgets', name: 'the idea spent $2 of its $1', yaml: '  budgets: { mode: MODE, perIdea: { maxCostUsd: 1 } }', expect: 'fail', enforced: 'block',
+    setup: async (repo) => { const i = await insertIdea(db.sql, { repository: repo }); await spend(i, 2); return at('pre-merge', i); } },
+  { rule: 'budgets', name: "the Idea Spec's own budget, lower than the pack's", yaml: '  budgets: { mode: MODE, perIdea: { maxCostUsd: 100 } }', expect: 'fail', enforced: 'block',
+    setup: async (repo) => { const i = await insertIdea(db.sql, { repository: repo }); await db.sql`update codex_kb.ideas set budget = '{"maxCostUsd": 1.5}' where id = ${i}`; await spend(i, 2); return at('pre-deploy', i); } },
+  { rule: 'budgets', name: '$0.50 of $1', yaml: '  budgets: { mode: MODE, perIdea: { maxCostUsd: 1 } }', expect: 'pass',
+    setup: async (repo) => { const i = await insertIdea(db.sql, { repository: repo }); await spend(i, 0.5); return at('pre-merge', i); } },
 ];
+
+/** A finished implementation run of the idea that reported `usd`. */
+async function spend(ideaId: string, usd: number): Promise<void> {
+  const { runId } = await implementationRun(db.sql, ideaId, { diff: DIFF });
+  await db.sql`update codex_kb.task_runs set cost_usd = ${usd} where id = ${runId}`;
+}
 
 const MODES = [
   { mode: 'evaluate', strict: false, result: 'fail', enforced: false },

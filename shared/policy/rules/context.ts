@@ -7,6 +7,7 @@
 // malformed (a step of another version): the rules that need them then say `error`.
 import picomatch from 'picomatch';
 import type { DiffStats, TestReport } from '../../callbacks/artifacts.js';
+import type { BudgetsRule } from '../budgets.js';
 import type { EffectivePolicy } from '../effective.js';
 import type { Checkpoint, Verdict } from '../findings.js';
 import type { Level, Mode, PolicyPack, RuleName, Severity } from '../pack.js';
@@ -61,6 +62,12 @@ export interface RuleContext {
   };
   /** The `.facteur/policy.yml` the planning run reported, if any. */
   readonly repoLocal: RepoLocalFacts | null;
+  /** Committed spend (shared/policy/budgets.ts) and the Idea Spec's own budget. */
+  readonly spend: {
+    readonly idea: { readonly costUsd: number; readonly tokens: number };
+    readonly repositoryToday: { readonly costUsd: number; readonly tokens: number };
+    readonly ideaBudget: { readonly maxCostUsd?: number; readonly maxTokens?: number } | null;
+  };
 }
 
 /** The fields the pack schema fills in with defaults (its inferred type leaves them optional). */
@@ -72,7 +79,7 @@ interface Filled {
   pathScope: { allow: string[] };
   freeze: object;
   changeBudget: { afterRegression: 'approval' | 'none' };
-  budgets: object;
+  budgets: Pick<BudgetsRule, 'perIdea' | 'perRepositoryPerDay' | 'estimates' | 'warnAt'>;
 }
 
 /** A rule's configuration in the effective policy (defaults filled in). */

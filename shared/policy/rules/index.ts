@@ -2,11 +2,12 @@
 // function from a RuleContext to verdicts; the evaluator (../evaluate.ts) judges them under
 // their mode. Two of the pack's rules are not evaluated here:
 //   freeze   the scheduler holds a deploy inside a window (it waits, it is not a finding)
-//   budgets  before spend, at `claim` (shared/policy/budgets*.ts): BUDGETS_SLOT below is
-//            where the integrator registers it for the checkpoints that report spend
+//   budgets  enforced before spend, at `claim` (shared/policy/budgets.ts, the claim
+//            function); here (./budgets.ts) it only reports where the spend stands
 import type { Checkpoint } from '../findings.js';
 import type { RuleName } from '../pack.js';
 import { autonomy } from './autonomy.js';
+import { budgets } from './budgets.js';
 import { changeBudget } from './change-budget.js';
 import { churn } from './churn.js';
 import type { Rule } from './context.js';
@@ -18,8 +19,8 @@ export { grantedLevel } from './autonomy.js';
 export type { RuleContext, RunFacts, Reported, RepoLocalFacts, RuleVerdict } from './context.js';
 export { repoLocalVerdicts, REPO_LOCAL_RULE } from './repo-local.js';
 
-/** The budgets rule's place: undefined until the budgets module is wired in. */
-export const BUDGETS_SLOT: Rule<'budgets'> | undefined = undefined;
+/** The budgets rule at the checkpoints that follow spend (the claim enforces it). */
+export const BUDGETS_SLOT: Rule<'budgets'> = budgets;
 
 export const RULE_REGISTRY: { readonly [R in RuleName]?: Rule<R> } = {
   autonomy,
@@ -28,7 +29,7 @@ export const RULE_REGISTRY: { readonly [R in RuleName]?: Rule<R> } = {
   churn,
   pathScope,
   changeBudget,
-  ...(BUDGETS_SLOT ? { budgets: BUDGETS_SLOT } : {}),
+  budgets: BUDGETS_SLOT,
 };
 
 /** The rules that run at a checkpoint, in the registry's order. */
