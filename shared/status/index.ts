@@ -151,8 +151,10 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
     sql`select * from codex_kb.task_runs where idea_id = ${id} order by queued_at, attempt`,
     sql`select id, run_id, task_id, seq, event_type, actor, payload, emitted_at
           from codex_kb.run_events where idea_id = ${id} order by id limit 500`,
-    sql`select checkpoint, rule as policy_key, result as status, enforced, message, effective_policy_hash, created_at
-          from codex_kb.policy_findings where idea_id = ${id} and result <> 'pass' order by id`,
+    // what is shown: every finding but passes, skips and record-only (`evaluate`) ones
+    sql`select checkpoint, task_id, run_id, policy, rule, result, severity, mode, enforced, would_block, message, suggested_fix,
+               effective_policy_hash, created_at
+          from codex_kb.policy_findings where idea_id = ${id} and result not in ('pass', 'skip') and mode <> 'evaluate' order by id`,
     sql`select id, task_id, checkpoint, reason, status, requested_by, decided_by, created_at, decided_at
           from codex_kb.approvals where idea_id = ${id} order by created_at`,
     ideaCostView(sql, id, idea.budget as IdeaCost['budget']['limits'] | null),
@@ -225,7 +227,8 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       at: iso(e.emitted_at as Date),
     })),
     findings: findings.map((f) => ({
-      checkpoint: f.checkpoint, policyKey: f.policy_key, status: f.status, enforced: f.enforced, message: f.message,
+      checkpoint: f.checkpoint, taskId: f.task_id, runId: f.run_id, policy: f.policy, rule: f.rule, result: f.result, severity: f.severity,
+      mode: f.mode, enforced: f.enforced, wouldBlock: f.would_block, message: f.message, suggestedFix: f.suggested_fix,
       effectivePolicyHash: f.effective_policy_hash, at: iso(f.created_at as Date),
     })),
     approvals: approvals.map((a) => ({
