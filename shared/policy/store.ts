@@ -184,6 +184,9 @@ export async function putRepositoryPolicy(sql: Sql, repository: string, input: R
   });
 }
 
+/** Effective policies stored through each pool (see effectivePolicyFor); a transaction has its own. */
+const storedThrough = new WeakMap<object, Set<string>>();
+
 /**
  * The effective policy of a repository now (with the repo-local file when the repository
  * policy honours it and one was reported), kept in effective_policies once per hash.
@@ -196,9 +199,16 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
     return { pack: parsePack(DEFAULT_PACK_SOURCE), hash: hashOf(parsePack(DEFAULT_PACK_SOURCE)) };
   });
   const eff = resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(rp.repoLocal && repoLocal ? { repoLocal } : {}) });
-  await sql`
-    insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
-    on conflict (hash) do nothing`;
+  // a row per hash never changes: once stored through this pool, it is there
+  let storedHashes = storedThrough.get(sql);
+  if (!storedHashes) storedThrough.set(sql, (storedHashes = new Set()));
+  if (!storedHashes.has(eff.hash)) {
+    await sql`
+      insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
+      on conflict (hash) do nothing`;
+    if (storedHashes.size > 10_000) storedHashes.clear();
+    storedHashes.add(eff.hash);
+  }
   return { ...eff, repositoryPolicy: rp };
 }
 
