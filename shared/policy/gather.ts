@@ -11,7 +11,7 @@ import { committedSpend } from './budgets.js';
 import type { EffectivePolicy } from './effective.js';
 import type { Checkpoint } from './findings.js';
 import type { Level } from './pack.js';
-import type { RepoLocalFacts, Reported, RuleContext, RunFacts } from './rules/index.js';
+import { BUDGETS_SLOT, type RepoLocalFacts, type Reported, type RuleContext, type RunFacts } from './rules/index.js';
 import type { z } from 'zod';
 
 export interface GatherInput {
@@ -81,7 +81,8 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
            (select l.idea_id from latest l where exists (
               select 1 from codex_kb.tasks x where x.idea_id = l.idea_id and x.key like 'remediation-%' and x.created_at >= l.completed_at)) as regressed_idea,
            (select completed_at from latest) as regressed_at`;
-  const spent = await committedSpend(sql, input.ideaId, idea.repository, now);
+  // spend is read only where the budgets rule runs (not at every implementation completion)
+  const spent = BUDGETS_SLOT.checkpoints.includes(input.checkpoint) ? await committedSpend(sql, input.ideaId, idea.repository, now) : undefined;
   const intent = idea.intent ?? {};
   const local = idea.local;
   const repoLocal: RepoLocalFacts | null = local && typeof local.path === 'string'
@@ -110,6 +111,6 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
       lastRegressed: deploys?.regressed_idea ? { ideaId: deploys.regressed_idea, at: deploys.regressed_at!.toISOString() } : null,
     },
     repoLocal,
-    spend: { ...spent, ideaBudget: idea.budget },
+    ...(spent ? { spend: { ...spent, ideaBudget: idea.budget } } : {}),
   };
 }

@@ -196,7 +196,8 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
   const { pack, hash } = await loadPack(sql, rp.pack.key, rp.pack.version).catch(async (err: unknown) => {
     // an instance started before the policy function seeded the default (or without one)
     if (!(err instanceof NotFoundError) || rp.pack.key !== 'default' || rp.pack.version !== null) throw err;
-    return { pack: parsePack(DEFAULT_PACK_SOURCE), hash: hashOf(parsePack(DEFAULT_PACK_SOURCE)) };
+    const pack = parsePack(DEFAULT_PACK_SOURCE);
+    return { pack, hash: hashOf(pack) };
   });
   const eff = resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(rp.repoLocal && repoLocal ? { repoLocal } : {}) });
   // a row per hash never changes: once stored through this pool, it is there

@@ -9,6 +9,7 @@ export const budgets: Rule<'budgets'> = {
   name: 'budgets',
   checkpoints: ['plan', 'pre-merge', 'pre-deploy'],
   evaluate(ctx, cfg) {
+    if (!ctx.spend) return [{ rule: 'budgets', outcome: 'skip', message: 'spend is not read at this checkpoint' }];
     const verdicts = budgetVerdicts({
       rule: cfg, ideaBudget: ctx.spend.ideaBudget, repository: ctx.idea.repository,
       idea: ctx.spend.idea, repositoryToday: ctx.spend.repositoryToday,

@@ -62,8 +62,8 @@ export interface RuleContext {
   };
   /** The `.facteur/policy.yml` the planning run reported, if any. */
   readonly repoLocal: RepoLocalFacts | null;
-  /** Committed spend (shared/policy/budgets.ts) and the Idea Spec's own budget. */
-  readonly spend: {
+  /** Committed spend (shared/policy/budgets.ts) and the Idea Spec's own budget; read only at the budgets rule's checkpoints. */
+  readonly spend?: {
     readonly idea: { readonly costUsd: number; readonly tokens: number };
     readonly repositoryToday: { readonly costUsd: number; readonly tokens: number };
     readonly ideaBudget: { readonly maxCostUsd?: number; readonly maxTokens?: number } | null;
