@@ -17,10 +17,10 @@ afterAll(async () => {
   removeDir(dataDir);
 });
 
-interface Run { id: string; attempt: number; status: string; errorCode: string | null; queuedAt: string; submittedAt?: string; startedAt: string | null }
+interface Run { id: string; taskId: string; attempt: number; status: string; errorCode: string | null; queuedAt: string; submittedAt?: string; startedAt: string | null }
 interface Detail {
   idea: { status: string };
-  tasks: { key: string; attempts: number; maxAttempts: number; state: string }[];
+  tasks: { id: string; key: string; attempts: number; maxAttempts: number; state: string }[];
   runs: Run[];
   events: { type: string; runId: string | null; payload: Record<string, unknown> }[];
 }
@@ -34,7 +34,13 @@ describe('local mode recovery', () => {
       FACTEUR_HEARTBEAT_TIMEOUT_S: '600', FACTEUR_SHUTDOWN_GRACE_S: String(graceS), FACTEUR_MONITOR_WINDOW_S: '1',
     });
     const detail = async (id: string) => (await (await fetch(`${url}/status/v1/ideas/${id}`)).json()) as Detail;
-    const planningRuns = async (id: string) => (await detail(id)).runs.sort((a, b) => a.attempt - b.attempt);
+    // only the planning task's runs: once planning ends (10 ms steps in part 4) its successors'
+    // first attempts would otherwise sort in among them
+    const planningRuns = async (id: string) => {
+      const d = await detail(id);
+      const planning = d.tasks.find((t) => t.key === 'planning')!;
+      return d.runs.filter((r) => r.taskId === planning.id).sort((a, b) => a.attempt - b.attempt);
+    };
     const planningTask = async (id: string) => (await detail(id)).tasks.find((t) => t.key === 'planning')!;
     /** Waits for the planning run of `attempt` to have reported `started`; returns its stage's pid. */
     const stageOf = async (id: string, attempt: number) => {
