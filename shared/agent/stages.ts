@@ -17,7 +17,7 @@ import { ValidationError, messageOf } from '../errors/index.js';
 import { parsePlanArtifact } from '../plans/index.js';
 import { scopeViolations } from './failures.js';
 import { cachePaths, changedPaths, commitAll, diffStats, git, GitConflictError, mergeLocal, push, type Workspace } from './git/index.js';
-import { createGitHub, pullRequestBody } from './github/index.js';
+import { createGitHub, pullRequestBody, type PullRequestRef } from './github/index.js';
 import { runCommand } from './process.js';
 import { reportRepoPolicy } from './repo-policy.js';
 import {
@@ -99,9 +99,11 @@ async function implementation(ctx: StageContext): Promise<StageResult> {
     await push(ws, { token: ctx.env.githubToken, force: 'with-lease' });
     // the branch against its base: what its pull request shows
     const stats = await diffStats(ws.dir, ws.baseSha, 'HEAD');
-    await ctx.artifact('diff-stats', stats);
-    if (stats.files.length === 0) throw new StageFailure('no_changes', 'the branch does not differ from its base: the agent changed nothing');
-    let pr: { number: number; url: string } | undefined;
+    if (stats.files.length === 0) {
+      await ctx.artifact('diff-stats', stats);
+      throw new StageFailure('no_changes', 'the branch does not differ from its base: the agent changed nothing');
+    }
+    let pr: PullRequestRef | undefined;
     if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
       const gh = createGitHub({ token: ctx.env.githubToken, ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
       pr = await gh.ensurePullRequest({
@@ -113,6 +115,8 @@ async function implementation(ctx: StageContext): Promise<StageResult> {
         body: pullRequestBody({ ideaId: b.ideaId, ideaTitle: b.ideaTitle, taskKey: b.taskKey, taskTitle: b.title, acceptanceCriteria: b.acceptanceCriteria ?? [], runId: ctx.env.runId }),
       });
     }
+    // the pull request's author is the change's author: approvals refuse their vote
+    await ctx.artifact('diff-stats', pr ? { ...stats, pullRequest: { number: pr.number, url: pr.url }, ...(pr.author ? { author: pr.author } : {}) } : stats);
     const where = pr ? `pull request #${pr.number}` : `branch ${ws.branch}`;
     return { ...(usage ? { usage } : {}), message: `${commit.committed ? 'committed' : 'nothing new to commit'} ${commit.sha.slice(0, 12)}, ${report.checks.length} checks passed, ${where}` };
   });
@@ -144,7 +148,7 @@ async function integration(ctx: StageContext): Promise<StageResult> {
   const method = ctx.env.mergeMethod;
   const cache = { cacheDir: join(ctx.env.workDir, 'git'), remote: repo.remote, token: ctx.env.githubToken };
   let sha = '';
-  const merged: { key: string; branch: string; sha: string; pr?: number }[] = [];
+  const merged: { key: string; branch: string; sha: string; pr?: number; author?: string }[] = [];
   if (repo.kind === 'github' && repo.owner && repo.repo && ctx.env.githubToken) {
     const gh = createGitHub({ token: ctx.env.githubToken, ...(ctx.env.githubApiUrl ? { baseUrl: ctx.env.githubApiUrl } : {}) });
     for (const t of tasks) {
@@ -154,7 +158,7 @@ async function integration(ctx: StageContext): Promise<StageResult> {
       if (!checks.green) throw new StageFailure('checks_not_green', `pull request #${pr.number}: checks ${[...checks.failing.map((c) => `${c} failed`), ...checks.pending.map((c) => `${c} pending`)].join(', ')}`);
       const res = await gh.mergePullRequest({ owner: repo.owner, repo: repo.repo, number: pr.number, method });
       sha = res.sha;
-      merged.push({ key: t.key, branch: t.branch, sha, pr: pr.number });
+      merged.push({ key: t.key, branch: t.branch, sha, pr: pr.number, ...(pr.author ? { author: pr.author } : {}) });
     }
     if (ctx.env.tagReleases) await gh.createTag({ owner: repo.owner, repo: repo.repo, tag: releaseTag(b.ideaId), sha });
   } else {

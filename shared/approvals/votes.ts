@@ -63,16 +63,20 @@ export async function tallyOf(tx: Tx | Sql, approvalId: string, required: number
 }
 
 /**
- * Who authored the change, as facteur-agent's artifacts name it: an `author` (a login, or
- * `{login}`) on the idea's `integration` or `diff-stats` artifacts. facteur-agent opens its
- * pull requests with its own token, so the pull request's author is the agent's account;
+ * Who authored the change, as facteur-agent's artifacts name it: the pull request author
+ * (`author`, a login or `{login}`) on the idea's `diff-stats` artifacts, and on each branch
+ * an `integration` merged. facteur-agent opens the pull requests with the token it is given,
+ * so the author is that token's account — a person's, when a team runs the agent with one.
  * GitHub votes add the pull request's `user.login` from the webhook itself.
  */
 async function artifactAuthors(tx: Tx, ideaId: string): Promise<string[]> {
   const rows = await tx<{ author: string }[]>`
     select distinct a.author from (
-      select case jsonb_typeof(data->'author') when 'string' then data->>'author' when 'object' then data->'author'->>'login' end as author
-        from codex_kb.artifacts where idea_id = ${ideaId} and artifact_type in ('integration', 'diff-stats')
+      select case jsonb_typeof(x.data->'author') when 'string' then x.data->>'author' when 'object' then x.data->'author'->>'login' end as author
+        from codex_kb.artifacts art
+        cross join lateral (select art.data union all
+                            select b from jsonb_array_elements(case jsonb_typeof(art.data->'branches') when 'array' then art.data->'branches' else '[]' end) b) x(data)
+       where art.idea_id = ${ideaId} and art.artifact_type in ('integration', 'diff-stats') and jsonb_typeof(x.data) = 'object'
     ) a where a.author is not null`;
   return rows.map((r) => r.author);
 }

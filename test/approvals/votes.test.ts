@@ -51,6 +51,20 @@ describe('votes through POST /v1/approvals/{id}/votes', () => {
     expect(events[0]).toMatchObject({ type: 'facteur.approval.decided', data: { approvalId: w.approvalId, status: 'approved', decidedBy: 'bob' } });
   });
 
+  it("the change's author, as facteur-agent's diff-stats and integration artifacts name it, cannot approve; may still reject", async () => {
+    const w = await waitingIdea(sys, { required: 1 }, { initiator: 'octocat' });
+    // the shapes facteur-agent reports: diff-stats with the pull request's author, integration with each merged branch's
+    await sys.db.sql`insert into codex_kb.artifacts (idea_id, task_id, artifact_type, data) values
+      (${w.ideaId}, ${w.taskId}, 'diff-stats', ${sys.db.sql.json({ base: 'a'.repeat(40), head: 'b'.repeat(40), files: [], added: 1, removed: 0, pullRequest: { number: 7, url: 'https://github.com/acme/web/pull/7' }, author: 'Dev-One' })}),
+      (${w.ideaId}, ${w.taskId}, 'integration', ${sys.db.sql.json({ merged: true, sha: 'c'.repeat(40), branches: [{ key: 'core', branch: 'facteur/x/core', sha: 'c'.repeat(40), pr: 7, author: 'dev-two' }, 'not an object'] })})`;
+    for (const login of ['dev-one', 'DEV-TWO']) {
+      const r = await vote(sys, w.approvalId, login, 'approve');
+      expect(r.body).toMatchObject({ counted: false, refusedReason: 'the author of the change cannot approve it', status: 'pending' });
+    }
+    const r = await vote(sys, w.approvalId, 'dev-one', 'reject', 'I found a bug in my own change');
+    expect(r.body).toMatchObject({ counted: true, status: 'rejected' });
+  });
+
   it('a counted reject blocks the task and the idea with the reason; the initiator may reject their own idea', async () => {
     const w = await waitingIdea(sys, { required: 2 }, { initiator: 'octocat' });
     const r = await vote(sys, w.approvalId, 'octocat', 'reject', 'not this way');

@@ -43,6 +43,11 @@ export interface PullRequestRef {
   readonly number: number;
   readonly url: string;
   readonly created: boolean;
+  /**
+   * Who GitHub says opened it (`user.login`): the account behind the token. That person is
+   * the change's author for approvals, and may not approve it.
+   */
+  readonly author: string | null;
 }
 
 export interface ChecksState {
@@ -214,19 +219,19 @@ export function createGitHub(opts: GitHubOptions): GitHub {
   async function ensurePullRequest(input: PullRequestInput): Promise<PullRequestRef> {
     checkPullRequest(input);
     const headFilter = input.head.includes(':') ? input.head : `${input.owner}:${input.head}`;
-    const update = async (pr: { number: number; html_url: string; title: string; body: string | null }) => {
+    const update = async (pr: { number: number; html_url: string; title: string; body: string | null; user?: { login?: string } | null }) => {
       if (pr.title !== input.title || (pr.body ?? '') !== input.body) {
         await call(`updating pull request #${pr.number}`, () =>
           octokit.rest.pulls.update({ owner: input.owner, repo: input.repo, pull_number: pr.number, title: input.title, body: input.body }));
       }
-      return { number: pr.number, url: pr.html_url, created: false };
+      return { number: pr.number, url: pr.html_url, created: false, author: loginOf(pr.user) };
     };
     const existing = await findOpen(input, headFilter);
     if (existing) return update(existing);
     try {
       const { data } = await call('creating the pull request', () =>
         octokit.rest.pulls.create({ owner: input.owner, repo: input.repo, head: input.head, base: input.base, title: input.title, body: input.body }));
-      return { number: data.number, url: data.html_url, created: true };
+      return { number: data.number, url: data.html_url, created: true, author: loginOf(data.user) };
     } catch (err) {
       // created meanwhile (a retry whose first create did land): use that one
       if (err instanceof ValidationError && err.issues.some((i) => /already exists/i.test(i.message))) {
@@ -316,4 +321,10 @@ export function createGitHub(opts: GitHubOptions): GitHub {
   }
 
   return { ensurePullRequest, requiredChecksGreen, mergePullRequest, createTag };
+}
+
+/** A GitHub login as GitHub spells them (1–39 of letters, digits, `-`; `[bot]` for apps), else none. */
+function loginOf(user: { login?: unknown } | null | undefined): string | null {
+  const login = user?.login;
+  return typeof login === 'string' && /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(login) ? login : null;
 }

@@ -72,6 +72,8 @@ describe('facteur-agent on GitHub (real git over HTTP, FAKE REST API)', () => {
     const { reported } = await stage('implementation', {});
     expect(reported.map((r) => r.kind)).toEqual(['prompt', 'toolchain', 'test-report', 'diff-stats']);
     expect(reported.find((r) => r.kind === 'test-report')!.data).toMatchObject({ passed: true, toolchain: 'node' });
+    // the pull request's author (the token's account) is the change's author, for approvals
+    expect(reported.find((r) => r.kind === 'diff-stats')!.data).toMatchObject({ author: 'facteur-bot', pullRequest: { number: 1, url: 'https://github.fake/acme/web/pull/1' } });
     // on the server: the branch, with the task's commit and its trailers
     expect(run(bare, 'log', '-1', '--format=%(trailers:key=Facteur-Task,valueonly)', BRANCH)).toBe('core');
     expect(git.authorizations.length).toBeGreaterThan(0); // the token reached git through the helper

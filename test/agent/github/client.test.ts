@@ -28,7 +28,7 @@ describe('ensurePullRequest', () => {
     const r = repo();
     const gh = client();
     const first = await gh.ensurePullRequest({ ...r, head: 'facteur/t-1', base: 'main', title: 'T-1: feature', body: 'v1' });
-    expect(first).toEqual({ number: expect.any(Number), url: `https://github.fake/octo/${r.repo}/pull/${first.number}`, created: true });
+    expect(first).toEqual({ number: expect.any(Number), url: `https://github.fake/octo/${r.repo}/pull/${first.number}`, created: true, author: 'facteur-bot' });
     const create = fake.requests.findLast((q) => q.method === 'POST')!;
     expect(create.path).toBe(`/repos/octo/${r.repo}/pulls`);
     expect(create.body).toEqual({ head: 'facteur/t-1', base: 'main', title: 'T-1: feature', body: 'v1' });
@@ -37,7 +37,7 @@ describe('ensurePullRequest', () => {
 
     const mark = fake.requests.length;
     const again = await gh.ensurePullRequest({ ...r, head: 'facteur/t-1', base: 'main', title: 'T-1: feature', body: 'v2' });
-    expect(again).toEqual({ number: first.number, url: first.url, created: false });
+    expect(again).toEqual({ number: first.number, url: first.url, created: false, author: 'facteur-bot' });
     const calls = fake.requests.slice(mark);
     expect(calls.map((q) => `${q.method} ${q.path}`)).toEqual([`GET /repos/octo/${r.repo}/pulls`, `PATCH /repos/octo/${r.repo}/pulls/${first.number}`]);
     expect(calls[0]!.query).toMatchObject({ state: 'open', head: 'octo:facteur/t-1', base: 'main' });
@@ -58,7 +58,7 @@ describe('ensurePullRequest', () => {
     // the list answers empty once (the other create was not visible yet), the create then says 422
     fake.queueFailure({ method: 'GET', path: /\/pulls$/, status: 200, body: [] });
     const got = await gh.ensurePullRequest({ ...r, head: 'race', base: 'main', title: 't2', body: 'b' });
-    expect(got).toEqual({ number: made.number, url: made.url, created: false });
+    expect(got).toEqual({ number: made.number, url: made.url, created: false, author: 'facteur-bot' });
     expect(fake.repo(`octo/${r.repo}`).pulls).toHaveLength(1);
     expect(fake.repo(`octo/${r.repo}`).pulls[0]!.title).toBe('t2');
   });

@@ -21,6 +21,8 @@ export interface FakePull {
   mergeable: boolean | null;
   mergeableState: string;
   mergeCommitSha: string | null;
+  /** Who opened it: the account the token belongs to. */
+  author: string;
 }
 
 export interface RecordedRequest {
@@ -67,7 +69,8 @@ const FIELDS: Record<string, readonly string[]> = {
   'POST refs': ['ref', 'sha'],
 };
 
-export async function startFakeGitHub(token: string): Promise<FakeGitHub> {
+/** `login`: the account the token belongs to, the author of every pull request it opens. */
+export async function startFakeGitHub(token: string, login = 'facteur-bot'): Promise<FakeGitHub> {
   const repos = new Map<string, FakeRepo>();
   const requests: RecordedRequest[] = [];
   const failures: QueuedFailure[] = [];
@@ -87,6 +90,7 @@ export async function startFakeGitHub(token: string): Promise<FakeGitHub> {
     mergeable: p.mergeable,
     mergeable_state: p.mergeableState,
     merge_commit_sha: p.mergeCommitSha,
+    user: { login: p.author, type: 'User' },
   });
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -157,7 +161,7 @@ export async function startFakeGitHub(token: string): Promise<FakeGitHub> {
       }
       const p: FakePull = {
         number: nextPull++, title: b.title, body: typeof b.body === 'string' ? b.body : '', head, base: String(b.base),
-        headSha: sha(`${fullName}:${head}`), state: 'open', merged: false, mergeable: true, mergeableState: 'clean', mergeCommitSha: null,
+        headSha: sha(`${fullName}:${head}`), state: 'open', merged: false, mergeable: true, mergeableState: 'clean', mergeCommitSha: null, author: login,
       };
       repo.pulls.push(p);
       return send(res, 201, pullJson(fullName, p));
