@@ -60,7 +60,11 @@ export async function runAgentCli(argv: readonly string[], env: NodeJS.ProcessEn
       return EXIT_STOPPED;
     }
     if (outcome.ok) {
-      await reporter.completed('succeeded', outcome.usage ? { usage: outcome.usage } : {});
+      const stopped = await reporter.completed('succeeded', outcome.usage ? { usage: outcome.usage } : {});
+      if (stopped) {
+        say(`${stage} finished past its budget; the control plane cancelled the run: ${stopped.message || stopped.reason}`);
+        return EXIT_STOPPED;
+      }
       say(`${stage} succeeded${outcome.message ? `: ${outcome.message}` : ''}`);
     } else {
       await reporter.completed('failed', { error: { code: outcome.code, message: outcome.message.slice(0, 3900) } });

@@ -1,5 +1,6 @@
 // Usage past the budget stops the run. A heartbeat may carry the run's usage so far
-// (cumulative, like `completed`'s); it is recorded on the run at once, so the claim of any
+// (cumulative, like `completed`'s, which is judged the same way: work that ran past the
+// budget is not accepted); it is recorded on the run at once, so the claim of any
 // other run of the idea or the repository counts it. When an enforced budget (the idea's, or
 // the repository's for today) is then exceeded — spend strictly past a limit, counting what
 // runs have reported, not estimates — the run is cancelled (`budget_exceeded`), its task and
@@ -44,7 +45,7 @@ interface Run {
 }
 
 /** Cancels the run and blocks its task and idea when an enforced budget is exceeded; the stop answer, or undefined. */
-export async function stopIfOverBudget(tx: Tx, config: Pick<Config, 'topics'>, run: Run): Promise<StopAnswer | undefined> {
+export async function stopIfOverBudget(tx: Tx, config: Pick<Config, 'topics'>, run: Run, at: 'heartbeat' | 'completed'): Promise<StopAnswer | undefined> {
   const eff = await policyForIdea(tx, run.idea_id);
   const rule = eff.document.rules.budgets as BudgetsRule | undefined;
   if (!rule || !(rule.mode === 'enforce' || (eff.document.strict && rule.mode === 'warn'))) return undefined;
@@ -73,7 +74,7 @@ export async function stopIfOverBudget(tx: Tx, config: Pick<Config, 'topics'>, r
   await moveTask(tx, run.task_id, ['submitting', 'running'], 'blocked', message);
   await blockIdea(tx, run.idea_id, message);
   const finding = judge(
-    { rule: 'budgets', outcome: 'fail', message, properties: { scope: hit.scope, limits: hit.limits, spent: hit.spent, at: 'heartbeat' }, suggestedFix: 'raise the budget and retry the idea' },
+    { rule: 'budgets', outcome: 'fail', message, properties: { scope: hit.scope, limits: hit.limits, spent: hit.spent, at }, suggestedFix: 'raise the budget and retry the idea' },
     rule, { policy: `${eff.document.key}@${eff.document.version}`, strict: eff.document.strict },
     { ideaId: run.idea_id, taskId: run.task_id, runId: run.id, checkpoint: 'claim' },
   );

@@ -137,7 +137,7 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
         // usage so far: recorded at once, and past an enforced budget the run stops here
         if (event.usage) {
           await recordUsage(tx, run.id, event.usage);
-          stop = await stopIfOverBudget(tx, deps.config, run);
+          stop = await stopIfOverBudget(tx, deps.config, run, 'heartbeat');
           if (stop) runStatus = 'cancelled';
         }
         break;
@@ -157,6 +157,16 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
         }
         break;
       case 'completed':
+        // the last usage report is judged like a heartbeat's: work that ran past an enforced
+        // budget is not accepted (the run is cancelled, the idea blocked until a human raises it)
+        if (event.usage) {
+          await recordUsage(tx, run.id, event.usage);
+          stop = await stopIfOverBudget(tx, deps.config, run, 'completed');
+          if (stop) {
+            runStatus = 'cancelled';
+            break;
+          }
+        }
         settled = await settleRun(tx, deps.config, run, {
           succeeded: event.outcome === 'succeeded',
           ...(event.error ? { errorCode: event.error.code, errorMessage: event.error.message } : {}),

@@ -19,7 +19,8 @@ export interface Reporter {
   /** Resolves with the control plane's order to stop, when it gave one (a budget exceeded: the run is cancelled). */
   heartbeat(progress?: number, message?: string, usage?: Usage): Promise<StopOrder | undefined>;
   artifact(kind: ArtifactKind, data: unknown): Promise<void>;
-  completed(outcome: 'succeeded' | 'failed', detail?: { error?: { code: string; message: string }; usage?: Usage }): Promise<void>;
+  /** Resolves with the order to stop when the final usage passed an enforced budget (the run is cancelled, not settled). */
+  completed(outcome: 'succeeded' | 'failed', detail?: { error?: { code: string; message: string }; usage?: Usage }): Promise<StopOrder | undefined>;
   /** Masks the run token in text that is about to be printed. */
   redact(text: string): string;
 }
@@ -65,7 +66,7 @@ export async function createReporter(env: NodeJS.ProcessEnv, deps: SendDeps = {}
       stopOf(await send({ ...base, type: 'heartbeat', ...(progress !== undefined ? { progress } : {}), ...(message !== undefined ? { message } : {}), ...(usage ? { usage } : {}) })),
     artifact: async (kind, data) => void (await send({ ...base, type: 'artifact', artifact: { kind, path: '-' } }, data)),
     completed: async (outcome, detail = {}) =>
-      void (await send({ ...base, type: 'completed', outcome, ...(detail.error ? { error: detail.error } : {}), ...(detail.usage ? { usage: detail.usage } : {}) })),
+      stopOf(await send({ ...base, type: 'completed', outcome, ...(detail.error ? { error: detail.error } : {}), ...(detail.usage ? { usage: detail.usage } : {}) })),
     redact,
   };
 }

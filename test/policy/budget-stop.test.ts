@@ -104,5 +104,38 @@ describe('a heartbeat past the budget', () => {
     const [run] = await sys.db.sql`select status, error_code from codex_kb.task_runs where id = ${step.runId}`;
     expect(run).toEqual({ status: 'cancelled', error_code: 'budget_exceeded' });
     expect(lines.join('')).not.toContain(step.token);
+
+    // `completed` whose usage passes the budget: recorded, cancelled, exit 3
+    const { step: last } = await planningStep('budget-stop-5', 0.5);
+    const lastEnv = { ...env, FACTEUR_CALLBACK_URL: last.params.callbackUrl!, FACTEUR_RUN_TOKEN: last.token, FACTEUR_STEP_STATE_DIR: `/tmp/facteur-budget-step-${last.runId}` };
+    expect(await runStep(['started'], lastEnv, io)).toBe(0);
+    expect(await runStep(['completed', 'succeeded', '--cost-usd', '0.9'], lastEnv, io)).toBe(3);
+    expect(lines.at(-1)).toMatch(/the control plane stopped this run: budget_exceeded/);
+  });
+
+  it('a completed callback whose usage passes the budget is not settled: the run is cancelled, nothing after it starts, the step exits 3', async () => {
+    const { ideaId: id, step } = await planningStep('budget-stop-3', 0.5);
+    expect((await step.post({ type: 'started' }, { seq: 1 })).status).toBe(202);
+    const done = await step.post({ type: 'completed', outcome: 'succeeded', usage: { inputTokens: 50, outputTokens: 10, costUsd: 0.8 } }, { seq: 2 });
+    expect(done.status).toBe(202);
+    expect(done.body).toMatchObject({ runStatus: 'cancelled', stop: { reason: 'budget_exceeded', scope: 'idea', spent: { costUsd: 0.8 } } });
+    const [after] = await sys.db.sql`
+      select r.status as run, r.error_code, t.state as task, i.status as idea from codex_kb.task_runs r
+        join codex_kb.tasks t on t.id = r.task_id join codex_kb.ideas i on i.id = r.idea_id where r.id = ${step.runId}`;
+    expect(after).toEqual({ run: 'cancelled', error_code: 'budget_exceeded', task: 'blocked', idea: 'blocked' });
+    const [finding] = await sys.db.sql`select properties from codex_kb.policy_findings where idea_id = ${id} and rule = 'budgets'`;
+    expect(finding!.properties).toMatchObject({ at: 'completed' });
+    // no plan was accepted from the cancelled run: no implementation task exists, none is dispatched
+    await tick(sys);
+    const tasks = await sys.db.sql`select stage from codex_kb.tasks where idea_id = ${id}`;
+    expect(tasks.map((t) => t.stage)).toEqual(['planning']);
+
+    // within the budget, the same callback settles the run as usual
+    const { step: fine } = await planningStep('budget-stop-4', 5);
+    expect((await fine.post({ type: 'started' }, { seq: 1 })).status).toBe(202);
+    expect((await fine.post({ type: 'artifact', artifact: { kind: 'plan', data: { tasks: [] } } }, { seq: 2 })).status).toBeLessThan(500);
+    const ok = await fine.post({ type: 'completed', outcome: 'failed', error: { code: 'x', message: 'y' }, usage: { costUsd: 0.1 } }, { seq: 3 });
+    expect(ok.body).not.toHaveProperty('stop');
+    expect(ok.body.runStatus).toBe('failed');
   });
 });
