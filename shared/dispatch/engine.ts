@@ -12,7 +12,7 @@ import { deleteWorkflow, submitRuns, sweepRunTokens, type DispatchDeps } from '.
 
 /** Claims what may run now and creates its workflows. */
 export async function dispatchNow(deps: DispatchDeps & { readonly clock?: Clock }, opts: { ideaId?: string; max?: number } = {}): Promise<Claim[]> {
-  const claims = await schedule({ sql: deps.sql, config: deps.config, clock: deps.clock }, opts);
+  const claims = await schedule({ sql: deps.sql, config: deps.config, clock: deps.clock, log: deps.log }, opts);
   await submitRuns(deps, claims.map((c) => c.runId));
   return claims;
 }

@@ -16,6 +16,7 @@ import { judge, recordFindings, type Finding, type Verdict } from '../policy/fin
 import { frozenUntil } from '../policy/freeze.js';
 import type { Rules } from '../policy/pack.js';
 import { policyForIdea } from '../policy/store.js';
+import type { Logger } from '../log/index.js';
 
 export interface IdeaGovernance {
   readonly hash: string;
@@ -31,7 +32,7 @@ export interface IdeaGovernance {
 export class PassPolicies {
   private readonly cache = new Map<string, Promise<IdeaGovernance | undefined>>();
 
-  constructor(private readonly sql: Sql) {}
+  constructor(private readonly sql: Sql, private readonly log?: Logger) {}
 
   /**
    * undefined when the idea's policy is unusable (its pack gone, an invalid merge): its tasks
@@ -51,7 +52,7 @@ export class PassPolicies {
         (err: unknown) => {
           // the database down or busy is the caller's to retry, like any claim statement
           if (!(err instanceof NotFoundError || err instanceof ValidationError)) throw err;
-          console.warn(`scheduler: no usable policy for idea ${ideaId}, not claiming its tasks this pass: ${messageOf(err)}`);
+          this.log?.warn('scheduler: no usable policy for the idea, not claiming its tasks this pass', { ideaId, error: messageOf(err) });
           return undefined;
         },
       );

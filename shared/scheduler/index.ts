@@ -20,6 +20,7 @@
 // overshoot a budget together (test/scheduler/budgets.test.ts).
 import { randomUUID } from 'node:crypto';
 import { workflowName } from '../argo/names.js';
+import type { Logger } from '../log/index.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { SCHEDULABLE_IDEA_STATUSES, type Stage } from '../lifecycle/states.js';
@@ -37,6 +38,8 @@ export interface SchedulerDeps {
   readonly config: Pick<Config, 'limits' | 'topics'>;
   /** What a retry's `not_before` is compared with; the database's `now()` when absent. */
   readonly clock?: Clock;
+  /** Where an idea whose policy cannot be used is said (its tasks wait); silent when absent. */
+  readonly log?: Logger;
 }
 
 export interface Claim {
@@ -87,7 +90,7 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
   const window = max * 4;
   // The clock is read once: with an injected clock the pick and every claim of the pass agree on "now".
   const now = nowParam(deps.clock);
-  const policies = new PassPolicies(deps.sql);
+  const policies = new PassPolicies(deps.sql, deps.log);
   const claims: Claim[] = [];
   // Scopes found full stay full for the rest of this pass (lock keys, see scopesOf).
   const full = new Set<string>();
