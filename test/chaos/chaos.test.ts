@@ -49,6 +49,15 @@ describe(`chaos: 40 ideas under faults (seed ${SEED})`, () => {
     expect(report.history.records.size).toBeGreaterThanOrEqual(40);
   });
 
+  it('the governed load was governed: votes cast and refused, budgets that bound', () => {
+    const h = report.history;
+    const govs = [...h.ideas.values()].flatMap((i) => (i.gov ? [i.gov.kind] : []));
+    expect(govs).toContain('risky');
+    expect(h.votes.filter((v) => v.why === 'self' || v.why === 'outsider').length).toBeGreaterThan(0);
+    expect(h.votes.some((v) => (v.body as { counted?: unknown }).counted === true)).toBe(true);
+    expect(report.invariants.find((x) => x.name === 'budgets_overshot')!.info).toMatch(/[1-9]\d* blocked by their budget/);
+  });
+
   for (const inv of INVARIANTS) {
     it(`${inv.name} = 0 (${inv.description})`, () => {
       const r = report.invariants.find((x) => x.name === inv.name)!;

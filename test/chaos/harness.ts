@@ -16,6 +16,7 @@ import { startFakeKube, type FakeKube } from '../helpers/fake-kube.js';
 import { FaultSchedule, redeliveries, STEP_RATES, type ScheduledFault } from './faults/index.js';
 import { baseEnv, Fleet } from './fleet.js';
 import { History, type FunctionName, type Limits } from './history.js';
+import { installGovernance, VoterDouble } from './governance.js';
 import { HOSTILE_CASES, HostileLoad } from './hostile.js';
 import { ideaRecord, planIdeas, TOPICS } from './ideas.js';
 import { startBroker, startPostgres, type ControlledBroker, type ControlledPostgres } from './infra.js';
@@ -53,6 +54,11 @@ export interface ChaosOptions {
   readonly log?: (line: string) => void;
   /** Keep the instances' logs even when every invariant holds. */
   readonly keepLogs?: boolean;
+  /**
+   * The governed load (default on): the chaos repositories under an enforcing pack, binding
+   * budgets, runaway spenders, and ideas waiting for the voter double's votes.
+   */
+  readonly governed?: boolean;
 }
 
 export interface ChaosReport {
@@ -103,7 +109,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   for (const sig of signals) process.once(sig, onSignal);
   cleanups.push(() => signals.forEach((sig) => process.off(sig, onSignal)));
   try {
-    log(`seed=${o.seed} mode=${mode} ideas=${o.ideas} instances=${o.instances}×4 (replay: CHAOS_SEED=${o.seed})`);
+    log(`seed=${o.seed} mode=${mode} ideas=${o.ideas} instances=${o.instances}×4 governed=${o.governed ?? true} (replay: CHAOS_SEED=${o.seed})`);
     const setupStart = Date.now();
     // the services under the harness's control
     const pg: ControlledPostgres = await startPostgres();
@@ -177,8 +183,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     cleanups.push(() => schedule?.stop());
 
     // the load
-    const intents = planIdeas(o.seed, { ideas: o.ideas, repositories: o.repositories ?? Math.max(4, Math.min(24, Math.ceil(o.ideas / 4))), faults: o.faults });
+    const governed = o.governed ?? true;
+    const intents = planIdeas(o.seed, { ideas: o.ideas, repositories: o.repositories ?? Math.max(4, Math.min(24, Math.ceil(o.ideas / 4))), faults: o.faults, governed });
     for (const i of intents) h.ideas.set(i.tag, i);
+    let voters: VoterDouble | undefined;
+    if (governed) {
+      await installGovernance(db, [...new Set(intents.map((i) => i.repository))]);
+      voters = new VoterDouble({ seed: o.seed, fleet, history: h, db, statusToken: STATUS_TOKEN });
+      voters.start();
+      cleanups.push(() => voters?.stop());
+    }
     const progress = new Progress(db, `Chaos idea c${o.seed}-%`);
     const loadStart = Date.now();
     schedule?.start();
@@ -249,6 +263,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     log(`load done in ${durationS.toFixed(1)}s; stopping the doubles and the instances`);
     // stop everything that writes, then check
     await hostile.stop();
+    await voters?.stop();
     if (hostile.unsent) h.notes.push(`${hostile.unsent} hostile requests not sent before the load ended`);
     await ticker.stop();
     await steps.stop();

@@ -24,6 +24,31 @@ export interface IdeaIntent {
   readonly doom?: { readonly kind: 'fail-task'; readonly task: string } | { readonly kind: 'bad-plan' };
   /** The first review asks for changes (one more review round). */
   readonly reviewChanges: boolean;
+  /** Governed load (test/chaos/governance.ts): what the chaos pack will make of this idea. */
+  readonly gov?: Governed;
+}
+
+/**
+ * `budget`: an Idea Spec budget its life cannot fit (blocked before it overspends);
+ * `runaway`: its first implementation step keeps reporting usage until a heartbeat stops it;
+ * `risky`: labelled high risk, so it waits for votes at pre-merge and pre-deploy, which the
+ * voter double casts (`reject`: its first approval is rejected, so it ends blocked).
+ */
+export type Governed =
+  | { readonly kind: 'budget'; readonly maxCostUsd: number }
+  | { readonly kind: 'runaway'; readonly maxCostUsd: number }
+  | { readonly kind: 'risky'; readonly initiator: string; readonly reject: boolean };
+
+/** One vote the voter double cast and what it was answered. */
+export interface VoteRecord {
+  readonly approvalId: string;
+  readonly ideaId: string;
+  readonly voter: string;
+  readonly decision: 'approve' | 'reject';
+  /** Why the double cast it: the vote that should count, a concurrent copy, the initiator's, an outsider's. */
+  readonly why: 'count' | 'duplicate' | 'self' | 'outsider';
+  readonly status: number;
+  readonly body: unknown;
 }
 
 export interface Answer {
@@ -141,6 +166,10 @@ export class History {
   /** Every answer the sources and doubles got, by function and status ('net' for no answer). */
   readonly statuses: Record<string, Record<string, number>> = {};
   readonly notes: string[] = [];
+  /** Votes the voter double cast (governed load). */
+  readonly votes: VoteRecord[] = [];
+  /** Runs a heartbeat's `stop` ended (runaway spenders), by run id. */
+  readonly budgetStops = new Set<string>();
   /** The fake Kubernetes API's request log (for the story of a duplicated Workflow). */
   kubeRequests: readonly { method: string; path: string; time: number; body: unknown; injected?: unknown }[] = [];
 

@@ -1,7 +1,7 @@
 // The load: ideas decided from the seed (kind, repository, plan, whether a step will fail
 // them on purpose), their Kafka records, and the artifacts their steps report.
 import { encodeCodexTask } from '../../shared/intake/index.js';
-import type { IdeaIntent, PlanShape } from './history.js';
+import type { Governed, IdeaIntent, PlanShape } from './history.js';
 import { RECORD_HEADER } from './kafka.js';
 import { rngFor } from './rng.js';
 import { STAGE_RESULT } from '../helpers/stage-results.js';
@@ -18,9 +18,14 @@ export interface LoadShape {
   readonly repositories: number;
   /** Faults on: some ideas are made to fail (a task fails every attempt, an invalid plan). */
   readonly faults: boolean;
+  /** Governed load: some ideas get binding budgets, runaway spenders, or wait for votes. */
+  readonly governed?: boolean;
 }
 
 export { STAGE_RESULT };
+
+/** The label the chaos pack treats as high risk (test/chaos/governance.ts). */
+export const RISK_LABEL = 'chaos-risk';
 
 const TAG = /\[chaos:([A-Za-z0-9-]+)\]/;
 
@@ -51,14 +56,30 @@ export function planIdeas(seed: number, shape: LoadShape): IdeaIntent[] {
       : doomRoll < 0.045 ? { kind: 'bad-plan' as const }
       : undefined;
     const issue = 1000 + n;
+    // its own stream: a seed's ideas are the same with the governed load on or off
+    const gov = shape.governed && kind !== 'codex-task' && !doom ? governed(rngFor(seed, 'gov', n), n) : undefined;
     out.push({
       tag, kind, repository, plan: { keys, deps }, reviewChanges: r.chance(0.1),
       ...(kind === 'spec' ? { specId: `chaos-${seed}-${n}` } : {}),
       ...(kind === 'codex-task' ? { deliveryId: `chaos-delivery-${seed}-${n}`, issueRef: `${repository}#${issue}` } : {}),
       ...(doom ? { doom } : {}),
+      ...(gov ? { gov } : {}),
     });
   }
   return out;
+}
+
+/**
+ * A budget of $0.035 cannot fit a life of at least six runs at $0.01 each (planning, two
+ * tasks, review, integration, deploy): the claim must refuse before it overspends. A runaway
+ * gets $0.06 and reports usage in $0.005 steps until a heartbeat stops it.
+ */
+function governed(r: ReturnType<typeof rngFor>, n: number): Governed | undefined {
+  const roll = r.next();
+  if (roll < 0.06) return { kind: 'budget', maxCostUsd: 0.035 };
+  if (roll < 0.09) return { kind: 'runaway', maxCostUsd: 0.06 };
+  if (roll < 0.19) return { kind: 'risky', initiator: `chaos-initiator-${n % 7}`, reject: r.chance(0.2) };
+  return undefined;
 }
 
 export function titleOf(intent: IdeaIntent): string {
@@ -89,8 +110,10 @@ export function ideaRecord(intent: IdeaIntent, recordId: string): { topic: strin
     constraints: ['no real repository is touched'],
     repository: intent.repository,
     priority: r.pick(['low', 'normal', 'normal', 'high', 'urgent']),
-    // a budget the runs' reported usage ($0.01 each) stays far under: checked by budgets_overshot
-    budget: { maxCostUsd: 5, maxTokens: 1_000_000 },
+    // a budget the runs' reported usage ($0.01 each) stays far under, unless the governed
+    // load makes it bind: checked by budgets_overshot
+    budget: { maxCostUsd: intent.gov && intent.gov.kind !== 'risky' ? intent.gov.maxCostUsd : 5, maxTokens: 1_000_000 },
+    ...(intent.gov?.kind === 'risky' ? { labels: [RISK_LABEL], initiator: { kind: 'github', login: intent.gov.initiator } } : {}),
   };
   return { topic: TOPICS.intent, key: intent.specId ?? intent.tag, value: JSON.stringify(spec), headers: { 'content-type': 'application/json', [RECORD_HEADER]: recordId } };
 }

@@ -1,6 +1,7 @@
 // `npm run chaos` (through test/infra/run-chaos.mjs): the harness from the command line.
 // Knobs: CHAOS_SEED (replay), CHAOS_IDEAS, CHAOS_INSTANCES, CHAOS_FAULTS=on|off|both,
-// CHAOS_WINDOW, CHAOS_FAULT_MS, CHAOS_HOSTILE, CHAOS_STALL_S, CHAOS_HEARTBEAT_S, CHAOS_KEEP_LOGS.
+// CHAOS_WINDOW, CHAOS_FAULT_MS, CHAOS_HOSTILE, CHAOS_STALL_S, CHAOS_HEARTBEAT_S, CHAOS_KEEP_LOGS,
+// CHAOS_GOVERNED=on|off (the enforcing pack, binding budgets and the voter double).
 import { existsSync } from 'node:fs';
 import { runChaos, type ChaosReport } from './harness.js';
 import { randomSeed } from './rng.js';
@@ -24,6 +25,11 @@ if (!['on', 'off', 'both'].includes(mode)) {
   console.error(`CHAOS_FAULTS must be on, off or both, got ${JSON.stringify(process.env.CHAOS_FAULTS)}`);
   process.exit(2);
 }
+const governedKnob = (process.env.CHAOS_GOVERNED ?? 'on').toLowerCase();
+if (!['on', 'off'].includes(governedKnob)) {
+  console.error(`CHAOS_GOVERNED must be on or off, got ${JSON.stringify(process.env.CHAOS_GOVERNED)}`);
+  process.exit(2);
+}
 const entry = 'dist/functions/server.js';
 if (!existsSync(entry)) {
   console.error(`${entry} is missing: run \`npm run build\` first (\`npm run chaos\` does)`);
@@ -42,6 +48,7 @@ const common = {
   // (5 s lost a live run to the timeout, seeds 202 and 303), and still recovers a killed step fast.
   heartbeatTimeoutS: int('CHAOS_HEARTBEAT_S', 15, 2),
   keepLogs: process.env.CHAOS_KEEP_LOGS === '1' || process.env.CHAOS_KEEP_LOGS === 'true',
+  governed: governedKnob === 'on',
 };
 
 const reports: ChaosReport[] = [];

@@ -161,15 +161,21 @@ export class StepRunner {
     // the step's script: started, work (heartbeats when it is slow), artifacts, completed
     const slow = r.chance(0.05);
     const script: Callback[] = [{ type: 'started', body: {} }];
-    const beats = slow ? r.int(3, 5) : r.chance(0.2) ? 1 : 0;
-    for (let i = 0; i < beats; i++) script.push({ type: 'heartbeat', body: { progress: (i + 1) / (beats + 1) } });
+    // a runaway spender (governed load) reports its usage in $0.005 steps far past its
+    // idea's budget: a heartbeat's `stop` must end it (budgets_overshot checks the sum)
+    const runaway = intent?.gov?.kind === 'runaway' && stage === 'implementation' && taskKey === intent.plan.keys[0];
+    const beats = runaway ? 40 : slow ? r.int(3, 5) : r.chance(0.2) ? 1 : 0;
+    for (let i = 0; i < beats; i++) {
+      const usage = runaway ? { usage: { inputTokens: 10 * (i + 1), outputTokens: 5 * (i + 1), costUsd: Number((0.005 * (i + 1)).toFixed(3)) } } : {};
+      script.push({ type: 'heartbeat', body: { progress: (i + 1) / (beats + 1), ...usage } });
+    }
     const artifacts = stageArtifacts(stage, taskKey, intent);
     for (const a of artifacts) script.push({ type: 'artifact', body: { artifact: a } });
     script.push({
       type: 'completed',
       body: failing
         ? { outcome: 'failed', error: { code: doomed ? 'chaos_doomed' : 'chaos_injected', message: `the harness made ${taskKey} attempt ${attempt} fail` } }
-        : { outcome: 'succeeded', usage: { inputTokens: 100 + r.int(0, 900), outputTokens: 50 + r.int(0, 400), costUsd: 0.01 } },
+        : { outcome: 'succeeded', usage: { inputTokens: 100 + r.int(0, 900), outputTokens: 50 + r.int(0, 400), costUsd: runaway ? 0.205 : 0.01 } },
     });
     const killAt = fault === 'kill' ? r.int(0, script.length - 1) : -1;
     const dropAt = fault === 'drop' ? r.int(0, script.length - 1) : -1;
@@ -205,6 +211,13 @@ export class StepRunner {
         const a = answers[0]!;
         if (a.status === 409) {
           rec.outcome = 'superseded';
+          return;
+        }
+        if (a.status < 300 && (a.body as { stop?: unknown } | null)?.stop) {
+          // the control plane stopped the run (an enforced budget): facteur-step exits 3 here
+          rec.outcome = 'stopped';
+          this.markFault(rec, 'budget-stop');
+          h.budgetStops.add(runId);
           return;
         }
         if (a.status === 0) {

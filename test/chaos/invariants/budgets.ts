@@ -7,7 +7,7 @@ import { result, type Invariant } from './index.js';
 export const budgetsNeverOvershot: Invariant = {
   name: 'budgets_overshot',
   description: "no idea's reported spend passed its budget by more than one stage estimate",
-  async check(_h, db) {
+  async check(h, db) {
     const rows = await db<{ id: string; limit_usd: string | null; spent: string; estimate: string }[]>`
       with budgets as (
         select i.id,
@@ -24,6 +24,9 @@ export const budgetsNeverOvershot: Invariant = {
     const problems = rows
       .filter((r) => Number(r.spent) > Number(r.limit_usd) + Number(r.estimate))
       .map((r) => `idea ${r.id} spent $${r.spent} of a $${r.limit_usd} budget (largest stage estimate $${r.estimate})`);
-    return result('budgets_overshot', problems, `${rows.length} ideas with a budget checked`);
+    const [b] = await db<{ blocked: number }[]>`
+      select count(*)::int as blocked from codex_kb.ideas where status = 'blocked' and status_reason ~ '^budget (exhausted|exceeded)'`;
+    const binding = [...h.ideas.values()].filter((i) => i.gov && i.gov.kind !== 'risky').length;
+    return result('budgets_overshot', problems, `${rows.length} ideas with a budget checked; ${binding} made to bind: ${b!.blocked} blocked by their budget, ${h.budgetStops.size} runs stopped by a heartbeat or completion past it`);
   },
 };

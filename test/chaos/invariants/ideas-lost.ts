@@ -50,6 +50,10 @@ async function harnessCaused(h: History, db: Sql, ideaId: string, reason: string
   const intent = h.ideas.get(tag);
   if (intent?.doom?.kind === 'fail-task' && reason?.includes('chaos_doomed')) return { caused: true, detail: 'made to fail' };
   if (intent?.doom?.kind === 'bad-plan' && reason?.includes('plan was rejected')) return { caused: true, detail: 'invalid plan on purpose' };
+  // the governed load: a budget its life cannot fit, a runaway spender, a rejected approval
+  const gov = intent?.gov;
+  if (gov && gov.kind !== 'risky' && /^budget (exhausted|exceeded)/.test(reason ?? '')) return { caused: true, detail: 'a binding budget' };
+  if (gov?.kind === 'risky' && gov.reject && / rejected by /.test(reason ?? '')) return { caused: true, detail: 'an approval rejected on purpose' };
   const tasks = await db<{ id: string; key: string }[]>`select id, key from codex_kb.tasks where idea_id = ${ideaId} and state = 'blocked'`;
   if (tasks.length === 0) return { caused: false, detail: 'no blocked task' };
   const unexplained: string[] = [];

@@ -1,5 +1,6 @@
-// Ideas that ended the wrong way round: made to fail but completed anyway, or completed
-// with a task that did not succeed or a run still active.
+// Ideas that ended the wrong way round: made to fail but completed anyway (a failing task,
+// an invalid plan, a budget its life cannot fit, a rejected approval), or completed with a
+// task that did not succeed or a run still active.
 import { acceptedIdeas } from './ideas-lost.js';
 import { result, type Invariant } from './index.js';
 
@@ -18,6 +19,9 @@ export const wrongOutcomes: Invariant = {
       const tag = accepted.get(r.id)!;
       const doom = h.ideas.get(tag)?.doom;
       if (doom) problems.push(`${tag} (idea ${r.id}) completed although it was made to fail (${doom.kind}${doom.kind === 'fail-task' ? ` ${doom.task}` : ''})`);
+      const gov = h.ideas.get(tag)?.gov;
+      if (gov && gov.kind !== 'risky') problems.push(`${tag} (idea ${r.id}) completed within a $${gov.maxCostUsd} budget its life cannot fit (${gov.kind})`);
+      if (gov?.kind === 'risky' && gov.reject) problems.push(`${tag} (idea ${r.id}) completed although its approval was rejected`);
       if (r.unfinished?.length) problems.push(`${tag} (idea ${r.id}) completed with tasks ${r.unfinished.join(' ')}`);
       if (r.active > 0) problems.push(`${tag} (idea ${r.id}) completed with ${r.active} active run(s)`);
     }
