@@ -7,7 +7,8 @@
 // effect. Everything else is acknowledged and ignored, saying why.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { Config } from '../config/index.js';
+import type { Config, Role } from '../config/index.js';
+import { teamsOf } from '../config/api-identity.js';
 import type { Sql } from '../db/index.js';
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors/index.js';
 import type { ReceivedEvent } from '../events/cloudevent.js';
@@ -66,7 +67,10 @@ export interface WebhookOutcome {
   readonly body: Record<string, unknown>;
 }
 
-type Deps = { readonly sql: Sql; readonly config: Pick<Config, 'github' | 'topics' | 'lifecycle'> };
+type Deps = { readonly sql: Sql; readonly config: Pick<Config, 'github' | 'topics' | 'lifecycle' | 'api'> };
+
+const rolesOf = (byLogin: Readonly<Record<string, readonly Role[]>>, login: string): readonly Role[] =>
+  Object.hasOwn(byLogin, login.toLowerCase()) ? byLogin[login.toLowerCase()]! : [];
 
 /** The event type: GitHub's header when the producer copied it, else the payload's shape. */
 function eventTypeOf(event: ReceivedEvent, payload: Record<string, unknown>): string {
@@ -152,7 +156,8 @@ export async function handleGithubWebhook(deps: Deps, event: ReceivedEvent): Pro
   let vote: VoteOutcome;
   try {
     vote = await castVote(deps.sql, approvalId, {
-      voter: { name: c.login, roles: [] },
+      // a login's roles and teams are what the configuration says of it (FACTEUR_GITHUB_ROLES, FACTEUR_APPROVER_TEAMS)
+      voter: { name: c.login, roles: rolesOf(deps.config.github.roles, c.login), teams: teamsOf(deps.config.api.teams, c.login) },
       decision: command.decision,
       reason: command.reason,
       source: 'github',

@@ -14,6 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config, Role } from '../config/index.js';
 import { ROLES } from '../config/index.js';
+import { teamsOf } from '../config/api-identity.js';
 import { ForbiddenError, UnauthorizedError, ValidationError } from '../errors/index.js';
 import type { HttpRequest } from '../http/index.js';
 
@@ -93,31 +94,39 @@ export function createIdentifier(config: Pick<Config, 'statusToken' | 'api'>): I
     return person;
   };
 
+  // the teams approvals may name, by the person's name, whichever way they came
+  const withTeams = (p: Principal): Principal => {
+    const teams = teamsOf(config.api.teams ?? {}, p.name);
+    return teams.length ? { ...p, teams } : p;
+  };
+
   return {
     mode: open ? 'open' : [known.length ? 'bearer token' : '', tailscale ? 'tailscale' : ''].filter(Boolean).join(', '),
-    identify(req) {
-      const person = personOf(req);
-      if (open) {
-        // local mode: nobody is verified, a named person is only a label (and what a vote counts)
-        const who = person === undefined ? undefined : checkedPerson(person);
-        return { via: 'open', name: who ?? 'open', roles: [...ROLES], actor: who ? `${who} via open` : 'open' };
-      }
-      const header = req.headers['authorization'];
-      if (header !== undefined) {
-        const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-        const k = bearer === undefined ? undefined : byToken(bearer);
-        if (!k) throw unknown();
-        if (person === undefined) return { via: 'token', name: `token:${k.name}`, roles: k.roles, actor: `token:${k.name}` };
-        if (!k.actFor) throw new ForbiddenError(`token:${k.name} may not act for another person (X-Facteur-Actor): its entry in FACTEUR_API_TOKENS lacks "actFor": true`, 'act_for_refused');
-        const who = checkedPerson(person);
-        return { via: 'token', name: who, roles: k.roles, actor: `${who} via token:${k.name}` };
-      }
-      const login = tailscale ? req.headers['tailscale-user-login'] : undefined;
-      if (login === undefined) throw unknown();
-      if (!LOGIN.test(login)) throw new UnauthorizedError('the Tailscale-User-Login header is not a login', 'unauthorized');
-      if (person !== undefined) throw new ForbiddenError(`tailscale:${login} is a person: X-Facteur-Actor may only be sent with a token allowed to act for others`, 'act_for_refused');
-      const roles = Object.hasOwn(config.api.tailscaleRoles, login) ? config.api.tailscaleRoles[login]! : [];
-      return { via: 'tailscale', name: login, roles, actor: `tailscale:${login}` };
-    },
+    identify: (req) => withTeams(identify(req)),
   };
+
+  function identify(req: HttpRequest): Principal {
+    const person = personOf(req);
+    if (open) {
+      // local mode: nobody is verified, a named person is only a label (and what a vote counts)
+      const who = person === undefined ? undefined : checkedPerson(person);
+      return { via: 'open', name: who ?? 'open', roles: [...ROLES], actor: who ? `${who} via open` : 'open' };
+    }
+    const header = req.headers['authorization'];
+    if (header !== undefined) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+      const k = bearer === undefined ? undefined : byToken(bearer);
+      if (!k) throw unknown();
+      if (person === undefined) return { via: 'token', name: `token:${k.name}`, roles: k.roles, actor: `token:${k.name}` };
+      if (!k.actFor) throw new ForbiddenError(`token:${k.name} may not act for another person (X-Facteur-Actor): its entry in FACTEUR_API_TOKENS lacks "actFor": true`, 'act_for_refused');
+      const who = checkedPerson(person);
+      return { via: 'token', name: who, roles: k.roles, actor: `${who} via token:${k.name}` };
+    }
+    const login = tailscale ? req.headers['tailscale-user-login'] : undefined;
+    if (login === undefined) throw unknown();
+    if (!LOGIN.test(login)) throw new UnauthorizedError('the Tailscale-User-Login header is not a login', 'unauthorized');
+    if (person !== undefined) throw new ForbiddenError(`tailscale:${login} is a person: X-Facteur-Actor may only be sent with a token allowed to act for others`, 'act_for_refused');
+    const roles = Object.hasOwn(config.api.tailscaleRoles, login) ? config.api.tailscaleRoles[login]! : [];
+    return { via: 'tailscale', name: login, roles, actor: `tailscale:${login}` };
+  }
 }

@@ -69,20 +69,50 @@ export const apiTokens = z.string().transform((v, ctx): ApiToken[] => {
   return r.data;
 });
 
+/** A JSON object of `name → list`, every problem listed; a null-prototype map ("__proto__" is just a name). */
+function jsonMap<T>(example: string, value: z.ZodType<T>) {
+  return z.string().transform((v, ctx): Record<string, T> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be JSON like ${example}` });
+      return z.NEVER;
+    }
+    const r = z.record(z.string().min(1).max(200), value).safeParse(parsed);
+    if (!r.success) {
+      for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: `${i.path.join('.') || '(root)'}: ${i.message}` });
+      return z.NEVER;
+    }
+    return Object.assign(Object.create(null) as Record<string, T>, r.data);
+  });
+}
+
 /** `{"alice@example.com": ["viewer", "approver"]}`: the roles of each Tailscale login. */
-export const tailscaleRoles = z.string().transform((v, ctx): Record<string, readonly Role[]> => {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(v);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be JSON like {"alice@example.com":["viewer","approver"]}' });
-    return z.NEVER;
-  }
-  const r = z.record(z.string().min(1).max(200), roles).safeParse(parsed);
-  if (!r.success) {
-    for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: `${i.path.join('.') || '(root)'}: ${i.message}` });
-    return z.NEVER;
-  }
-  // a null-prototype map: a login named "__proto__" or "constructor" is just a login
-  return Object.assign(Object.create(null) as Record<string, readonly Role[]>, r.data);
-});
+export const tailscaleRoles = jsonMap<readonly Role[]>('{"alice@example.com":["viewer","approver"]}', roles);
+
+/** `{"octocat": ["approver"]}`: the roles of GitHub logins voting by comment (`approvals.eligible.roles`). */
+export const githubRoles = z
+  .string()
+  .pipe(jsonMap<readonly Role[]>('{"octocat":["approver"]}', roles))
+  .transform((m) => Object.assign(Object.create(null) as Record<string, readonly Role[]>, Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]))));
+
+/**
+ * `{"platform": ["alice", "octocat"]}`: who is in each team an approval may name
+ * (`approvals.eligible.teams`), by the name a vote comes with — a GitHub login, the person a
+ * token acts for, a Tailscale login. Kept as member (lower-cased) → teams.
+ */
+export const approverTeams = z
+  .string()
+  .pipe(jsonMap<readonly string[]>('{"platform":["alice","octocat"]}', z.array(z.string().min(1).max(200)).max(1000)))
+  .transform((byTeam) => {
+    const byMember = Object.create(null) as Record<string, string[]>;
+    for (const [team, members] of Object.entries(byTeam)) for (const m of members) (byMember[m.toLowerCase()] ??= []).push(team);
+    return byMember as Readonly<Record<string, readonly string[]>>;
+  });
+
+/** The teams of a person in such a map; none when absent. */
+export function teamsOf(byMember: Readonly<Record<string, readonly string[]>>, name: string): readonly string[] {
+  const key = name.toLowerCase();
+  return Object.hasOwn(byMember, key) ? byMember[key]! : [];
+}

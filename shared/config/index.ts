@@ -2,7 +2,7 @@ import { AGENT_VARIABLES } from '../agent/env.js';
 import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
-import { apiTokens, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
+import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
@@ -89,6 +89,9 @@ const schema = z.object({
   FACTEUR_API_TOKENS: apiTokens.optional(),
   FACTEUR_TAILSCALE_IDENTITY: bool.default(false),
   FACTEUR_TAILSCALE_ROLES: tailscaleRoles.optional(),
+  // Approvers' teams (any identity) and GitHub logins' roles, for approvals.eligible
+  FACTEUR_APPROVER_TEAMS: approverTeams.optional(),
+  FACTEUR_GITHUB_ROLES: githubRoles.optional(),
   FACTEUR_INTAKE_TOKEN: secret.optional(),
   FACTEUR_CALLBACK_SECRET: secret.optional(),
   FACTEUR_PUBLIC_URL: z.string().url().optional(),
@@ -187,6 +190,8 @@ export interface Config {
     /** Trust `Tailscale-User-Login`: only behind `tailscale serve`, which sets it and strips a client's. */
     readonly tailscaleIdentity: boolean;
     readonly tailscaleRoles: Readonly<Record<string, readonly Role[]>>;
+    /** Member (lower-cased) → the teams approvals may name, for every kind of identity. */
+    readonly teams: Readonly<Record<string, readonly string[]>>;
   };
   readonly intakeToken: Secret | undefined;
   readonly callbackSecret: Secret | undefined;
@@ -228,6 +233,8 @@ export interface Config {
   readonly github: {
     /** The webhook's secret: when set, `x-hub-signature-256` must match the raw body. */
     readonly webhookSecret: Secret | undefined;
+    /** Roles of GitHub logins (lower-cased) voting by comment; none when absent. */
+    readonly roles: Readonly<Record<string, readonly Role[]>>;
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
@@ -293,6 +300,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       tokens: p.FACTEUR_API_TOKENS ?? [],
       tailscaleIdentity: p.FACTEUR_TAILSCALE_IDENTITY,
       tailscaleRoles: p.FACTEUR_TAILSCALE_ROLES ?? Object.create(null),
+      teams: p.FACTEUR_APPROVER_TEAMS ?? Object.create(null),
     },
     intakeToken: p.FACTEUR_INTAKE_TOKEN,
     callbackSecret: p.FACTEUR_CALLBACK_SECRET,
@@ -337,7 +345,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     policy: {
       dir: p.FACTEUR_POLICY_DIR,
     },
-    github: { webhookSecret: p.FACTEUR_GITHUB_WEBHOOK_SECRET },
+    github: { webhookSecret: p.FACTEUR_GITHUB_WEBHOOK_SECRET, roles: p.FACTEUR_GITHUB_ROLES ?? Object.create(null) },
     oidc:
       p.FACTEUR_OIDC_ISSUER && p.FACTEUR_OIDC_AUDIENCE && p.FACTEUR_OIDC_ALLOWED_SUBJECTS
         ? {

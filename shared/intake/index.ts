@@ -31,7 +31,7 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 
 export interface IntakeDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy' | 'github'>;
+  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy' | 'github' | 'api'>;
   /** Group commit (shared/intake/group-commit.ts); one statement per event without it. */
   readonly registrar?: Registrar;
 }

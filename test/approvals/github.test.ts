@@ -12,7 +12,12 @@ import { issueComment, pullRequestReview, webhookRecord } from './github-payload
 const SECRET = 'whsec-test-5f1c';
 let sys: System;
 beforeAll(async () => {
-  sys = await startSystem({ FACTEUR_GITHUB_WEBHOOK_SECRET: SECRET });
+  sys = await startSystem({
+    FACTEUR_GITHUB_WEBHOOK_SECRET: SECRET,
+    // what the configuration says of GitHub logins: a role, a team
+    FACTEUR_GITHUB_ROLES: JSON.stringify({ 'Rel-Eng': ['approver'] }),
+    FACTEUR_APPROVER_TEAMS: JSON.stringify({ platform: ['hub-two', 'someone-else'] }),
+  });
 });
 afterAll(async () => {
   await sys.close();
@@ -39,6 +44,14 @@ describe('GitHub votes through intake', () => {
     expect(await votesOf(w.approvalId)).toHaveLength(1);
     expect(await sys.db.sql`select count(*)::int as n from codex_kb.audit_log where subject_id = ${w.approvalId}`).toEqual(audited);
     expect(await sys.db.sql`select 1 from codex_kb.outbox where subject = ${w.ideaId} and type = 'facteur.approval.decided'`).toHaveLength(1);
+  });
+
+  it('a login is eligible by the role FACTEUR_GITHUB_ROLES gives it or a team FACTEUR_APPROVER_TEAMS puts it in; others are not', async () => {
+    const w = await waitingIdea(sys, { required: 2, eligible: { logins: [], teams: ['platform'], roles: ['approver'] } });
+    const vote = async (login: string) => (await send(webhookRecord('issue_comment', issueComment({ repository: 'acme/web', number: w.issue, login, body: '/approve' }), { secret: SECRET }))).body.vote;
+    expect(await vote('drive-by')).toMatchObject({ counted: false, refusedReason: expect.stringMatching(/^not eligible/) });
+    expect(await vote('rel-eng')).toMatchObject({ counted: true, status: 'pending' });
+    expect(await vote('HUB-TWO')).toMatchObject({ counted: true, status: 'approved' });
   });
 
   it('a bad or missing signature is a 401, kept in dead_letters with the reason; nothing is voted', async () => {

@@ -70,6 +70,20 @@ describe('FACTEUR_API_TOKENS', () => {
     expect(Object.keys(c.api.tailscaleRoles)).toContain('a@b');
   });
 
+  it('approver teams and GitHub roles: parsed with every problem listed; teams follow the person whichever way they came', () => {
+    expect(problems({ FACTEUR_APPROVER_TEAMS: 'platform=alice' }).join()).toMatch(/FACTEUR_APPROVER_TEAMS.*must be JSON like/);
+    expect(problems({ FACTEUR_APPROVER_TEAMS: '{"platform":"alice"}', FACTEUR_GITHUB_ROLES: '{"octocat":["root"]}' }).join()).toMatch(/platform: .*expected array.*FACTEUR_GITHUB_ROLES: octocat\.0: must be one of/s);
+    const c = loadConfig({ FACTEUR_APPROVER_TEAMS: '{"platform":["Alice","bob"],"security":["alice"],"__proto__":["x"]}', FACTEUR_GITHUB_ROLES: '{"OctoCat":["approver"]}', FACTEUR_STATUS_TOKEN: 'st' });
+    expect(c.github.roles.octocat).toEqual(['approver']);
+    const id = createIdentifier(c);
+    const req = (headers: Record<string, string>) => ({ method: 'GET', path: '/', query: new URLSearchParams(), headers, body: Buffer.alloc(0) });
+    expect(id.identify(req({ authorization: 'Bearer st', 'x-facteur-actor': 'ALICE' }))).toMatchObject({ name: 'ALICE', teams: ['platform', 'security'] });
+    expect(id.identify(req({ authorization: 'Bearer st', 'x-facteur-actor': 'carol' })).teams).toBeUndefined();
+    // a team named __proto__ is dropped, and pollutes nothing
+    expect(id.identify(req({ authorization: 'Bearer st', 'x-facteur-actor': 'x' })).teams).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
   it('the status token is a token named status with every role; nothing configured is open', () => {
     const open = createIdentifier(loadConfig({}));
     expect(open.mode).toBe('open');
