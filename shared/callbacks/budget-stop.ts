@@ -2,8 +2,9 @@
 // (cumulative, like `completed`'s, which is judged the same way: work that ran past the
 // budget is not accepted); it is recorded on the run at once, so the claim of any
 // other run of the idea or the repository counts it. When an enforced budget (the idea's, or
-// the repository's for today) is then exceeded — spend strictly past a limit, counting what
-// runs have reported, not estimates — the run is cancelled (`budget_exceeded`), its task and
+// the repository's for today) is then exceeded — committed spend strictly past a limit: what
+// runs reported, and each active run's estimate where it reported less — the run is
+// cancelled (`budget_exceeded`), its task and
 // the idea are blocked with the reason, and the answer tells the step to stop:
 //   {"stop": {"reason": "budget_exceeded", "message", "scope": "idea|repository", "limits", "spent"}}
 // The caller holds the idea's lock.
@@ -49,15 +50,15 @@ export async function stopIfOverBudget(tx: Tx, config: Pick<Config, 'topics'>, r
   const eff = await policyForIdea(tx, run.idea_id);
   const rule = eff.document.rules.budgets as BudgetsRule | undefined;
   if (!rule || !(rule.mode === 'enforce' || (eff.document.strict && rule.mode === 'warn'))) return undefined;
+  // The committed spend, as the claim counts it: what finished runs reported, and for every
+  // active run the larger of its estimate and its report. A run that spends past its own
+  // estimate is stopped once it eats into the share the claim set aside for the idea's other
+  // active runs: counting reported spend alone let a runaway and its sibling's later report
+  // together pass the budget by more than one estimate (chaos seed 167526857).
   const [row] = await tx<{ budget: Limits; repository: string; idea_cost: string; idea_tokens: string; repo_cost: string; repo_tokens: string }[]>`
-    select i.budget, i.repository,
-           (select coalesce(sum(r.cost_usd), 0) from codex_kb.task_runs r where r.idea_id = i.id)::text as idea_cost,
-           (select coalesce(sum(codex_kb.run_tokens(r.usage)), 0) from codex_kb.task_runs r where r.idea_id = i.id)::text as idea_tokens,
-           (select coalesce(sum(r.cost_usd), 0) from codex_kb.task_runs r
-             where r.repository = i.repository and r.queued_at >= date_trunc('day', now(), 'UTC'))::text as repo_cost,
-           (select coalesce(sum(codex_kb.run_tokens(r.usage)), 0) from codex_kb.task_runs r
-             where r.repository = i.repository and r.queued_at >= date_trunc('day', now(), 'UTC'))::text as repo_tokens
-      from codex_kb.ideas i where i.id = ${run.idea_id}`;
+    select i.budget, i.repository, s.idea_cost::text, s.idea_tokens::text, s.repo_cost::text, s.repo_tokens::text
+      from codex_kb.ideas i cross join lateral codex_kb.committed_spend(i.id, i.repository) s
+     where i.id = ${run.idea_id}`;
   if (!row) return undefined;
   const scopes = [
     { scope: 'idea' as const, limits: ideaLimits(rule, row.budget), spent: { costUsd: Number(row.idea_cost), tokens: Number(row.idea_tokens) } },

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activatePack, putPack, putRepositoryPolicy } from '../../shared/policy/store.js';
 import { runStep } from '../../shared/step/index.js';
 import { ideaDetail, startSystem, submitIdea, tick, WorkflowWatch, type System } from '../helpers/system.js';
+import { planArtifact } from '../chaos/ideas.js';
 
 const REPO = 'acme/budgeted';
 const PACK = `schemaVersion: 1
@@ -15,7 +16,7 @@ rules:
   budgets:
     mode: enforce
     perIdea: { maxCostUsd: 50, maxTokens: 1000000 }
-    estimates: { planning: { costUsd: 0.25, tokens: 1000 } }
+    estimates: { planning: { costUsd: 0.25, tokens: 1000 }, implementation: { costUsd: 0.25, tokens: 1000 } }
 `;
 
 let sys: System;
@@ -137,5 +138,28 @@ describe('a heartbeat past the budget', () => {
     const ok = await fine.post({ type: 'completed', outcome: 'failed', error: { code: 'x', message: 'y' }, usage: { costUsd: 0.1 } }, { seq: 3 });
     expect(ok.body).not.toHaveProperty('stop');
     expect(ok.body.runStatus).toBe('failed');
+  });
+
+  it("a run spending past its estimate is stopped once it eats into what the claim set aside for a sibling still running", async () => {
+    // $1: planning reports $0.10, then two independent tasks are claimed ($0.25 set aside each)
+    const { ideaId: id, step } = await planningStep('budget-stop-6', 1);
+    const watch = new WorkflowWatch(sys, id);
+    await watch.next().catch(() => undefined); // the planning step's own Workflow, already seen
+    expect((await step.post({ type: 'started' }, { seq: 1 })).status).toBe(202);
+    expect((await step.post({ type: 'artifact', artifact: { kind: 'plan', data: planArtifact({ keys: ['a', 'b'], deps: [] }) } }, { seq: 2 })).status).toBe(202);
+    expect((await step.post({ type: 'completed', outcome: 'succeeded', usage: { costUsd: 0.1 } }, { seq: 3 })).status).toBe(202);
+    await tick(sys);
+    const a = await watch.next();
+    const b = await watch.next();
+    expect([a.stage, b.stage]).toEqual(['implementation', 'implementation']);
+    expect((await a.post({ type: 'started' }, { seq: 1 })).status).toBe(202);
+    expect((await b.post({ type: 'started' }, { seq: 1 })).status).toBe(202);
+    // reported: $0.10 + $0.70 = $0.80, within $1; committed: + b's $0.25 set aside = $1.05, past it
+    const beat = await a.post({ type: 'heartbeat', usage: { costUsd: 0.7 } }, { seq: 2 });
+    expect(beat.body).toMatchObject({ runStatus: 'cancelled', stop: { reason: 'budget_exceeded', spent: { costUsd: 1.05 } } });
+    // b finishes within what was set aside for it: the idea's total stays within one estimate of the budget
+    await b.post({ type: 'completed', outcome: 'succeeded', usage: { costUsd: 0.2 } }, { seq: 2 });
+    const [total] = await sys.db.sql`select sum(cost_usd)::float as usd from codex_kb.task_runs where idea_id = ${id}`;
+    expect(total!.usd).toBeCloseTo(1.0, 6);
   });
 });
