@@ -8,7 +8,7 @@ export const budgetsNeverOvershot: Invariant = {
   name: 'budgets_overshot',
   description: "no idea's reported spend passed its budget by more than one stage estimate",
   async check(h, db) {
-    const rows = await db<{ id: string; limit_usd: string | null; spent: string; estimate: string }[]>`
+    const rows = await db<{ id: string; limit_usd: string | null; spent: string; estimate: string; over: boolean }[]>`
       with budgets as (
         select i.id,
                least((i.budget->>'maxCostUsd')::numeric,
@@ -17,12 +17,14 @@ export const budgetsNeverOvershot: Invariant = {
                        where r.idea_id = i.id and p.document->'rules'->'budgets'->>'mode' <> 'off')) as limit_usd
           from codex_kb.ideas i
       )
-      select b.id, b.limit_usd::text,
-             (select coalesce(sum(r.cost_usd), 0) from codex_kb.task_runs r where r.idea_id = b.id)::text as spent,
-             (select coalesce(max(r.estimate_cost_usd), 0) from codex_kb.task_runs r where r.idea_id = b.id)::text as estimate
-        from budgets b where b.limit_usd is not null`;
+      select b.id, b.limit_usd::text, s.spent::text, s.estimate::text, s.spent > b.limit_usd + s.estimate as over
+        from budgets b
+        cross join lateral (select coalesce(sum(r.cost_usd), 0) as spent, coalesce(max(r.estimate_cost_usd), 0) as estimate
+                              from codex_kb.task_runs r where r.idea_id = b.id) s
+       where b.limit_usd is not null`;
+    // compared in numeric: $0.07 is not past $0.06 + $0.01 (it is in floating point)
     const problems = rows
-      .filter((r) => Number(r.spent) > Number(r.limit_usd) + Number(r.estimate))
+      .filter((r) => r.over)
       .map((r) => `idea ${r.id} spent $${r.spent} of a $${r.limit_usd} budget (largest stage estimate $${r.estimate})`);
     const [b] = await db<{ blocked: number }[]>`
       select count(*)::int as blocked from codex_kb.ideas where status = 'blocked' and status_reason ~ '^budget (exhausted|exceeded)'`;
