@@ -64,8 +64,9 @@ function wrapDashboard(handler: Handler): Handler {
       return seeOther(`${prefixOf(req)}/ui/ideas`);
     }
     const out = await handler(req);
-    if (!req.path.startsWith('/ui/') || out.status < 400 || req.path === '/ui/events') return out;
-    if (out.status === 401 && isGet) {
+    if (!req.path.startsWith('/ui/') || out.status < 400) return out;
+    // a page sends the person to sign in; the event stream (an EventSource) just gets its 401
+    if (out.status === 401 && isGet && req.path !== '/ui/events') {
       const rest = req.path.slice('/ui/'.length);
       const q = req.query.toString();
       return seeOther(`signin?next=${encodeURIComponent(rest + (q ? `?${q}` : ''))}`);
