@@ -24,9 +24,9 @@ export interface IdeaView {
 }
 
 export async function loadIdea(sql: Queryable, id: string): Promise<IdeaView | undefined> {
-  const detail = await getIdea(sql, id);
-  if (!detail) return undefined;
-  const [[facts], approvals, votes, findings] = await Promise.all([
+  // one round: the status API's view and what only this page shows, side by side
+  const [detail, [facts], approvals, votes, findings] = await Promise.all([
+    getIdea(sql, id),
     sql<IdeaView['facts'][]>`select review_cycles, monitoring_until, deployed_version, trace_context from codex_kb.ideas where id = ${id}`,
     sql<IdeaView['approvals'][number][]>`select id, required, eligible, expires_at from codex_kb.approvals where idea_id = ${id}`,
     sql<IdeaView['votes'][number][]>`
@@ -36,7 +36,8 @@ export async function loadIdea(sql: Queryable, id: string): Promise<IdeaView | u
     sql`select checkpoint, policy, rule, result, severity, mode, enforced, would_block, message, suggested_fix, created_at
           from codex_kb.policy_findings where idea_id = ${id} and result not in ('pass', 'skip') order by id desc limit 500`,
   ]);
-  return { detail, facts: facts!, approvals, votes, findings };
+  if (!detail || !facts) return undefined;
+  return { detail, facts, approvals, votes, findings };
 }
 
 const ACTIONS_FROM: Record<string, (s: IdeaStatus) => boolean> = {
@@ -78,11 +79,15 @@ function planTasks(d: IdeaDetail): DagTask[] {
   return d.tasks.map((t: Obj) => ({ key: t.key, stage: t.stage, state: t.state, title: t.title, dependsOn: (t.dependsOn as { key: string }[]).map((x) => x.key) }));
 }
 
+const RUNS_LISTED = 100;
+
 function runsTable(v: IdeaView): Html {
   const keyOf = new Map(v.detail.tasks.map((t: Obj) => [t.id as string, t.key as string]));
-  const runs = v.detail.runs as Obj[];
-  if (runs.length === 0) return h``;
-  return h`<details${runs.length <= 30 ? h` open` : ''}><summary>${runs.length} run(s)</summary><table class="runs"><thead><tr><th>task</th><th>attempt</th><th>state</th><th>workflow</th><th>cost</th><th>started</th><th>ended</th><th>error</th></tr></thead><tbody>
+  const all = v.detail.runs as Obj[];
+  if (all.length === 0) return h``;
+  // the latest ones: the timeline above draws them all
+  const runs = all.slice(-RUNS_LISTED);
+  return h`<details${all.length <= 30 ? h` open` : ''}><summary>${all.length} run(s)${all.length > RUNS_LISTED ? `, the latest ${RUNS_LISTED} listed` : ''}</summary><table class="runs"><thead><tr><th>task</th><th>attempt</th><th>state</th><th>workflow</th><th>cost</th><th>started</th><th>ended</th><th>error</th></tr></thead><tbody>
 ${runs.map((r) => h`<tr id="task-${keyOf.get(r.taskId) ?? ''}"><td>${keyOf.get(r.taskId) ?? ''}</td><td><a href="run?id=${r.id}">#${r.attempt}</a></td><td>${badge(r.status)}</td><td>${r.workflowName ?? ''}</td><td>${money(r.costUsd)}</td><td>${time(r.startedAt)}</td><td>${time(r.completedAt)}</td><td>${r.errorCode ?? ''}</td></tr>`)}
 </tbody></table></details>`;
 }
