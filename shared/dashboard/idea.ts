@@ -54,7 +54,7 @@ export function renderIdea(v: IdeaView, viewer: Viewer, links: Links, expandDag:
   const actions = Object.entries(ACTIONS_FROM).filter(([, ok]) => ok(i.status as IdeaStatus)).map(([a]) => a);
   return h`<p><a href="ideas">« ideas</a></p>
 <h1>${i.title} ${badge(i.status)}</h1>
-<p class="muted">${i.repository} · ${i.priority} · autonomy ${i.autonomyLevel} · ${(i.labels as string[]).join(', ')} · from ${i.sourceType} ${i.sourceRef} · created ${time(i.createdAt)}${traceId ? h` · trace ${traceLink(links, traceId)}` : ''}</p>
+<p class="muted">${i.repository} · ${i.priority} · autonomy ${i.autonomyLevel}${(i.labels as string[]).length ? ` · ${(i.labels as string[]).join(', ')}` : ''} · from ${i.sourceType} ${i.sourceRef} · created ${time(i.createdAt)}${traceId ? h` · trace ${traceLink(links, traceId)}` : ''}</p>
 ${i.statusReason ? h`<p class="notice">${i.statusReason}</p>` : ''}
 ${operator && actions.length ? h`<form class="actions" method="post" action="action">${csrfField(viewer)}<input type="hidden" name="id" value="${i.id}">${actions.map((a) => h`<button name="action" value="${a}"${a === 'cancel' ? h` class="danger"` : ''}>${a}</button>`)}</form>` : ''}
 <h2>Intent</h2>
