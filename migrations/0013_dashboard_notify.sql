@@ -9,18 +9,20 @@
 -- embedded PGlite serves a single connection), the dashboard polls it instead.
 create sequence codex_kb.change_seq;
 
+-- ideas name themselves in id, tasks and task_runs their idea in idea_id; PL/pgSQL plans
+-- each statement at its first run and compiles the function per table, so the branch a
+-- table never takes is never planned against it
 create function codex_kb.notify_idea_change() returns trigger language plpgsql as $$
+declare
+  idea uuid;
 begin
+  if tg_table_name = 'ideas' then
+    idea := new.id;
+  else
+    idea := new.idea_id;
+  end if;
   perform nextval('codex_kb.change_seq');
-  perform pg_notify('facteur_changes', new.id::text);
-  return null;
-end $$;
-
--- tasks and task_runs name their idea in idea_id
-create function codex_kb.notify_child_change() returns trigger language plpgsql as $$
-begin
-  perform nextval('codex_kb.change_seq');
-  perform pg_notify('facteur_changes', new.idea_id::text);
+  perform pg_notify('facteur_changes', idea::text);
   return null;
 end $$;
 
@@ -29,10 +31,10 @@ create trigger ideas_notify_insert after insert on codex_kb.ideas
 create trigger ideas_notify_update after update on codex_kb.ideas
   for each row when (old.status is distinct from new.status) execute function codex_kb.notify_idea_change();
 create trigger tasks_notify_insert after insert on codex_kb.tasks
-  for each row execute function codex_kb.notify_child_change();
+  for each row execute function codex_kb.notify_idea_change();
 create trigger tasks_notify_update after update on codex_kb.tasks
-  for each row when (old.state is distinct from new.state) execute function codex_kb.notify_child_change();
+  for each row when (old.state is distinct from new.state) execute function codex_kb.notify_idea_change();
 create trigger task_runs_notify_insert after insert on codex_kb.task_runs
-  for each row execute function codex_kb.notify_child_change();
+  for each row execute function codex_kb.notify_idea_change();
 create trigger task_runs_notify_update after update on codex_kb.task_runs
-  for each row when (old.status is distinct from new.status) execute function codex_kb.notify_child_change();
+  for each row when (old.status is distinct from new.status) execute function codex_kb.notify_idea_change();

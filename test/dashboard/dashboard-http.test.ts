@@ -11,6 +11,7 @@ import { silentLogger } from '../../shared/log/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent, serve, type Served } from '../helpers/http.js';
 import { API_TOKENS, Jar, TOKENS } from './fixture.js';
+import { ANY, createLiveHub, eventStream } from '../../shared/dashboard/live.js';
 
 let db: TestDb;
 let intake: Served;
@@ -331,6 +332,23 @@ describe('live hints over Server-Sent Events (LISTEN/NOTIFY)', () => {
     await db.sql`update codex_kb.ideas set status = 'plan_ready' where id = ${ids.i6!}`;
     await s.waitFor((e) => e.event === 'change' && e.data === ids.i6, 3000);
     s.close();
+  });
+
+  it('a stream sends heartbeat comments, hears a polled change too, and leaves the hub when its client goes', async () => {
+    const hub = createLiveHub({ sql: db.sql, log: silentLogger, mode: 'poll', pollMs: 50 });
+    const chunks: string[] = [];
+    const client = new AbortController();
+    const streaming = eventStream(hub, ANY, { write: (c) => chunks.push(c) > 0, signal: client.signal }, 50);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(chunks.filter((c) => c.startsWith(': heartbeat')).length).toBeGreaterThanOrEqual(2);
+    expect(hub.size()).toBe(1);
+    await db.sql`update codex_kb.ideas set status = 'blocked' where id = ${ids.i0!}`;
+    const until = Date.now() + 2000;
+    while (!chunks.some((c) => c.includes('event: change')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(chunks.some((c) => c.includes('event: change'))).toBe(true);
+    client.abort();
+    await streaming;
+    expect(hub.size()).toBe(0);
   });
 
   it('a viewer needs to be signed in for the stream', async () => {
