@@ -47,4 +47,6 @@ try {
   if (debug) say(debugStack(err));
   process.exit(1);
 }
+// the one line a newcomer needs, plain among the JSON log lines
+say(`facteur: ready — open ${local.url}/ in a browser for the dashboard (${local.url}/status/ui/ideas)`);
 if (firstSignalAt) local.close().then(() => process.exit(0), crash('shutdown failed'));

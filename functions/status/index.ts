@@ -8,10 +8,11 @@ import type { Handler } from '../../shared/http/index.js';
 import { createRouter } from '../../shared/http/router.js';
 import type { Logger } from '../../shared/log/index.js';
 import { STATUS_HANDLERS } from '../../shared/status/routes.js';
+import { createDashboard } from '../../shared/dashboard/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics'>;
+  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics' | 'dashboard' | 'databaseUrl'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -19,5 +20,8 @@ export interface StatusFunctionDeps {
 
 export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   const identifier = createIdentifier(deps.config);
-  return createRouter(STATUS_HANDLERS, { ...deps, authMode: identifier.mode }, { identifier, log: deps.log });
+  // the dashboard (shared/dashboard) beside the API: its own route table under /ui/
+  const dashboard = createDashboard(deps, identifier);
+  const router = createRouter([...STATUS_HANDLERS, ...dashboard.routes], { ...deps, authMode: identifier.mode }, { identifier: dashboard.identifier, log: deps.log });
+  return dashboard.wrap(router);
 }

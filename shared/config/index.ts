@@ -144,6 +144,12 @@ const schema = z.object({
   FACTEUR_OIDC_FETCH_TIMEOUT_MS: int(100, 60_000).default(5000),
   FACTEUR_OIDC_JWKS_MAX_AGE_S: int(1, 86_400).default(600),
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
+  // The dashboard (shared/dashboard): links out, and how its sign-in sessions are signed.
+  ARGO_UI_URL: z.string().url().optional(),
+  FACTEUR_TRACE_URL: z.string().url().refine((v) => v.includes('%7BtraceId%7D') || v.includes('{traceId}'), 'must hold {traceId}, e.g. https://tempo.example/trace/{traceId}').optional(),
+  FACTEUR_DASHBOARD_SECRET: secret.refine((s) => s.reveal().length >= 32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
+  FACTEUR_DASHBOARD_SESSION_HOURS: int(1, 24 * 30).default(12),
+  FACTEUR_DASHBOARD_LIVE: z.enum(['listen', 'poll']).optional(),
 }).superRefine((p, ctx) => {
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
@@ -238,6 +244,17 @@ export interface Config {
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
+  readonly dashboard: {
+    /** The Argo UI's base URL: a run's Workflow links to `<url>/workflows/<namespace>/<name>`. */
+    readonly argoUiUrl: string | undefined;
+    /** The tracing UI's link template, `{traceId}` replaced by a run's or an idea's trace id. */
+    readonly traceUrl: string | undefined;
+    /** Signs sign-in sessions and CSRF tokens; unset, each process makes its own (sessions end with it). */
+    readonly secret: Secret | undefined;
+    readonly sessionHours: number;
+    /** How live hints arrive: LISTEN/NOTIFY, or polling; unset, LISTEN unless the database is embedded. */
+    readonly live: 'listen' | 'poll' | undefined;
+  };
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
 }
@@ -361,6 +378,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
             jwksCooldownS: p.FACTEUR_OIDC_JWKS_COOLDOWN_S,
           }
         : undefined,
+    dashboard: {
+      argoUiUrl: p.ARGO_UI_URL?.replace(/\/+$/, ''),
+      traceUrl: p.FACTEUR_TRACE_URL?.replace('%7BtraceId%7D', '{traceId}'),
+      secret: p.FACTEUR_DASHBOARD_SECRET,
+      sessionHours: p.FACTEUR_DASHBOARD_SESSION_HOURS,
+      live: p.FACTEUR_DASHBOARD_LIVE,
+    },
     unknownKeys,
   });
 }

@@ -35,6 +35,19 @@ export interface HttpResponse {
   readonly headers?: Readonly<Record<string, string>>;
   /** A JSON value (serialized), a string (text/plain unless a content-type is given) or bytes. */
   readonly body?: unknown;
+  /**
+   * A streamed body in place of `body` (Server-Sent Events): the adapter sends the status and
+   * headers at once, then hands the sink to this callback and ends the response when the
+   * promise settles. The sink's signal aborts when the client goes away.
+   */
+  readonly stream?: (sink: StreamSink) => Promise<void>;
+}
+
+export interface StreamSink {
+  /** Writes a chunk at once (no buffering); false once the client is gone. */
+  write(chunk: string): boolean;
+  /** Aborted when the connection closes (the client left, or the server is closing). */
+  readonly signal: AbortSignal;
 }
 
 export type Handler = (req: HttpRequest) => Promise<HttpResponse>;

@@ -39,11 +39,15 @@ export async function readRequest(req: IncomingMessage, maxBytes: number, mount 
   const target = splitTarget(req.url ?? '/');
   let path = target.path;
   if (mount && path.startsWith(mount)) path = path.slice(mount.length) || '/';
+  const headers = headersOf(req.headers);
+  // the mount point, for links a function builds to itself (the dashboard's redirects):
+  // this server's own, never a client's
+  if (mount) headers['x-forwarded-prefix'] = mount;
   return {
     method: req.method ?? 'GET',
     path,
     query: target.query,
-    headers: headersOf(req.headers),
+    headers,
     body,
     bodyTruncated: truncated,
     bodySize: size,
@@ -60,6 +64,7 @@ export function headersOf(raw: IncomingMessage['headers']): Record<string, strin
 }
 
 export function writeResponse(res: ServerResponse, out: HttpResponse): void {
+  if (out.stream) return writeStream(res, out, out.stream);
   const headers: Record<string, string> = { ...(out.headers ?? {}) };
   let payload: Buffer | string | undefined;
   if (out.body === undefined || out.body === null) payload = undefined;
@@ -74,4 +79,22 @@ export function writeResponse(res: ServerResponse, out: HttpResponse): void {
   if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
   res.writeHead(out.status, headers);
   res.end(payload);
+}
+
+/** A streamed response: headers now, then whatever the producer writes until it returns. */
+function writeStream(res: ServerResponse, out: HttpResponse, produce: NonNullable<HttpResponse['stream']>): void {
+  const closed = new AbortController();
+  res.once('close', () => closed.abort());
+  res.writeHead(out.status, { ...(out.headers ?? {}) });
+  res.flushHeaders();
+  const write = (chunk: string): boolean => {
+    if (res.destroyed || res.writableEnded) return false;
+    res.write(chunk);
+    return true;
+  };
+  void produce({ write, signal: closed.signal })
+    .catch(() => {})
+    .finally(() => {
+      if (!res.writableEnded) res.end();
+    });
 }

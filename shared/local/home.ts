@@ -3,6 +3,7 @@
 // the data lives, with links. Every value is escaped: the data dir is a user's path.
 import type { HttpResponse } from '../http/index.js';
 import { STATUS_ROUTES } from '../status/routes.js';
+import { prefersHtml } from '../dashboard/html.js';
 
 export interface HomeInfo {
   readonly url: string;
@@ -20,17 +21,21 @@ export interface HomeInfo {
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 
-/** JSON unless the client asks for HTML first (a browser does; curl sends no preference). */
-function wantsJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const json = accept.indexOf('application/json');
-  const html = accept.indexOf('text/html');
-  return json >= 0 && (html < 0 || json < html);
+/** Where a browser lands: the status function's dashboard, mounted at /status. */
+export const DASHBOARD_PATH = '/status/ui/ideas';
+
+/**
+ * `/`: a browser (text/html first) is sent to the dashboard; anything else (curl's `*\/*`,
+ * application/json) gets this page as JSON. `/home` is the same page as HTML.
+ */
+export function rootPage(info: HomeInfo, accept: string | undefined): HttpResponse {
+  if (prefersHtml(accept)) return { status: 303, headers: { location: DASHBOARD_PATH }, body: '' };
+  return homePage(info, 'application/json');
 }
 
 export function homePage(info: HomeInfo, accept: string | undefined): HttpResponse {
   const status = STATUS_ROUTES.map((r) => ({ ...r, path: `/status${r.path}` }));
-  if (wantsJson(accept)) {
+  if (!prefersHtml(accept)) {
     return {
       status: 200,
       headers: { 'content-type': 'application/json' },
@@ -38,6 +43,7 @@ export function homePage(info: HomeInfo, accept: string | undefined): HttpRespon
         ok: true,
         service: 'facteur local mode',
         url: info.url,
+        dashboard: `${info.url}${DASHBOARD_PATH}`,
         functions: info.functions.map((n) => `/${n}`),
         status,
         database: info.database,
@@ -55,6 +61,7 @@ export function homePage(info: HomeInfo, accept: string | undefined): HttpRespon
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}code,td{font-family:ui-monospace,monospace;font-size:13px}td{padding:.1rem .8rem .1rem 0;vertical-align:top}</style>
 </head><body>
 <h1>Facteur — local mode</h1>
+<p><a href="${e(DASHBOARD_PATH)}">Open the dashboard</a> (<code>${e(info.url + DASHBOARD_PATH)}</code>).</p>
 <p>Serving on <code>${e(info.url)}</code> (pid ${info.pid}). Database: ${e(info.database)}. Data dir: <code>${e(info.dataDir)}</code>.</p>
 ${info.sampleRepository ? `<p>Ideas for <code>${e(info.sampleRepository.name)}</code> work on the sample repository <code>${e(info.sampleRepository.path)}</code>: <code>git -C ${e(info.sampleRepository.path)} log --oneline main</code>.</p>` : ''}
 <h2>Functions</h2>

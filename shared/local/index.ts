@@ -27,6 +27,7 @@ import { databaseStartupError, firstLine, StartupError } from './errors.js';
 import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
 import { createLocalServer } from './server.js';
+import { DASHBOARD_PATH } from './home.js';
 import { ensureSampleRepo } from './sample-repo.js';
 
 export { debugStack, firstLine, StartupError, startupLine } from './errors.js';
@@ -272,6 +273,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
 
   log.info('Facteur local mode ready', {
     url,
+    dashboard: `${url}${DASHBOARD_PATH}`,
     database: dbLabel,
     dataDir,
     migrations: { applied: migrated.applied, current: migrated.current },

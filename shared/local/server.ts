@@ -8,7 +8,7 @@ import { errorBody, type Handler, type HttpResponse } from '../http/index.js';
 import { readRequest, writeResponse } from '../http/node.js';
 import type { Logger } from '../log/index.js';
 import { StartupError } from './errors.js';
-import { homePage, type HomeInfo } from './home.js';
+import { homePage, rootPage, type HomeInfo } from './home.js';
 
 export interface Routes {
   readonly handlers: ReadonlyMap<string, Handler>;
@@ -43,7 +43,12 @@ export function createLocalServer(opts: { maxBodyBytes: number; log: Logger }): 
 
   const server: Server = createServer((req, res) => {
     inFlight++;
-    res.once('close', () => inFlight--);
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight--;
+      counted = false;
+    };
+    res.once('close', done);
     const url = req.url ?? '/';
     const first = /^\/([a-z]+)(\/|$|\?)/.exec(url)?.[1] ?? '';
     const handler = routes?.handlers.get(first);
@@ -56,7 +61,8 @@ export function createLocalServer(opts: { maxBodyBytes: number; log: Logger }): 
     if (!handler) {
       const path = url.split('?')[0];
       if (path === '/healthz') return refuse({ status: 200, body: { ok: true, functions: [...routes.handlers.keys()].map((n) => `/${n}`) } });
-      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) return refuse(homePage(routes.home, req.headers.accept));
+      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) return refuse(rootPage(routes.home, req.headers.accept));
+      if (path === '/home' && (req.method === 'GET' || req.method === 'HEAD')) return refuse(homePage(routes.home, 'text/html'));
       const mounted = [...routes.handlers.keys()].map((n) => `/${n}`).join(', ');
       return refuse({ status: 404, body: errorBody('not_found', `no function at ${url.slice(0, 200)}; mounted: ${mounted}; see / for the routes`) });
     }
@@ -64,6 +70,9 @@ export function createLocalServer(opts: { maxBodyBytes: number; log: Logger }): 
     readRequest(req, opts.maxBodyBytes, `/${first}`)
       .then((request) => handler(request))
       .then((out) => {
+        // a stream (the dashboard's live events) stays open until its client leaves: it is
+        // not a request in progress that shutdown should wait for (close() ends it)
+        if (out.stream) done();
         writeResponse(res, out);
         r.answered?.(first, out);
       })

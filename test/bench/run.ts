@@ -5,6 +5,7 @@ import { connect, migrate } from '../../shared/db/index.js';
 import { databaseUrl } from '../helpers/urls.js';
 import { benchDispatch } from './dispatch.js';
 import { benchIntake } from './intake.js';
+import { benchDashboard } from './dashboard.js';
 
 const admin = process.env.DATABASE_URL;
 if (!admin) throw new Error('DATABASE_URL is not set (run through `npm run bench`)');
@@ -29,6 +30,9 @@ try {
   if (which === 'all' || which === 'dispatch') {
     console.log(`dispatch hop: 200 completions/s for ${Math.max(10, seconds)}s, then a ramp`);
     await benchDispatch(url, Math.max(10, seconds));
+  }
+  if (which === 'all' || which === 'dashboard') {
+    await benchDashboard(url);
   }
 } finally {
   await adminSql.unsafe(`drop database if exists ${name} with (force)`);

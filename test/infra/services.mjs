@@ -147,7 +147,27 @@ export async function startKafka() {
 }
 
 /** Starts what the environment does not already provide and exports it to process.env. */
-export async function ensureServices({ kafka = true } = {}) {
+/**
+ * The dashboard's browser tests drive Debian's Chromium (test/dashboard/browser.test.ts):
+ * installed here when it is missing. If the install fails, that file skips with the reason.
+ */
+export function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return true;
+  log('installing chromium (apt-get) for the dashboard\'s browser tests');
+  const run = (args) => spawnSync(userInfo().uid === 0 ? 'apt-get' : 'sudo', userInfo().uid === 0 ? args : ['-n', 'apt-get', ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000,
+  });
+  run(['update']);
+  const r = run(['install', '-y', '--no-install-recommends', 'chromium']);
+  if (r.status !== 0 || !existsSync('/usr/bin/chromium')) {
+    log(`could not install chromium (apt-get exit ${r.status}): the browser tests will be skipped`);
+    return false;
+  }
+  return true;
+}
+
+export async function ensureServices({ kafka = true, browser = kafka } = {}) {
+  if (browser) ensureChromium();
   const stops = [];
   if (!process.env.DATABASE_URL) {
     const pg = await startPostgres();

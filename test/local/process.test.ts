@@ -99,8 +99,12 @@ describe('local mode as a process', () => {
     expect(readdirSync(dir).sort()).toEqual(['pgdata', 'repos', 'work']);
   }, 60_000);
 
-  it('/ is a small page (HTML, or JSON on request) listing the functions, the status routes and the data dir; /status/ indexes the API', async () => {
-    const html = await fetch(`${url}/`);
+  it('/ sends a browser to the dashboard and answers JSON to others; /home is the same page as HTML, listing the functions, the status routes and the data dir; /status/ indexes the API', async () => {
+    const browser = await fetch(`${url}/`, { headers: { accept: 'text/html,*/*;q=0.8' }, redirect: 'manual' });
+    expect(browser.status).toBe(303);
+    expect(browser.headers.get('location')).toBe('/status/ui/ideas');
+    expect((await fetch(`${url}/`)).headers.get('content-type')).toMatch(/^application\/json/);
+    const html = await fetch(`${url}/home`);
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
     const page = await html.text();
