@@ -76,7 +76,40 @@ ${eventsTable(v.detail.events as Obj[])}</details>`;
 }
 
 function planTasks(d: IdeaDetail): DagTask[] {
-  return d.tasks.map((t: Obj) => ({ key: t.key, stage: t.stage, state: t.state, title: t.title, dependsOn: (t.dependsOn as { key: string }[]).map((x) => x.key) }));
+  const tasks = d.tasks.map((t: Obj) => ({ key: t.key as string, stage: t.stage as string, state: t.state as string, title: t.title as string, dependsOn: (t.dependsOn as { key: string }[]).map((x) => x.key) }));
+  return withLifecycleOrder(tasks);
+}
+
+const STAGE_ORDER = ['planning', 'implementation', 'review', 'integration', 'deploy', 'monitoring'];
+
+/**
+ * The plan's own edges join implementation tasks; the lifecycle orders the rest (planning
+ * first, review after the implementation, integration after review, deploy last), so a task
+ * with no edge from an earlier stage is drawn after the last tasks of the stage before it.
+ */
+export function withLifecycleOrder(tasks: readonly DagTask[]): DagTask[] {
+  const byStage = new Map<string, DagTask[]>();
+  for (const t of tasks) byStage.set(t.stage, [...(byStage.get(t.stage) ?? []), t]);
+  const stageOf = new Map(tasks.map((t) => [t.key, t.stage]));
+  // the last tasks of each stage: those no task of the same stage depends on
+  const sinks = new Map<string, string[]>();
+  for (const [stage, list] of byStage) {
+    const needed = new Set(list.flatMap((t) => t.dependsOn.filter((k) => stageOf.get(k) === stage)));
+    sinks.set(stage, list.filter((t) => !needed.has(t.key)).map((t) => t.key));
+  }
+  const before = (stage: string): string[] => {
+    for (let i = STAGE_ORDER.indexOf(stage) - 1; i >= 0; i--) {
+      const s = sinks.get(STAGE_ORDER[i]!);
+      if (s?.length) return s;
+    }
+    return [];
+  };
+  return tasks.map((t) => {
+    const rank = STAGE_ORDER.indexOf(t.stage);
+    const fromEarlier = t.dependsOn.some((k) => STAGE_ORDER.indexOf(stageOf.get(k) ?? '') < rank);
+    const sameStage = t.dependsOn.some((k) => stageOf.get(k) === t.stage);
+    return rank > 0 && !fromEarlier && !sameStage ? { ...t, dependsOn: [...t.dependsOn, ...before(t.stage)] } : t;
+  });
 }
 
 const RUNS_LISTED = 100;

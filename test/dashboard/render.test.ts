@@ -6,6 +6,7 @@ import { parseList } from '../../shared/dashboard/filters.js';
 import { esc, h, prefersHtml } from '../../shared/dashboard/html.js';
 import { traceIdOf } from '../../shared/dashboard/links.js';
 import { renderTimeline } from '../../shared/dashboard/timeline.js';
+import { withLifecycleOrder } from '../../shared/dashboard/idea.js';
 import { ValidationError } from '../../shared/errors/index.js';
 
 const task = (key: string, dependsOn: string[] = [], state = 'pending', stage = 'implementation'): DagTask => ({ key, stage, state, title: key, dependsOn });
@@ -119,5 +120,17 @@ describe('links and the timeline', () => {
     expect(svg).toContain('f-failed');
     expect(svg).toContain('monitoring window');
     expect(svg).toContain('1 task(s) retried; 1 review cycle(s); deployed v1');
+  });
+});
+
+describe('the plan DAG in lifecycle order', () => {
+  it('planning first, implementation by its own edges, then review, integration and deploy after the stage before', () => {
+    const t = (key: string, stage: string, dependsOn: string[] = []) => ({ key, stage, state: 'pending', title: key, dependsOn });
+    const tasks = withLifecycleOrder([
+      t('planning', 'planning'), t('a', 'implementation'), t('b', 'implementation', ['a']), t('c', 'implementation'),
+      t('review-1', 'review'), t('integration-1', 'integration'), t('deploy-1', 'deploy'),
+    ]);
+    expect(Object.fromEntries(layers(tasks))).toEqual({ planning: 0, a: 1, c: 1, b: 2, 'review-1': 3, 'integration-1': 4, 'deploy-1': 5 });
+    expect(tasks.find((x) => x.key === 'review-1')!.dependsOn.sort()).toEqual(['b', 'c']);
   });
 });
