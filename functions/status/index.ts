@@ -11,7 +11,7 @@ import { STATUS_HANDLERS } from '../../shared/status/routes.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics'>;
+  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics' | 'limits' | 'metrics'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };

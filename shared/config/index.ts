@@ -141,6 +141,13 @@ const schema = z.object({
   FACTEUR_OIDC_FETCH_TIMEOUT_MS: int(100, 60_000).default(5000),
   FACTEUR_OIDC_JWKS_MAX_AGE_S: int(1, 86_400).default(600),
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
+  // Metrics and alerts (shared/metrics), ideas from GitHub issues and Discord (shared/sources).
+  FACTEUR_METRICS_WINDOW_HOURS: int(1, 744).default(24),
+  FACTEUR_ALERT_FAILURE_COUNT: int(2, 10_000).default(3),
+  FACTEUR_ALERT_FAILURE_WINDOW_MINUTES: int(1, 10_080).default(60),
+  FACTEUR_GITHUB_IDEA_LABEL: z.string().trim().min(1).max(50).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable').default('facteur'),
+  FACTEUR_DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the application's public key: 64 hex digits").optional(),
+  FACTEUR_DASHBOARD_URL: z.string().url().optional(),
 }).superRefine((p, ctx) => {
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
@@ -231,6 +238,24 @@ export interface Config {
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
+  readonly metrics: {
+    /** How much recent history the windowed metrics cover, by default (`?window=` overrides). */
+    readonly windowS: number;
+  };
+  readonly alerts: {
+    /** The same failure this many times within the window raises `facteur.alert.repeated_failure`. */
+    readonly failureCount: number;
+    readonly failureWindowMinutes: number;
+  };
+  /** Where ideas are written: GitHub issues with the idea template, Discord's `/idea` (shared/sources). */
+  readonly ideaSources: {
+    /** An issue labelled with it (or opened with it) is read as an idea. */
+    readonly githubLabel: string;
+    /** Ed25519 public key (hex) of the Discord application; the interactions endpoint is off without it. */
+    readonly discordPublicKey: string | undefined;
+    /** Base URL of the dashboard, for the links an answer gives. */
+    readonly dashboardUrl: string | undefined;
+  };
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
 }
@@ -353,6 +378,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
             jwksCooldownS: p.FACTEUR_OIDC_JWKS_COOLDOWN_S,
           }
         : undefined,
+    metrics: { windowS: p.FACTEUR_METRICS_WINDOW_HOURS * 3600 },
+    alerts: { failureCount: p.FACTEUR_ALERT_FAILURE_COUNT, failureWindowMinutes: p.FACTEUR_ALERT_FAILURE_WINDOW_MINUTES },
+    ideaSources: {
+      githubLabel: p.FACTEUR_GITHUB_IDEA_LABEL,
+      discordPublicKey: p.FACTEUR_DISCORD_PUBLIC_KEY?.toLowerCase(),
+      dashboardUrl: p.FACTEUR_DASHBOARD_URL,
+    },
     unknownKeys,
   });
 }
