@@ -13,7 +13,7 @@ import { WebhookSignatureError } from '../../shared/approvals/github.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy' | 'github'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy' | 'github' | 'ideaSources'>;
   readonly log: Logger;
 }
 
