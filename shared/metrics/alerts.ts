@@ -1,8 +1,9 @@
 // Alerts as outbox events (topic `config.topics.events`), raised by the dispatch tick:
 //
 //   facteur.alert.stuck             an idea without progress for FACTEUR_STUCK_MINUTES, once per
-//                                   such stretch of minutes while it stays stuck (the existing
-//                                   `facteur.idea.stuck` event is written beside it, unchanged)
+//                                   such stretch of minutes while it stays stuck, with the tasks
+//                                   it waits on (the existing `facteur.idea.stuck` event is
+//                                   written beside it, unchanged)
 //   facteur.alert.repeated_failure  the same failure (repository, error code, facteur-agent's
 //                                   signature) FACTEUR_ALERT_FAILURE_COUNT times within
 //                                   FACTEUR_ALERT_FAILURE_WINDOW_MINUTES; again only after a window
@@ -78,7 +79,13 @@ async function raiseStuck(tx: Tx, config: AlertsConfig): Promise<number> {
              'message', 'idea ' || s.id || ' (' || s.repository || ') has made no progress for '
                         || floor(extract(epoch from (now() - s.last_progress_at)) / 60)::bigint || ' minutes (status ' || s.status || ')',
              'details', jsonb_build_object('status', s.status, 'lastProgressAt', s.last_progress_at, 'thresholdMinutes', ${minutes}::int,
-                                           'stuckMinutes', floor(extract(epoch from (now() - s.last_progress_at)) / 60)::bigint))
+                                           'stuckMinutes', floor(extract(epoch from (now() - s.last_progress_at)) / 60)::bigint,
+                                           -- the unfinished tasks it waits on, longest untouched first
+                                           'tasks', (select coalesce(jsonb_agg(jsonb_build_object('key', t.key, 'stage', t.stage, 'state', t.state, 'updatedAt', t.updated_at)
+                                                                               order by t.updated_at, t.key), '[]'::jsonb)
+                                                       from (select key, stage, state, updated_at from codex_kb.tasks
+                                                              where idea_id = s.id and state not in ('succeeded', 'cancelled')
+                                                              order by updated_at, key limit 10) t)))
       from s join raised on raised.idea_id = s.id
     returning id`;
   return rows.length;

@@ -46,6 +46,9 @@ describe('stuck ideas', () => {
     expect(alerts[0]).toMatchObject({ subject: idea.ideaId, key: idea.ideaId, topic: config.topics.events });
     expect(alerts[0]!.data).toMatchObject({ ideaId: idea.ideaId, repository: 'acme/stuck', kind: 'stuck', details: { status: 'running_tasks', thresholdMinutes: 60 } });
     expect(alerts[0]!.data.message).toMatch(/no progress for 90 minutes/);
+    // the unfinished tasks it waits on (seedIdea makes one per stage, all pending)
+    expect(alerts[0]!.data.details.tasks.map((t: { key: string; state: string }) => `${t.key}:${t.state}`).sort())
+      .toEqual(['deploy:pending', 'implementation:pending', 'integration:pending', 'planning:pending', 'review:pending']);
     expect(await events('facteur.idea.stuck')).toHaveLength(1);
     // the alert's event id is the ledger's
     const [row] = await db.sql`select event_id from codex_kb.alerts where kind = 'stuck' and subject = ${idea.ideaId}`;
