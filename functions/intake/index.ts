@@ -10,10 +10,11 @@ import { errorBody, errorResponse, json, type Handler, type HttpRequest, type Ht
 import { createGroupRegistrar, deadLetterOf, deliveryKeyOf, intake, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { WebhookSignatureError } from '../../shared/approvals/github.js';
+import { DISCORD_PATH, DISCORD_TOPIC, handleDiscordInteraction } from '../../shared/intake/discord.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy' | 'github' | 'api'>;
+  readonly config: Pick<Config, 'topics' | 'intakeToken' | 'oidc' | 'maxBodyBytes' | 'lifecycle' | 'policy' | 'github' | 'api' | 'ideaSources'>;
   readonly log: Logger;
 }
 
@@ -25,6 +26,8 @@ export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
   void auth.warm();
   return async (req) => {
     if (req.method === 'GET' && req.path === '/healthz') return json(200, { ok: true });
+    // Discord signs its requests itself (shared/intake/discord.ts): no sender token there.
+    if (req.path === DISCORD_PATH) return handleDiscordInteraction(deps, req).catch((err: unknown) => reject(deps, req, undefined, err, DISCORD_TOPIC));
     let event: ReceivedEvent | undefined;
     try {
       // Refused senders (401) store nothing: reject() keeps no dead letter for them.
@@ -47,7 +50,7 @@ export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
   };
 }
 
-async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: ReceivedEvent | undefined, err: unknown): Promise<HttpResponse> {
+async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: ReceivedEvent | undefined, err: unknown, topic = event?.topic): Promise<HttpResponse> {
   // A refused sender stores nothing; a GitHub webhook whose signature does not match is kept.
   if (err instanceof UnauthorizedError && !(err instanceof WebhookSignatureError)) return errorResponse(err);
   if (err instanceof RetryableError || isUnavailable(err)) {
@@ -58,13 +61,13 @@ async function reject(deps: IntakeFunctionDeps, req: HttpRequest, event: Receive
   const bad = badInput(err);
   if (!bad) return errorResponse(err, deps.log);
   try {
-    await recordDeadLetter(deps.sql, deadLetterOf('intake', req, bad, { topic: event?.topic, deliveryKey: event ? deliveryKeyOf(event) : undefined }));
+    await recordDeadLetter(deps.sql, deadLetterOf('intake', req, bad, { topic, deliveryKey: event ? deliveryKeyOf(event) : undefined }));
   } catch (dlErr) {
     // Could not keep the input: answer retriable so it is not lost.
     deps.log.error('intake: could not record a dead letter', { err: dlErr });
     return errorResponse(new RetryableError('dead_letter_failed', 'could not record the rejected input; retry later', 1000));
   }
-  deps.log.info('intake: rejected', { status: bad.status, code: bad.code, topic: event?.topic, problems: bad.issues.length });
+  deps.log.info('intake: rejected', { status: bad.status, code: bad.code, topic, problems: bad.issues.length });
   return json(bad.status, errorBody(bad.code, bad.message, bad.issues));
 }
 

@@ -78,6 +78,7 @@ function eventTypeOf(event: ReceivedEvent, payload: Record<string, unknown>): st
   if (header) return header;
   if ('review' in payload && 'pull_request' in payload) return 'pull_request_review';
   if ('comment' in payload && 'issue' in payload) return 'issue_comment';
+  if ('issue' in payload && 'action' in payload) return 'issues';
   return 'unknown';
 }
 
@@ -132,23 +133,39 @@ async function pendingApprovalFor(sql: Sql, repo: string, number: number): Promi
 
 const ignored = (why: string, extra: Record<string, unknown> = {}): WebhookOutcome => ({ duplicate: false, body: { ignored: why, ...extra } });
 
-/** Handles one webhook delivery; idempotent by its delivery id. */
-export async function handleGithubWebhook(deps: Deps, event: ReceivedEvent): Promise<WebhookOutcome> {
+/** A webhook delivery, its signature verified (when a secret is configured), as JSON with its event type. */
+export interface GithubWebhook {
+  readonly type: string;
+  readonly payload: Record<string, unknown>;
+}
+
+export function readGithubWebhook(deps: Pick<Deps, 'config'>, event: ReceivedEvent): GithubWebhook {
   const secret = deps.config.github.webhookSecret;
   if (secret) verifySignature(event.data, event.kafkaHeaders['xhubsignature256'], secret.reveal());
   const payload = parseJsonBytes(event.data, 'GitHub webhook');
   if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
     throw new ValidationError('a GitHub webhook must be a JSON object', [{ path: 'body', message: 'expected an object' }]);
   }
-  const type = eventTypeOf(event, payload as Record<string, unknown>);
+  return { type: eventTypeOf(event, payload as Record<string, unknown>), payload: payload as Record<string, unknown> };
+}
+
+/** The delivery id a webhook is idempotent by: X-GitHub-Delivery, or the record key. */
+export function githubDeliveryId(event: ReceivedEvent, what: string): string {
+  const deliveryId = event.kafkaHeaders['xgithubdelivery'] || event.key;
+  if (!deliveryId || deliveryId.length > 200) {
+    throw new ValidationError(`${what} needs its delivery id`, [{ path: 'headers.ce-kafkaheaderxgithubdelivery', message: 'X-GitHub-Delivery (or the record key) is required, at most 200 characters' }]);
+  }
+  return deliveryId;
+}
+
+/** Handles one webhook delivery; idempotent by its delivery id. */
+export async function handleGithubWebhook(deps: Deps, event: ReceivedEvent, hook: GithubWebhook = readGithubWebhook(deps, event)): Promise<WebhookOutcome> {
+  const { type, payload } = hook;
   const c = candidateOf(type, payload);
   if (typeof c === 'string') return ignored(c, { event: type.slice(0, 50) });
   const command = parseCommand(c.body);
   if (!command) return ignored('the body is not /approve or /reject <reason>', { event: type });
-  const deliveryId = event.kafkaHeaders['xgithubdelivery'] || event.key;
-  if (!deliveryId || deliveryId.length > 200) {
-    throw new ValidationError('a vote needs its delivery id', [{ path: 'headers.ce-kafkaheaderxgithubdelivery', message: 'X-GitHub-Delivery (or the record key) is required, at most 200 characters' }]);
-  }
+  const deliveryId = githubDeliveryId(event, 'a vote');
   const [seen] = await deps.sql<{ approval_id: string }[]>`select approval_id from codex_kb.approval_votes where delivery_id = ${deliveryId}`;
   const approvalId = seen?.approval_id ?? (await pendingApprovalFor(deps.sql, c.repository, c.number));
   if (!approvalId) return ignored(`no pending approval for ${c.repository}#${c.number}`, { event: type, deliveryId });

@@ -150,6 +150,13 @@ const schema = z.object({
   FACTEUR_DASHBOARD_SECRET: secret.refine((s) => s.reveal().length >= 32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
   FACTEUR_DASHBOARD_SESSION_HOURS: int(1, 24 * 30).default(12),
   FACTEUR_DASHBOARD_LIVE: z.enum(['listen', 'poll']).optional(),
+  // Metrics and alerts (shared/metrics), ideas from GitHub issues and Discord (shared/sources).
+  FACTEUR_METRICS_WINDOW_HOURS: int(1, 744).default(24),
+  FACTEUR_ALERT_FAILURE_COUNT: int(2, 10_000).default(3),
+  FACTEUR_ALERT_FAILURE_WINDOW_MINUTES: int(1, 10_080).default(60),
+  FACTEUR_GITHUB_IDEA_LABEL: z.string().trim().min(1).max(50).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable').default('facteur'),
+  FACTEUR_DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the application's public key: 64 hex digits").optional(),
+  FACTEUR_DASHBOARD_URL: z.string().url().optional(),
 }).superRefine((p, ctx) => {
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
@@ -254,6 +261,24 @@ export interface Config {
     readonly sessionHours: number;
     /** How live hints arrive: LISTEN/NOTIFY, or polling; unset, LISTEN unless the database is embedded. */
     readonly live: 'listen' | 'poll' | undefined;
+  };
+  readonly metrics: {
+    /** How much recent history the windowed metrics cover, by default (`?window=` overrides). */
+    readonly windowS: number;
+  };
+  readonly alerts: {
+    /** The same failure this many times within the window raises `facteur.alert.repeated_failure`. */
+    readonly failureCount: number;
+    readonly failureWindowMinutes: number;
+  };
+  /** Where ideas are written: GitHub issues with the idea template, Discord's `/idea` (shared/sources). */
+  readonly ideaSources: {
+    /** An issue labelled with it (or opened with it) is read as an idea. */
+    readonly githubLabel: string;
+    /** Ed25519 public key (hex) of the Discord application; the interactions endpoint is off without it. */
+    readonly discordPublicKey: string | undefined;
+    /** Base URL of the dashboard, for the links an answer gives. */
+    readonly dashboardUrl: string | undefined;
   };
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
@@ -384,6 +409,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       secret: p.FACTEUR_DASHBOARD_SECRET,
       sessionHours: p.FACTEUR_DASHBOARD_SESSION_HOURS,
       live: p.FACTEUR_DASHBOARD_LIVE,
+    },
+    metrics: { windowS: p.FACTEUR_METRICS_WINDOW_HOURS * 3600 },
+    alerts: { failureCount: p.FACTEUR_ALERT_FAILURE_COUNT, failureWindowMinutes: p.FACTEUR_ALERT_FAILURE_WINDOW_MINUTES },
+    ideaSources: {
+      githubLabel: p.FACTEUR_GITHUB_IDEA_LABEL,
+      discordPublicKey: p.FACTEUR_DISCORD_PUBLIC_KEY?.toLowerCase(),
+      dashboardUrl: p.FACTEUR_DASHBOARD_URL,
     },
     unknownKeys,
   });

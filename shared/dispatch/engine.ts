@@ -6,6 +6,7 @@ import { transaction } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
 import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
+import { evaluateAlerts } from '../metrics/alerts.js';
 import { drainOutbox, type Publisher } from '../outbox/index.js';
 import { schedule, type Claim, type Clock } from '../scheduler/index.js';
 import { deleteWorkflow, submitRuns, sweepRunTokens, type DispatchDeps } from './index.js';
@@ -28,6 +29,8 @@ export interface TickReport {
   timedOut: number;
   completedMonitoring: number;
   stuck: number;
+  /** Alerts raised (stuck, repeated failures, regressions). */
+  alerts: number;
   published: number;
   sealed: number;
   dispatched: number;
@@ -37,7 +40,7 @@ export interface TickReport {
 }
 
 export async function tick(deps: TickDeps): Promise<TickReport> {
-  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, published: 0, sealed: 0, dispatched: 0, tokensAdopted: 0, tokensDeleted: 0, expiredApprovals: 0 };
+  const report: TickReport = { resubmitted: 0, timedOut: 0, completedMonitoring: 0, stuck: 0, alerts: 0, published: 0, sealed: 0, dispatched: 0, tokensAdopted: 0, tokensDeleted: 0, expiredApprovals: 0 };
   const lc = deps.config.lifecycle;
 
   // 1. Runs committed as `submitting` whose create never happened (crash, Argo down).
@@ -82,24 +85,11 @@ export async function tick(deps: TickDeps): Promise<TickReport> {
   // 3b. Approvals nobody decided in time: expired, then blocked or asked again (shared/approvals).
   report.expiredApprovals = await expireApprovals(deps.sql, { eventsTopic: deps.config.topics.events });
 
-  // 4. Ideas with no progress for too long, reported once per window as an event.
-  const stuck = await deps.sql`
-    with s as (
-      select id, status from codex_kb.ideas
-       where status not in ('completed', 'cancelled', 'failed', 'paused', 'blocked', 'awaiting_approval')
-         and last_progress_at < now() - make_interval(mins => ${lc.stuckMinutes})
-         and coalesce((metadata->>'stuckReportedAt')::timestamptz, '-infinity') < now() - make_interval(mins => ${lc.stuckMinutes})
-       limit 100
-    ), marked as (
-      update codex_kb.ideas i set metadata = i.metadata || jsonb_build_object('stuckReportedAt', now())
-        from s where i.id = s.id returning i.id
-    )
-    insert into codex_kb.outbox (type, source, subject, topic, key, data)
-    select 'facteur.idea.stuck', '/facteur/dispatch', s.id::text, ${deps.config.topics.events}, s.id::text,
-           jsonb_build_object('ideaId', s.id, 'status', s.status, 'minutes', ${lc.stuckMinutes}::int)
-      from s join marked using (id)
-    returning id`;
-  report.stuck = stuck.length;
+  // 4. Alerts (shared/metrics/alerts.ts): stuck ideas (and `facteur.idea.stuck`), the same
+  //    failure repeated, deploy regressions; each occurrence once, however many ticks race.
+  const alerts = await evaluateAlerts(deps.sql, deps.config);
+  report.stuck = alerts.stuck;
+  report.alerts = alerts.stuck + alerts.repeatedFailures + alerts.regressions;
 
   // 5. The outbox, to Kafka (or local mode's in-process bus).
   if (deps.publisher) report.published = await drainOutbox(deps.sql, deps.publisher).catch((err) => {

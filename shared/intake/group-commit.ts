@@ -117,14 +117,15 @@ function registerGroup(sql: Sql, inputs: readonly RegisterInput[]) {
       select * from jsonb_to_recordset(${sql.json(rows as never)}) as x(
         n int, delivery_key text, delivery_id text, kind text, topic text, ce_source text, ce_id text, raw_digest text,
         source_type text, source_ref text, title text, repository text, base text, priority text, priority_rank smallint,
-        labels text[], autonomy_level text, payload jsonb, intent jsonb, intent_digest text, intent_anchor text,
+        labels jsonb, autonomy_level text, payload jsonb, intent jsonb, intent_digest text, intent_anchor text,
         budget jsonb, initiator jsonb, issue_number bigint, task_key text, stage text, task_title text, description text,
         prompt text, branch text, metadata jsonb, max_attempts int, actor text, trace_id text, trace_context text, events_topic text,
         sender jsonb)
     ), idea as (
       insert into codex_kb.ideas as x (source_type, source_ref, title, repository, base, priority, labels, autonomy_level,
         payload, intent, intent_digest, raw_digest, intent_anchor, budget, initiator, trace_context, issue_number)
-      select source_type, source_ref, title, repository, base, priority, labels, autonomy_level, payload, intent,
+      -- (labels arrive as a JSON array: jsonb_to_recordset reads a text[] column only from an array literal)
+      select source_type, source_ref, title, repository, base, priority, array(select jsonb_array_elements_text(labels)), autonomy_level, payload, intent,
              intent_digest, raw_digest, intent_anchor, budget, initiator, trace_context, issue_number
         from input order by n
       on conflict (source_type, source_ref) do update set updated_at = x.updated_at

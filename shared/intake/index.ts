@@ -15,15 +15,18 @@ import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { NonRetriableError, ValidationError } from '../errors/index.js';
 import type { ReceivedEvent } from '../events/cloudevent.js';
-import { deriveIntent, parseIdeaSpec } from '../intent/index.js';
+import { parseIdeaSpec } from '../intent/index.js';
 import { CODEX_TASK_MESSAGE, decodeCodexTask, parseCodexTaskJson, type CodexTask } from './codex-task.js';
-import { register, type RegisterInput, type Registration } from './register.js';
+import type { Registration } from './register.js';
+import { preparedFromSpec, registerPrepared, traceIdOf, type Prepared } from './spec-input.js';
 import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './facts.js';
 import type { Registrar } from './group-commit.js';
 import { requireUtf8Charset } from '../validation/index.js';
-import { handleGithubWebhook } from '../approvals/github.js';
+import { handleGithubWebhook, readGithubWebhook } from '../approvals/github.js';
+import { ideaFromIssue } from './issues.js';
 
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
+export { preparedFromSpec, registerPrepared, traceIdOf, type Prepared, type SpecDelivery } from './spec-input.js';
 import { createHash } from 'node:crypto';
 
 export { deadLetterOf, recordDeadLetter, type DeadLetter, type Rejection } from './dead-letters.js';
@@ -31,7 +34,7 @@ export { decodeCodexTask, encodeCodexTask, parseCodexTaskJson, type CodexTask } 
 
 export interface IntakeDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy' | 'github' | 'api'>;
+  readonly config: Pick<Config, 'topics' | 'lifecycle' | 'policy' | 'github' | 'api' | 'ideaSources'>;
   /** Group commit (shared/intake/group-commit.ts); one statement per event without it. */
   readonly registrar?: Registrar;
 }
@@ -78,10 +81,6 @@ export function deliveryKeyOf(event: ReceivedEvent): string {
   return `ce:${event.source}#${event.id}`;
 }
 
-export function traceIdOf(traceparent: string | undefined): string | null {
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '');
-  return m ? m[1]! : null;
-}
 
 /**
  * Validates the event's data for its route and registers it; idempotent by delivery key.
@@ -90,60 +89,27 @@ export function traceIdOf(traceparent: string | undefined): string | null {
 export async function intake(deps: IntakeDeps, event: ReceivedEvent, sender?: Sender): Promise<IntakeOutcome | (FactOutcome & { route: 'workflow_completion' | 'telemetry' | 'github_webhook' })> {
   const { route, topic } = routeOf(event, deps.config.topics);
   checkContentType(route, event);
-  // GitHub's raw webhooks: `/approve` and `/reject` comments become votes (shared/approvals).
-  if (route === 'github_webhook') return { route, ...(await handleGithubWebhook(deps, event)) };
+  // GitHub's raw webhooks: issues on the idea template become ideas (./issues.ts), `/approve`
+  // and `/reject` comments votes (shared/approvals).
+  if (route === 'github_webhook') {
+    const hook = readGithubWebhook(deps, event);
+    if (hook.type === 'issues') return { route, ...(await ideaFromIssue(deps, event, hook, topic, sender)) };
+    return { route, ...(await handleGithubWebhook(deps, event, hook)) };
+  }
   if (route === 'workflow_completion' || route === 'telemetry') {
     const record = route === 'telemetry' ? recordTelemetry : recordWorkflowCompletion;
     return { route, ...(await record(deps.sql, deps.config, event.data, { source: event.source, id: event.id, topic, sender })) };
   }
   const input = route === 'idea_spec' ? fromIdeaSpec(event, topic, deps.config.lifecycle.maxAttempts) : fromCodexTask(event, topic, route, deps.config.lifecycle.maxAttempts);
   // (the fact routes returned above)
-  const full = { ...input, eventsTopic: deps.config.topics.events, sender: sender ?? null };
-  const registered = deps.registrar ? await deps.registrar.register(full) : await register(deps.sql, full);
+  const registered = await registerPrepared(deps, input, sender);
   return { ...registered, route, deliveryKey: input.delivery.key };
 }
 
-type Prepared = Omit<RegisterInput, 'eventsTopic' | 'sender'>;
-
 function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number): Prepared {
   const spec = parseIdeaSpec(event.data);
-  const derived = deriveIntent(spec, event.data);
   const key = spec.id ? `idea-spec:${spec.id}` : deliveryKeyOf(event);
-  const source = spec.source ?? { type: 'api' as const, ref: spec.id ? `idea-spec:${spec.id}` : `delivery:${key}` };
-  const traceContext = event.traceparent ?? null;
-  return {
-    delivery: { key, deliveryId: spec.id, kind: 'idea_spec', topic, ceSource: event.source, ceId: event.id, rawDigest: derived.rawDigest },
-    idea: {
-      sourceType: source.type,
-      sourceRef: source.type === 'github_issue' ? source.ref.toLowerCase() : source.ref,
-      title: derived.intent.title,
-      repository: derived.intent.repository,
-      base: derived.intent.base,
-      priority: derived.intent.priority,
-      labels: derived.intent.labels,
-      autonomyLevel: derived.intent.autonomyLevel,
-      payload: spec,
-      intent: derived.intent,
-      intentDigest: derived.intentDigest,
-      intentAnchor: derived.anchor,
-      budget: derived.intent.budget,
-      initiator: spec.initiator ?? null,
-      issueNumber: source.type === 'github_issue' ? (/#(\d+)$/.exec(source.ref)?.[1] ?? null) : null,
-    },
-    task: {
-      key: 'planning',
-      stage: 'planning',
-      title: `Plan: ${derived.intent.title}`,
-      description: derived.anchor,
-      prompt: null,
-      branch: null,
-      metadata: { intentDigest: derived.intentDigest },
-      maxAttempts,
-    },
-    actor: spec.initiator ? `${spec.initiator.kind}:${spec.initiator.login}` : `intake:${topic}`,
-    traceId: traceIdOf(traceContext ?? undefined),
-    traceContext,
-  };
+  return preparedFromSpec(spec, event.data, { key, deliveryId: spec.id, topic, ceSource: event.source, ceId: event.id, traceContext: event.traceparent ?? null }, maxAttempts);
 }
 
 function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_proto' | 'codex_task_json', maxAttempts: number): Prepared {

@@ -107,9 +107,11 @@ async function registerOnce(sql: Queryable, input: RegisterInput): Promise<Regis
           autonomy_level, payload, intent, intent_digest, raw_digest, intent_anchor, budget, initiator,
           trace_context, issue_number)
         values (${i.sourceType}, ${i.sourceRef}, ${i.title}, ${i.repository}, ${i.base}, ${i.priority},
-          ${sql.array(i.labels as string[])}::text[], ${i.autonomyLevel}, ${sql.json(i.payload as never)}, ${i.intent === null ? null : sql.json(i.intent as never)},
+          array(select jsonb_array_elements_text(${sql.json(i.labels as never)}::jsonb)), ${i.autonomyLevel}, ${sql.json(i.payload as never)}, ${i.intent === null ? null : sql.json(i.intent as never)},
           ${i.intentDigest}, ${d.rawDigest}, ${i.intentAnchor}, ${sql.json(i.budget as never)}, ${i.initiator === null ? null : sql.json(i.initiator as never)},
           ${input.traceContext}, ${i.issueNumber}::bigint)
+        -- (labels as JSON: the first run of this statement on a connection sent sql.array(…)
+        -- as a plain string, "malformed array literal", refusing every labelled Idea Spec)
         -- a no-op update, so RETURNING yields the existing row even when another
         -- transaction inserted it a moment ago (DO NOTHING would return nothing)
         on conflict (source_type, source_ref) do update set updated_at = x.updated_at

@@ -13,12 +13,13 @@ import { listApprovals, parseApprovalQuery, type Decision } from '../approvals/i
 import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
+import { METRICS_ROUTES } from '../metrics/routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle' | 'topics'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -74,6 +75,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   route('GET', '/v1/dead-letters/{id}', 'operator', 'one refused delivery with its whole stored payload', async ({ deps, params }: Ctx) =>
     found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
   ...POLICY_API_ROUTES,
+  ...METRICS_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;

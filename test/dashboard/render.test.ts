@@ -131,6 +131,6 @@ describe('the plan DAG in lifecycle order', () => {
       t('review-1', 'review'), t('integration-1', 'integration'), t('deploy-1', 'deploy'),
     ]);
     expect(Object.fromEntries(layers(tasks))).toEqual({ planning: 0, a: 1, c: 1, b: 2, 'review-1': 3, 'integration-1': 4, 'deploy-1': 5 });
-    expect(tasks.find((x) => x.key === 'review-1')!.dependsOn.sort()).toEqual(['b', 'c']);
+    expect([...tasks.find((x) => x.key === 'review-1')!.dependsOn].sort()).toEqual(['b', 'c']);
   });
 });

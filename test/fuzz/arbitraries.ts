@@ -135,6 +135,11 @@ export const codexTaskJson: fc.Arbitrary<unknown> = fc.oneof(
  */
 const command = fc.oneof(fc.constantFrom('/approve', '/reject', '/reject no', ' /approve\r\nok', '/approve\u0000', '/reject {{x}}'), hostileString);
 const ghUser = fc.oneof(fc.record({ login: fc.oneof(fc.constantFrom('hubber', 'octocat'), hostileString) }), hostileJson);
+/** A body on Facteur's idea template, sections shuffled, emptied, doubled or hostile. */
+const ideaTemplateBody: fc.Arbitrary<string> = fc
+  .array(fc.tuple(fc.constantFrom('## Goal', '### Constraints', '## success metrics', '# Non-goals', '## 🎯 Goal', '```', '<!--', '-->', '- [x]', '## Other'), fc.oneof(fc.constantFrom('', '- a', '- ', '_No response_', 'text\r\nmore'), hostileString)), { maxLength: 12 })
+  .map((parts) => parts.map(([h, t]) => `${h}\n${t}`).join('\n'));
+
 export const githubWebhook: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({
     action: fc.oneof(fc.constant('created'), hostileString),
@@ -146,6 +151,19 @@ export const githubWebhook: fc.Arbitrary<unknown> = fc.oneof(
     action: fc.oneof(fc.constant('submitted'), hostileString),
     review: fc.record({ body: fc.oneof(command, fc.constant(null)), user: ghUser, author_association: fc.constant('OWNER'), state: hostileJson }, { requiredKeys: [] }),
     pull_request: fc.record({ number: fc.oneof(fc.nat(), hostileJson), user: ghUser }, { requiredKeys: [] }),
+    repository: fc.record({ full_name: fc.oneof(fc.constant('acme/web'), hostileString) }),
+  }, { requiredKeys: [] }),
+  // issues on the idea template (shared/sources/github-issue.ts), messy and hostile
+  fc.record({
+    action: fc.oneof(fc.constantFrom('opened', 'labeled', 'edited'), hostileString),
+    issue: fc.record({
+      number: fc.oneof(fc.integer({ min: -2, max: 2 ** 53 }), hostileJson),
+      title: fc.oneof(fc.constant('An idea'), hostileString, hostileJson),
+      body: fc.oneof(ideaTemplateBody, hostileString, fc.constant(null), hostileJson),
+      labels: fc.oneof(fc.array(fc.record({ name: fc.oneof(fc.constant('facteur'), hostileString) }), { maxLength: 5 }), hostileJson),
+      user: ghUser,
+    }, { requiredKeys: [] }),
+    label: fc.record({ name: fc.oneof(fc.constant('facteur'), hostileString) }),
     repository: fc.record({ full_name: fc.oneof(fc.constant('acme/web'), hostileString) }),
   }, { requiredKeys: [] }),
   hostileJson,
@@ -271,5 +289,5 @@ export const pathSegment: fc.Arbitrary<string> = fc.oneof(
 );
 
 export const queryString: fc.Arbitrary<string> = fc
-  .array(fc.tuple(fc.constantFrom('status', 'repository', 'limit', 'cursor', 'function', 'reason', 'x', '%ZZ'), fc.oneof(pathSegment, fc.integer().map(String), fc.constantFrom('running', 'completed', '-1', '1e9', 'nope'))), { maxLength: 4 })
+  .array(fc.tuple(fc.constantFrom('status', 'repository', 'limit', 'cursor', 'function', 'reason', 'window', 'x', '%ZZ'), fc.oneof(pathSegment, fc.integer().map(String), fc.constantFrom('running', 'completed', '-1', '1e9', 'nope', '24h', '0m', '31d', '9999999d'))), { maxLength: 4 })
   .map((kv) => (kv.length ? '?' + kv.map(([k, v]) => `${k}=${v}`).join('&') : ''));

@@ -29,7 +29,7 @@ const entryPoints: [string, fc.Arbitrary<RawRequest>][] = [
   ['CodexTask protobuf', codexTaskBytes.map(onTopic('github.issues.codex.tasks', 'application/x-protobuf'))],
   ['CodexTask JSON', codexTaskJson.map((j) => JSON.stringify(j)).map(onTopic('github.codex.tasks', 'application/json'))],
   // GitHub's headers as Kafka headers, some missing, some hostile (the event name, the delivery id)
-  ['GitHub webhooks', fc.tuple(githubWebhook, fc.option(fc.oneof(fc.constantFrom('issue_comment', 'pull_request_review', 'push'), headerValue)), fc.option(headerValue)).map(([payload, event, delivery]) => {
+  ['GitHub webhooks', fc.tuple(githubWebhook, fc.option(fc.oneof(fc.constantFrom('issue_comment', 'pull_request_review', 'issues', 'push'), headerValue)), fc.option(headerValue)).map(([payload, event, delivery]) => {
     const req = onTopic('github.webhook.events', 'application/json')(JSON.stringify(payload) ?? 'null');
     return { ...req, headers: { ...req.headers, ...(event !== null ? { 'ce-kafkaheaderxgithubevent': event } : {}), ...(delivery !== null ? { 'ce-kafkaheaderxgithubdelivery': delivery, 'ce-key': delivery } : {}) } };
   })],

@@ -3,6 +3,7 @@
 // dispatch and callbacks talking to the FAKE Kubernetes API over HTTP. Fuzzing the production
 // adapter catches what an in-process handler would not (body parsers, the framework's own
 // answers).
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,9 @@ import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
 
 export const CALLBACK_SECRET = 'fuzz-callback-secret';
 export const STATUS_TOKEN = 'fuzz-status-token';
+/** The Discord application's key pair: intake verifies /discord/interactions with the public half. */
+export const DISCORD_KEYS = generateKeyPairSync('ed25519');
+const DISCORD_PUBLIC_HEX = DISCORD_KEYS.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
 
 export type Target = 'intake' | 'dispatch' | 'callbacks' | 'status' | 'policy';
 
@@ -46,6 +50,7 @@ export async function startTargets(names: readonly Target[]): Promise<Targets> {
           FACTEUR_RUN_MIGRATIONS: 'false',
           FACTEUR_CALLBACK_SECRET: CALLBACK_SECRET,
           FACTEUR_STATUS_TOKEN: STATUS_TOKEN,
+          FACTEUR_DISCORD_PUBLIC_KEY: DISCORD_PUBLIC_HEX,
           FACTEUR_PUBLIC_URL: urls.callbacks,
           FACTEUR_RETRY_BASE_MS: '0',
           FACTEUR_LOG_LEVEL: 'info',
