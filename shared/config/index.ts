@@ -3,9 +3,11 @@ import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
 import { apiTokens, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
+import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
+export type { GitHubNotifyConfig, NotifyConfig } from './notify.js';
 
 const secret = z
   .string()
@@ -141,7 +143,9 @@ const schema = z.object({
   FACTEUR_OIDC_FETCH_TIMEOUT_MS: int(100, 60_000).default(5000),
   FACTEUR_OIDC_JWKS_MAX_AGE_S: int(1, 86_400).default(600),
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
+  ...notifyShape,
 }).superRefine((p, ctx) => {
+  for (const problem of notifyProblems(p)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
   if (p.FACTEUR_STATUS_TOKEN && p.FACTEUR_API_TOKENS?.some((t) => t.name === 'status')) {
@@ -231,6 +235,8 @@ export interface Config {
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
+  /** The GitHub and Discord notifiers (shared/notify). */
+  readonly notify: NotifyConfig;
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
 }
@@ -353,6 +359,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
             jwksCooldownS: p.FACTEUR_OIDC_JWKS_COOLDOWN_S,
           }
         : undefined,
+    notify: notifyConfig(p),
     unknownKeys,
   });
 }

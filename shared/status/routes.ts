@@ -13,6 +13,7 @@ import { listApprovals, parseApprovalQuery, type Decision } from '../approvals/i
 import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
+import { NOTIFY_ROUTES } from '../notify/routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
@@ -74,6 +75,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   route('GET', '/v1/dead-letters/{id}', 'operator', 'one refused delivery with its whole stored payload', async ({ deps, params }: Ctx) =>
     found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
   ...POLICY_API_ROUTES,
+  ...NOTIFY_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;
