@@ -43,6 +43,8 @@ export interface FakeRemotes {
   readonly faults: Fault[];
   /** Every GitHub request answers 502 while set. */
   down: boolean;
+  /** Each answer waits this long (widens the window of a race). */
+  delayMs: number;
   /** A GitHub App: its id and public key (SPKI PEM); tokens it hands out live `tokenTtlS`. */
   app?: { id: number; publicKey: string; installationId: number; tokenTtlS: number };
   /** Stops listening (connections refused) until `start()`. */
@@ -60,7 +62,7 @@ export async function startFakeRemotes(): Promise<FakeRemotes> {
   const issued = new Set<string>([FAKE_TOKEN]);
   const fake: FakeRemotes = {
     url: '', githubUrl: '', discordUrl: '',
-    comments: new Map(), statuses: [], messages: [], seen: [], faults: [], down: false,
+    comments: new Map(), statuses: [], messages: [], seen: [], faults: [], down: false, delayMs: 0,
     async stop() {
       const s = server;
       server = undefined;
@@ -152,6 +154,7 @@ export async function startFakeRemotes(): Promise<FakeRemotes> {
     const path = new URL(`http://x${req.url}`).pathname;
     const seen: Seen = { at: Date.now(), method: req.method ?? '', path, status: 0, body, auth: req.headers.authorization };
     fake.seen.push(seen);
+    if (fake.delayMs > 0) await new Promise((r) => setTimeout(r, fake.delayMs));
     const i = fake.faults.findIndex((f) => f.match.test(`${req.method} ${path}`));
     if (i >= 0) {
       const [f] = fake.faults.splice(i, 1);
