@@ -6,7 +6,7 @@ import { loadConfig } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
 import { readFeed } from '../../shared/notify/feed.js';
-import { claimSubjects, release } from '../../shared/notify/ledger.js';
+import { claimSubjects, release, type Claimed } from '../../shared/notify/ledger.js';
 import { extraPool } from '../helpers/db.js';
 import { startSystem, submitIdea, type System } from '../helpers/system.js';
 import { notifyEnv, startFakeRemotes, type FakeRemotes } from './fake-remotes.js';
@@ -62,7 +62,7 @@ describe('two notifier instances racing', () => {
     // the feed only: deliveries created, nothing sent yet
     await readFeed(sys.db.sql, 'github');
     const [first, second] = await Promise.all([claimSubjects(sys.db.sql, 'github', 'a', 8), claimSubjects(other, 'github', 'b', 8)]);
-    const mine = (c: { subject: string }[]) => c.filter((x) => x.subject === `idea:${ideaId}`);
+    const mine = (c: Claimed[]) => c.filter((x) => x.subject === `idea:${ideaId}`);
     expect(mine(first).length + mine(second).length).toBe(1);
     const holder = mine(first).length ? 'a' : 'b';
     const taken = mine(first)[0] ?? mine(second)[0]!;
