@@ -1,7 +1,7 @@
 // Which outbox events each notifier turns into deliveries, as data: a pure function of the
 // event, tested table-driven. Everything else an event says is read when the delivery is
 // sent (the GitHub comment shows the idea as it is then, not as the event saw it).
-import { isUuid } from '../validation/index.js';
+import { isUuid, repositoryProblem } from '../validation/index.js';
 
 export const NOTIFIERS = ['github', 'discord'] as const;
 export type Notifier = (typeof NOTIFIERS)[number];
@@ -38,8 +38,6 @@ const DISCORD_TYPES: Readonly<Record<string, DiscordKind>> = {
 /** The one event that is not about an idea's status comment: a GitHub issue whose body missed fields. */
 export const ISSUE_INCOMPLETE = 'facteur.intake.issue_incomplete';
 
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-
 function record(data: unknown): Record<string, unknown> {
   return data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
 }
@@ -65,7 +63,7 @@ export function discordKind(e: FeedEvent): DiscordKind | undefined {
 export function incompleteIssueOf(data: unknown): { repository: string; issueNumber: number; deliveryId: string } | undefined {
   const d = record(data);
   const n = d.issueNumber;
-  if (typeof d.repository !== 'string' || !REPOSITORY.test(d.repository) || d.repository.length > 200) return undefined;
+  if (typeof d.repository !== 'string' || repositoryProblem(d.repository) !== undefined) return undefined;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) return undefined;
   if (typeof d.deliveryId !== 'string' || d.deliveryId.length === 0 || d.deliveryId.length > 200) return undefined;
   if (!Array.isArray(d.problems)) return undefined;
