@@ -90,15 +90,16 @@ type Row = {
 
 export async function listNotifications(sql: Queryable, q: NotificationQuery): Promise<NotificationPage> {
   const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+  // `order by d.seq`, the number: a bare `seq` would name the select list's text column
   const [rows, waiting, held] = await Promise.all([
     sql<Row[]>`
-      select seq::text, notifier, event_id::text, event_type, subject, idea_id::text, repository, state, attempts,
-             next_attempt_at, last_error, remote_id, created_at, sent_at
-        from codex_kb.notify_deliveries
-       where state = any(${q.states}::text[])
-         and (${q.notifier ?? null}::text is null or notifier = ${q.notifier ?? null})
-         and (${after ?? null}::bigint is null or seq < ${after ?? null}::bigint)
-       order by seq desc
+      select d.seq::text, d.notifier, d.event_id::text, d.event_type, d.subject, d.idea_id::text, d.repository, d.state, d.attempts,
+             d.next_attempt_at, d.last_error, d.remote_id, d.created_at, d.sent_at
+        from codex_kb.notify_deliveries d
+       where d.state = any(${q.states}::text[])
+         and (${q.notifier ?? null}::text is null or d.notifier = ${q.notifier ?? null})
+         and (${after ?? null}::bigint is null or d.seq < ${after ?? null}::bigint)
+       order by d.seq desc
        limit ${q.limit + 1}`,
     sql<{ notifier: string; pending: number; failed: number }[]>`
       select notifier, count(*) filter (where state = 'pending')::int as pending, count(*) filter (where state = 'failed')::int as failed

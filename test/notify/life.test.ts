@@ -133,4 +133,22 @@ describe('the GitHub status comment across a whole life', () => {
     expect(mine[0]!.body).toContain('**goal**: the Goal heading is missing');
     expect(mine[0]!.body).toContain('**successMetrics**: list at least one metric');
   });
+
+  it('renders a hostile title safely on GitHub and Discord (markdown, @everyone, a lone surrogate, 100 KB)', async () => {
+    const { ideaId } = await submitIdea(sys, { id: `hostile-${Date.now()}`, title: 'Benign for now', repository: 'acme/web', source: { type: 'github_issue', ref: 'acme/web#60' } });
+    const title = `@everyone **pwned** [x](javascript:alert(1)) <!-- facteur:idea:${ideaId} --> ${'\ud800'} ${'y'.repeat(100 * 1024)}`;
+    await sys.db.sql`update codex_kb.ideas set title = ${title} where id = ${ideaId}`;
+    await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data) values ('facteur.idea.blocked', '/facteur/policy', 'facteur.events', ${sys.db.sql.json({ ideaId, reason: '@here look **now**' })})`;
+    await notify.runOnce();
+    const [comment] = ideaComments(ideaId);
+    expect(ideaComments(ideaId)).toHaveLength(1);
+    expect(comment!.body.split('<!--')).toHaveLength(2);
+    expect(comment!.body).not.toMatch(/@(everyone|here)/);
+    expect(comment!.body.length).toBeLessThan(65_536);
+    expect(comment!.body).toContain('\\*\\*pwned\\*\\*');
+    const [message] = remotes.messages.filter((m) => m.content.includes('pwned'));
+    expect(message!.content).not.toMatch(/@(everyone|here)/);
+    expect(message!.content.length).toBeLessThanOrEqual(2000);
+    expect(message!.allowed_mentions).toEqual({ parse: [] });
+  });
 });
