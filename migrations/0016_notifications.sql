@@ -30,8 +30,8 @@ language sql stable as $$
 $$;
 
 -- How far each notifier has read the feed: the last (xact_id, id) it turned into deliveries.
--- The row is created at the notifier's first run, at the horizon of that moment: switching a
--- notifier on announces what happens from then on, not the whole history.
+-- The row is created at the notifier's first run, just before the events of the last few
+-- minutes: switching a notifier on announces what happens from then on, not the history.
 create table codex_kb.notify_cursors (
   notifier text primary key check (notifier in ('github', 'discord')),
   xact_id xid8 not null,

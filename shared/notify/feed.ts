@@ -9,6 +9,8 @@ import { transaction } from '../db/index.js';
 import { planDiscord, planGitHub, type FeedEvent, type Notifier, type Planned } from './classify.js';
 
 const BATCH = 500;
+/** What a notifier switched on announces of the past. */
+export const FIRST_RUN_LOOKBACK_MIN = 15;
 
 interface Cursor {
   xact_id: string;
@@ -17,10 +19,14 @@ interface Cursor {
 
 /** Reads the notifier's feed up to the current horizon; the number of deliveries created. */
 export async function readFeed(sql: Sql, notifier: Notifier): Promise<number> {
-  // the first run starts at the horizon of that moment (the history is not announced)
+  // The first run starts with the events of the last minutes (those written while the
+  // process that switched the notifier on was starting), not with the whole history.
   await sql`
-    insert into codex_kb.notify_cursors (notifier, xact_id)
-    values (${notifier}, codex_kb.notify_horizon())
+    insert into codex_kb.notify_cursors (notifier, xact_id, outbox_id)
+    select ${notifier}, coalesce(
+             (select min(xact_id) from codex_kb.outbox
+               where xact_id is not null and created_at >= now() - make_interval(mins => ${FIRST_RUN_LOOKBACK_MIN})),
+             codex_kb.notify_horizon()), 0
     on conflict (notifier) do nothing`;
   let created = 0;
   for (;;) {
