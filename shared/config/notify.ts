@@ -4,14 +4,10 @@
 import { z } from 'zod';
 import { Secret } from './secret.js';
 
-const secret = z
-  .string()
-  .min(1)
-  .transform((v) => new Secret(v));
+// the same primitives as ./index.ts (which this file must not import: it imports this one)
+const secret = z.string().min(1).transform((v) => new Secret(v));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const httpUrl = z.string().url().refine((v) => !URL.canParse(v) || ['http:', 'https:'].includes(new URL(v).protocol), 'must be an http(s) URL');
 /** A PEM private key, in the variable itself or with its newlines written as `\n`. */
 const pem = z

@@ -7,7 +7,6 @@ import { NOTIFIERS, type Notifier } from './classify.js';
 
 const STATES = ['pending', 'failed', 'sent'] as const;
 type State = (typeof STATES)[number];
-const PARAMS = ['state', 'notifier', 'limit', 'cursor'];
 /** bigint identity: 1 … 2^63-1. */
 const SEQ = /^[1-9][0-9]{0,18}$/;
 
@@ -41,34 +40,41 @@ export interface NotificationPage {
   nextCursor: string | null;
 }
 
+/** Each known parameter: it sets its part of the query, or says what is wrong with it. */
+const FIELDS: Readonly<Record<string, (value: string, out: NotificationQuery) => string | undefined>> = {
+  state(v, out) {
+    const parts = v.split(',');
+    if (parts.length > STATES.length || !parts.every((s) => (STATES as readonly string[]).includes(s))) return `must be one or more of ${STATES.join(', ')}, separated by commas`;
+    out.states = [...new Set(parts as State[])];
+    return undefined;
+  },
+  notifier(v, out) {
+    if (!(NOTIFIERS as readonly string[]).includes(v)) return `must be one of ${NOTIFIERS.join(', ')}`;
+    out.notifier = v as Notifier;
+    return undefined;
+  },
+  limit(v, out) {
+    const n = /^[0-9]{1,3}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= 200)) return 'must be an integer from 1 to 200';
+    out.limit = n;
+    return undefined;
+  },
+  cursor(v, out) {
+    if (decodeCursor(v) === undefined) return 'is not a cursor returned by this API';
+    out.cursor = v;
+    return undefined;
+  },
+};
+
 export function parseNotificationQuery(q: URLSearchParams): NotificationQuery {
   const issues: Issue[] = [];
   const out: NotificationQuery = { states: ['pending', 'failed'], limit: 50 };
   for (const key of new Set(q.keys())) {
-    if (!PARAMS.includes(key)) issues.push({ path: key.slice(0, 100), message: `unknown query parameter; known: ${PARAMS.join(', ')}` });
-    else if (q.getAll(key).length > 1) issues.push({ path: key, message: 'given more than once' });
-  }
-  const state = q.get('state');
-  if (state !== null) {
-    const parts = state.split(',');
-    if (parts.length <= STATES.length && parts.every((s) => (STATES as readonly string[]).includes(s))) out.states = [...new Set(parts as State[])];
-    else issues.push({ path: 'state', message: `must be one or more of ${STATES.join(', ')}, separated by commas` });
-  }
-  const notifier = q.get('notifier');
-  if (notifier !== null) {
-    if ((NOTIFIERS as readonly string[]).includes(notifier)) out.notifier = notifier as Notifier;
-    else issues.push({ path: 'notifier', message: `must be one of ${NOTIFIERS.join(', ')}` });
-  }
-  const limit = q.get('limit');
-  if (limit !== null) {
-    const n = /^[0-9]{1,3}$/.test(limit) ? Number(limit) : NaN;
-    if (n >= 1 && n <= 200) out.limit = n;
-    else issues.push({ path: 'limit', message: 'must be an integer from 1 to 200' });
-  }
-  const cursor = q.get('cursor');
-  if (cursor !== null) {
-    if (decodeCursor(cursor) !== undefined) out.cursor = cursor;
-    else issues.push({ path: 'cursor', message: 'is not a cursor returned by this API' });
+    const parse = Object.hasOwn(FIELDS, key) ? FIELDS[key] : undefined;
+    const problem = !parse
+      ? `unknown query parameter; known: ${Object.keys(FIELDS).join(', ')}`
+      : q.getAll(key).length > 1 ? 'given more than once' : parse(q.get(key)!, out);
+    if (problem) issues.push({ path: key.slice(0, 100), message: problem });
   }
   if (issues.length) throw new ValidationError('invalid query', issues);
   return out;

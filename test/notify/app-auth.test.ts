@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { createNotifications } from '../../shared/notify/index.js';
-import { startSystem, submitIdea, type System } from '../helpers/system.js';
+import { startSystem, type System } from '../helpers/system.js';
 import { notifyEnv, startFakeRemotes, type FakeRemotes } from './fake-remotes.js';
+import { ideaFromIssue } from './system.js';
 
 let sys: System;
 let remotes: FakeRemotes;
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 let issue = 700;
-const fromIssue = () => submitIdea(sys, { id: `app-${++issue}-${Date.now()}`, title: 'App auth', repository: 'acme/web', source: { type: 'github_issue', ref: `acme/web#${issue}` } });
+const fromIssue = () => ideaFromIssue(sys, 'acme/web', ++issue, 'App auth');
 const calls = (re: RegExp) => remotes.seen.filter((s) => re.test(`${s.method} ${s.path}`));
 
 describe('GitHub App authentication', () => {

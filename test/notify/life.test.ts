@@ -4,27 +4,22 @@
 // messages for the plan and the deploy; and nothing sent twice when the feed is read again
 // or when a crash left a comment whose id was never recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config/index.js';
-import { silentLogger } from '../../shared/log/index.js';
-import { createNotifications, type Notifications } from '../../shared/notify/index.js';
-import { plan, STAGE_RESULT, startSystem, submitIdea, tick, WorkflowWatch, type System } from '../helpers/system.js';
-import { notifyEnv, startFakeRemotes, writes, type FakeRemotes } from './fake-remotes.js';
+import type { Notifications } from '../../shared/notify/index.js';
+import { plan, STAGE_RESULT, submitIdea, tick, WorkflowWatch, type System } from '../helpers/system.js';
+import { writes, type FakeRemotes } from './fake-remotes.js';
+import { startNotifySystem, type NotifySystem } from './system.js';
 
+let t: NotifySystem;
 let sys: System;
 let remotes: FakeRemotes;
 let notify: Notifications;
 
 beforeAll(async () => {
-  remotes = await startFakeRemotes();
-  sys = await startSystem();
-  notify = createNotifications({ sql: sys.db.sql, config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { passMs: 5000 })!;
   // the first pass starts the feeds here: what happens from now on is announced
-  await notify.runOnce();
+  t = await startNotifySystem({ passMs: 5000 });
+  ({ sys, remotes, notify } = t);
 });
-afterAll(async () => {
-  await sys?.close();
-  await remotes?.close();
-});
+afterAll(() => t?.close());
 
 const ideaComments = (ideaId: string) => [...remotes.comments.values()].filter((c) => c.body.startsWith(`<!-- facteur:idea:${ideaId} -->`));
 

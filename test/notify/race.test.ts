@@ -8,26 +8,23 @@ import { createNotifications, type Notifications } from '../../shared/notify/ind
 import { readFeed } from '../../shared/notify/feed.js';
 import { claimSubjects, release, type Claimed } from '../../shared/notify/ledger.js';
 import { extraPool } from '../helpers/db.js';
-import { startSystem, submitIdea, type System } from '../helpers/system.js';
-import { notifyEnv, startFakeRemotes, type FakeRemotes } from './fake-remotes.js';
+import { submitIdea, type System } from '../helpers/system.js';
+import { notifyEnv, type FakeRemotes } from './fake-remotes.js';
+import { startNotifySystem, type NotifySystem } from './system.js';
 
+let t: NotifySystem;
 let sys: System;
 let remotes: FakeRemotes;
 let a: Notifications;
 let b: Notifications;
 
 beforeAll(async () => {
-  remotes = await startFakeRemotes();
-  sys = await startSystem();
-  const config = loadConfig(notifyEnv(remotes));
-  a = createNotifications({ sql: sys.db.sql, config, log: silentLogger }, { owner: 'instance-a', passMs: 10_000 })!;
-  b = createNotifications({ sql: extraPool(sys.db, 10), config, log: silentLogger }, { owner: 'instance-b', passMs: 10_000 })!;
-  await Promise.all([a.runOnce(), b.runOnce()]);
+  t = await startNotifySystem();
+  ({ sys, remotes, notify: a } = t);
+  // the second instance: its own pool, its own lease owner
+  b = createNotifications({ sql: extraPool(sys.db, 10), config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { owner: 'instance-b', passMs: 10_000 })!;
 });
-afterAll(async () => {
-  await sys?.close();
-  await remotes?.close();
-});
+afterAll(() => t?.close());
 
 describe('two notifier instances racing', () => {
   it('never post the same comment or message twice', async () => {

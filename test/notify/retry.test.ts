@@ -4,31 +4,28 @@
 // `retry_after` likewise; and a GitHub outage (502s, then connections refused) delays the
 // notifications and loses none, while the lifecycle goes on as if nothing happened.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDispatchHandler } from '../../functions/dispatch/index.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
-import { createNotifications, type Notifications } from '../../shared/notify/index.js';
-import { createDispatchHandler } from '../../functions/dispatch/index.js';
+import type { Notifications } from '../../shared/notify/index.js';
 import { serve } from '../helpers/http.js';
-import { startSystem, submitIdea, tick, type System } from '../helpers/system.js';
-import { notifyEnv, startFakeRemotes, type FakeRemotes } from './fake-remotes.js';
+import { tick, type System } from '../helpers/system.js';
+import { notifyEnv, type FakeRemotes } from './fake-remotes.js';
+import { ideaFromIssue, notifierFor, startNotifySystem, type NotifySystem } from './system.js';
 
+let t: NotifySystem;
 let sys: System;
 let remotes: FakeRemotes;
 let notify: Notifications;
 
 beforeAll(async () => {
-  remotes = await startFakeRemotes();
-  sys = await startSystem();
-  notify = createNotifications({ sql: sys.db.sql, config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { passMs: 8000 })!;
-  await notify.runOnce();
+  t = await startNotifySystem({ passMs: 8000 });
+  ({ sys, remotes, notify } = t);
 });
-afterAll(async () => {
-  await sys?.close();
-  await remotes?.close();
-});
+afterAll(() => t?.close());
 
 let issue = 500;
-const fromIssue = (repository: string, title = 'Limits') => submitIdea(sys, { id: `rl-${issue}-${Date.now()}`, title, repository, source: { type: 'github_issue', ref: `${repository}#${++issue}` } }).then((r) => ({ ...r, issue }));
+const fromIssue = (repository: string, title = 'Limits') => ideaFromIssue(sys, repository, ++issue, title);
 const posts = (repository: string, n: number) => remotes.seen.filter((s) => s.method === 'POST' && s.path === `/github/repos/${repository}/issues/${n}/comments`);
 
 describe('rate limits', () => {
@@ -81,7 +78,7 @@ describe('a GitHub outage', () => {
     // the lifecycle goes on: dispatch plans the ideas while GitHub answers 502
     const report = await tick(sys);
     expect(report.dispatched).toBeGreaterThanOrEqual(2);
-    const outage = createNotifications({ sql: sys.db.sql, config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { passMs: 600 })!;
+    const outage = notifierFor(sys, remotes, {}, { passMs: 600 });
     await outage.runOnce();
     let pending = await sys.db.sql`select state, last_error from codex_kb.notify_deliveries where repository = 'acme/outage'`;
     expect(pending.length).toBeGreaterThanOrEqual(2);
