@@ -74,14 +74,14 @@ const WAIT_IN_PASS_MS = 5000;
 /** The configured notifiers; undefined when none is switched on. */
 export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}): Notifications | undefined {
   const cfg = deps.config.notify;
+  const log = deps.log.child({ component: 'notify' });
   const senders = opts.senders ?? [
-    ...(cfg.github ? [createGitHubSender(deps.sql, cfg)] : []),
+    ...(cfg.github ? [createGitHubSender(deps.sql, cfg, log)] : []),
     ...(cfg.discord ? [createDiscordSender(deps.sql, cfg)] : []),
   ];
   if (senders.length === 0) return undefined;
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const passMs = opts.passMs ?? 20_000;
-  const log = deps.log.child({ component: 'notify' });
 
   const backoffMs = (attempts: number) => Math.round(Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** Math.min(attempts, 30)) * (0.5 + Math.random() / 2));
 

@@ -71,6 +71,25 @@ describe('rate limits', () => {
   }, 30_000);
 });
 
+describe('refusals', () => {
+  it('a commit status GitHub refuses (422) neither fails the comment nor is asked again', async () => {
+    const idea = await fromIssue('acme/statuses', 'Unknown head');
+    const [task] = await sys.db.sql`insert into codex_kb.tasks (idea_id, key, stage, title, repository) values (${idea.ideaId}, 'impl', 'implementation', 'Impl', 'acme/statuses') returning id`;
+    await sys.db.sql`insert into codex_kb.artifacts (idea_id, task_id, artifact_type, data) values (${idea.ideaId}, ${task!.id}, 'diff-stats', ${sys.db.sql.json({ head: 'a'.repeat(40) })})`;
+    remotes.faults.push({ match: /^POST \/github\/repos\/acme\/statuses\/statuses\//, status: 422, body: { message: 'Validation Failed', errors: [{ resource: 'Status', field: 'sha', code: 'invalid', message: 'No commit found for SHA' }] } });
+    await notify.runOnce();
+    const statusPosts = () => remotes.seen.filter((s) => s.path.startsWith('/github/repos/acme/statuses/statuses/'));
+    expect(statusPosts().map((s) => s.status)).toEqual([422]);
+    expect(posts('acme/statuses', idea.issue).map((s) => s.status)).toEqual([201]);
+    // another event for the idea, its stage unchanged: the comment is refreshed, the refused status not asked again
+    await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data) values ('facteur.task.attached', '/facteur/intake', 'facteur.events', ${sys.db.sql.json({ ideaId: idea.ideaId })})`;
+    await notify.runOnce();
+    expect(statusPosts()).toHaveLength(1);
+    const ledger = await sys.db.sql`select state from codex_kb.notify_deliveries where idea_id = ${idea.ideaId} and notifier = 'github'`;
+    expect(ledger.map((r) => r.state)).toEqual(['sent', 'sent']);
+  });
+});
+
 describe('a GitHub outage', () => {
   it('delays notifications and loses none; the lifecycle does not wait for them', async () => {
     remotes.down = true;

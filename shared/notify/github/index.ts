@@ -9,6 +9,8 @@
 import { createHash } from 'node:crypto';
 import type { NotifyConfig } from '../../config/index.js';
 import type { Sql } from '../../db/index.js';
+import { NonRetriableError, ValidationError } from '../../errors/index.js';
+import type { Logger } from '../../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../../lifecycle/states.js';
 import { incompleteIssueOf } from '../classify.js';
 import type { Delivery } from '../ledger.js';
@@ -27,7 +29,7 @@ interface Thread {
   statuses: Record<string, string>;
 }
 
-export function createGitHubSender(sql: Sql, cfg: NotifyConfig, client?: GitHubNotifyClient): Sender {
+export function createGitHubSender(sql: Sql, cfg: NotifyConfig, log: Logger, client?: GitHubNotifyClient): Sender {
   const gh = cfg.github!;
   const api = client ?? createNotifyClient(gh, cfg.timeoutMs, createTokenSource(gh, cfg.timeoutMs));
   return {
@@ -35,7 +37,7 @@ export function createGitHubSender(sql: Sql, cfg: NotifyConfig, client?: GitHubN
     coalesce: true,
     minIntervalMs: gh.minIntervalMs,
     async send(subject, deliveries) {
-      if (subject.startsWith('idea:')) return { remoteId: await syncIdea(sql, cfg, api, subject.slice('idea:'.length)) };
+      if (subject.startsWith('idea:')) return { remoteId: await syncIdea(sql, cfg, api, subject.slice('idea:'.length), log) };
       let last: string | null = null;
       for (const d of deliveries) last = await commentIncomplete(api, d);
       return { remoteId: last };
@@ -44,7 +46,7 @@ export function createGitHubSender(sql: Sql, cfg: NotifyConfig, client?: GitHubN
 }
 
 /** The idea's comment and statuses as they should be now; the comment's id. */
-async function syncIdea(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, ideaId: string): Promise<string | null> {
+async function syncIdea(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, ideaId: string, log: Logger): Promise<string | null> {
   const view = await readIdeaView(sql, ideaId);
   if (!view) return null;
   const repo = repoOf(view.repository);
@@ -65,7 +67,7 @@ async function syncIdea(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, id
     on conflict (idea_id) do update
       set comment_id = excluded.comment_id, body_digest = excluded.body_digest, open = excluded.open,
           rendered_progress_at = excluded.rendered_progress_at, updated_at = now()`;
-  await syncStatuses(sql, cfg, api, repo, view, thread?.statuses ?? {});
+  await syncStatuses(sql, cfg, api, repo, view, thread?.statuses ?? {}, log);
   return String(commentId);
 }
 
@@ -79,14 +81,23 @@ async function upsertByMarker(api: GitHubNotifyClient, repo: Repo, issue: number
   return api.createComment(repo, issue, body);
 }
 
-/** The gate's status on every head whose last posted status differs; each recorded once posted. */
-async function syncStatuses(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, repo: Repo, view: IdeaView, posted: Record<string, string>): Promise<void> {
+/**
+ * The gate's status on every head whose last posted status differs; each recorded once posted.
+ * A head GitHub refuses for good (a commit it does not have: 422) is recorded too and not
+ * asked again, so it cannot fail the comment's deliveries; an outage is retried like them.
+ */
+async function syncStatuses(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, repo: Repo, view: IdeaView, posted: Record<string, string>, log: Logger): Promise<void> {
   const gate = gateStatus(view);
   const key = `${gate.state}:${gate.description}`;
   const targetUrl = dashboardLink(cfg.dashboardUrl, view.id);
   for (const head of view.heads) {
     if (posted[head.sha] === key) continue;
-    await api.createStatus(repo, head.sha, { state: gate.state, context: GATE_CONTEXT, description: gate.description, ...(targetUrl ? { targetUrl } : {}) });
+    try {
+      await api.createStatus(repo, head.sha, { state: gate.state, context: GATE_CONTEXT, description: gate.description, ...(targetUrl ? { targetUrl } : {}) });
+    } catch (err) {
+      if (!(err instanceof ValidationError || err instanceof NonRetriableError)) throw err;
+      log.warn('GitHub refused a commit status; not asked again for this state', { repository: view.repository, sha: head.sha, code: err.code, error: err.message });
+    }
     await sql`
       update codex_kb.github_status_comments set statuses = statuses || jsonb_build_object(${head.sha}::text, ${key}::text)
        where idea_id = ${view.id}`;
