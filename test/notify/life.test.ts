@@ -146,4 +146,29 @@ describe('the GitHub status comment across a whole life', () => {
     expect(message!.content.length).toBeLessThanOrEqual(2000);
     expect(message!.allowed_mentions).toEqual({ parse: [] });
   });
+
+  it('shows findings needing attention and the approval commands while an approval is pending', async () => {
+    const { ideaId } = await submitIdea(sys, { id: `approval-${Date.now()}`, title: 'Needs a human', repository: 'acme/web', source: { type: 'github_issue', ref: 'acme/web#70' } });
+    await sys.db.sql`
+      insert into codex_kb.policy_findings (evaluation_id, idea_id, checkpoint, policy, rule, result, severity, mode, enforced, would_block, message, effective_policy_hash)
+      values (gen_random_uuid(), ${ideaId}, 'plan', 'default@1', 'highRisk', 'fail', 'high', 'enforce', true, true, 'touches billing: needs an approver', 'h'),
+             (gen_random_uuid(), ${ideaId}, 'plan', 'default@1', 'tests', 'pass', 'low', 'warn', false, false, 'has tests', 'h')`;
+    const [approval] = await sys.db.sql`
+      insert into codex_kb.approvals (idea_id, checkpoint, reason, requested_by) values (${ideaId}, 'plan', 'high-risk change', 'policy') returning id`;
+    await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data) values ('facteur.idea.awaiting_approval', '/facteur/policy', 'facteur.events', ${sys.db.sql.json({ ideaId, approvalId: approval!.id, checkpoint: 'plan', reason: 'high-risk change' })})`;
+    await notify.runOnce();
+    const [comment] = ideaComments(ideaId);
+    expect(comment!.body).toContain('**Findings needing attention:**');
+    expect(comment!.body).toContain('highRisk (high, would block): touches billing: needs an approver');
+    expect(comment!.body).not.toContain('has tests');
+    expect(comment!.body).toContain('**Approval needed** at `plan`: high\\-risk change');
+    expect(comment!.body).toContain('Reply with `/approve` to let it go on, or `/reject <reason>` to stop it.');
+    const [message] = remotes.messages.filter((m) => m.content.includes('Needs a human'));
+    expect(message!.content).toMatch(/^\*\*✋ Approval needed\*\*: \*\*Needs a human\*\* in `acme\/web` — high\\-risk change/);
+    // decided: the commands go away at the next render
+    await sys.db.sql`update codex_kb.approvals set status = 'approved', decided_by = 'ann', decided_at = now() where id = ${approval!.id}`;
+    await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data) values ('facteur.approval.decided', '/facteur/approvals', 'facteur.events', ${sys.db.sql.json({ ideaId, approvalId: approval!.id })})`;
+    await notify.runOnce();
+    expect(comment!.body).not.toContain('/approve');
+  });
 });
