@@ -143,10 +143,11 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
   async function runOnce(): Promise<NotifyReport> {
     const report: NotifyReport = { enqueued: 0, sent: 0, retried: 0, failed: 0 };
     const until = Date.now() + passMs;
-    for (const s of senders) {
+    // side by side: a GitHub outage's retries never hold Discord's messages back
+    await Promise.all(senders.map(async (s) => {
       report.enqueued += await readFeed(deps.sql, s.notifier);
       await drain(s, report, until);
-    }
+    }));
     return report;
   }
 

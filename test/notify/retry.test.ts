@@ -98,7 +98,10 @@ describe('a GitHub outage', () => {
     const report = await tick(sys);
     expect(report.dispatched).toBeGreaterThanOrEqual(2);
     const outage = notifierFor(sys, remotes, {}, { passMs: 600 });
+    await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data) values ('facteur.alert.during_outage', '/facteur/alerts', 'facteur.events', ${sys.db.sql.json({ message: 'Discord does not wait for GitHub' })})`;
     await outage.runOnce();
+    // Discord's message went out in the same pass: GitHub's retries did not hold it back
+    expect(remotes.messages.filter((m) => m.content.includes('Discord does not wait for GitHub'))).toHaveLength(1);
     let pending = await sys.db.sql`select state, last_error from codex_kb.notify_deliveries where repository = 'acme/outage'`;
     expect(pending.length).toBeGreaterThanOrEqual(2);
     expect(pending.every((r) => r.state === 'pending' && /502/.test(r.last_error))).toBe(true);
