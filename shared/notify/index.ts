@@ -60,8 +60,6 @@ export interface Notifications {
 export interface NotifyOptions {
   /** Who holds the leases this instance takes (default: host, pid and a random suffix). */
   readonly owner?: string;
-  /** In place of the configured senders (tests hand in a sender with a FAKE's client). */
-  readonly senders?: readonly Sender[];
   /** A pass stops claiming after this long, so one pass cannot run forever. */
   readonly passMs?: number;
 }
@@ -75,7 +73,7 @@ const WAIT_IN_PASS_MS = 5000;
 export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}): Notifications | undefined {
   const cfg = deps.config.notify;
   const log = deps.log.child({ component: 'notify' });
-  const senders = opts.senders ?? [
+  const senders: Sender[] = [
     ...(cfg.github ? [createGitHubSender(deps.sql, cfg, log)] : []),
     ...(cfg.discord ? [createDiscordSender(deps.sql, cfg)] : []),
   ];

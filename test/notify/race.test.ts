@@ -51,6 +51,9 @@ describe('two notifier instances racing', () => {
     expect(new Set(alerts.map((m) => m.content)).size).toBe(10);
     const [{ n }] = (await sys.db.sql`select count(*)::int as n from codex_kb.notify_deliveries where state <> 'sent'`) as any;
     expect(n).toBe(0);
+    // none of these ideas moved: the sweep saw no move (the render time is kept to the microsecond)
+    await Promise.all([a.runOnce(), b.runOnce()]);
+    expect(await sys.db.sql`select idea_id from codex_kb.notify_deliveries where event_type = 'facteur.idea.moved'`).toHaveLength(0);
   }, 60_000);
 
   it('a leased subject is not claimed by another instance until it is released', async () => {

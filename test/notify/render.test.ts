@@ -65,7 +65,7 @@ describe('pull requests and the gate', () => {
 function view(over: Partial<IdeaView> = {}): IdeaView {
   return {
     id: IDEA, title: 'Dark mode', status: 'running_tasks', statusReason: null, repository: 'acme/web', issueNumber: 42,
-    lastProgressAt: new Date(), tasks: [{ key: 'api', stage: 'implementation', state: 'running', title: 'API' }],
+    lastProgressAt: '2026-12-01 10:00:00.123456+00', tasks: [{ key: 'api', stage: 'implementation', state: 'running', title: 'API' }],
     pullRequests: [], heads: [], findings: [], approval: null, ...over,
   };
 }

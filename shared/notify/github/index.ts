@@ -29,9 +29,9 @@ interface Thread {
   statuses: Record<string, string>;
 }
 
-export function createGitHubSender(sql: Sql, cfg: NotifyConfig, log: Logger, client?: GitHubNotifyClient): Sender {
+export function createGitHubSender(sql: Sql, cfg: NotifyConfig, log: Logger): Sender {
   const gh = cfg.github!;
-  const api = client ?? createNotifyClient(gh, cfg.timeoutMs, createTokenSource(gh, cfg.timeoutMs));
+  const api = createNotifyClient(gh, cfg.timeoutMs, createTokenSource(gh, cfg.timeoutMs));
   return {
     notifier: 'github',
     coalesce: true,
@@ -63,7 +63,7 @@ async function syncIdea(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, id
   await sql`
     insert into codex_kb.github_status_comments (idea_id, repository, issue_number, comment_id, body_digest, open, rendered_progress_at)
     values (${ideaId}, ${view.repository}, ${view.issueNumber}, ${commentId}, ${hash},
-            ${!TERMINAL_IDEA_STATUSES.includes(view.status as IdeaStatus)}, ${view.lastProgressAt})
+            ${!TERMINAL_IDEA_STATUSES.includes(view.status as IdeaStatus)}, ${view.lastProgressAt}::timestamptz)
     on conflict (idea_id) do update
       set comment_id = excluded.comment_id, body_digest = excluded.body_digest, open = excluded.open,
           rendered_progress_at = excluded.rendered_progress_at, updated_at = now()`;

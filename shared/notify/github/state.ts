@@ -9,7 +9,8 @@ export interface IdeaView {
   readonly statusReason: string | null;
   readonly repository: string;
   readonly issueNumber: number;
-  readonly lastProgressAt: Date;
+  /** As the database wrote it (text: a JS Date would drop its microseconds, and the sweep compare it). */
+  readonly lastProgressAt: string;
   readonly tasks: readonly { key: string; stage: string; state: string; title: string }[];
   /** Pull request numbers integration reported. */
   readonly pullRequests: readonly number[];
@@ -24,8 +25,8 @@ export const TASKS_SHOWN = 60;
 const FINDINGS_SHOWN = 10;
 
 export async function readIdeaView(sql: Queryable, ideaId: string): Promise<IdeaView | undefined> {
-  const [idea] = await sql<{ id: string; title: string; status: string; status_reason: string | null; repository: string; issue_number: string | null; last_progress_at: Date }[]>`
-    select id::text, title, status, status_reason, repository, issue_number::text, last_progress_at
+  const [idea] = await sql<{ id: string; title: string; status: string; status_reason: string | null; repository: string; issue_number: string | null; last_progress_at: string }[]>`
+    select id::text, title, status, status_reason, repository, issue_number::text, last_progress_at::text
       from codex_kb.ideas where id = ${ideaId}`;
   if (!idea || idea.issue_number === null) return undefined;
   const [tasks, integrations, heads, findings, approvals] = await Promise.all([
