@@ -60,10 +60,12 @@ async function syncIdea(sql: Sql, cfg: NotifyConfig, api: GitHubNotifyClient, id
       commentId = await upsertByMarker(api, repo, view.issueNumber, ideaMarker(ideaId), body);
     }
   }
+  // the render time as text, cast by the server: a timestamptz parameter would go through a JS
+  // Date and lose its microseconds (then the sweep would take every render for a move)
   await sql`
     insert into codex_kb.github_status_comments (idea_id, repository, issue_number, comment_id, body_digest, open, rendered_progress_at)
     values (${ideaId}, ${view.repository}, ${view.issueNumber}, ${commentId}, ${hash},
-            ${!TERMINAL_IDEA_STATUSES.includes(view.status as IdeaStatus)}, ${view.lastProgressAt}::timestamptz)
+            ${!TERMINAL_IDEA_STATUSES.includes(view.status as IdeaStatus)}, ${view.lastProgressAt}::text::timestamptz)
     on conflict (idea_id) do update
       set comment_id = excluded.comment_id, body_digest = excluded.body_digest, open = excluded.open,
           rendered_progress_at = excluded.rendered_progress_at, updated_at = now()`;
