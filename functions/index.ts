@@ -7,6 +7,7 @@ import type { Sql } from '../shared/db/index.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import type { Handler } from '../shared/http/index.js';
 import type { Logger } from '../shared/log/index.js';
+import type { Notifications } from '../shared/notify/index.js';
 import type { Publisher } from '../shared/outbox/index.js';
 
 export interface FunctionDeps {
@@ -18,6 +19,8 @@ export interface FunctionDeps {
   /** Base URL of the callbacks function as workflow steps reach it. */
   readonly callbackBaseUrl?: string;
   readonly publisher?: Publisher;
+  /** Local mode's notifiers, which its own timer nudges too; dispatch makes them otherwise. */
+  readonly notifications?: Notifications;
 }
 
 function needs(d: FunctionDeps, name: string): FunctionDeps & { workflows: WorkflowBackend; callbackBaseUrl: string } {

@@ -12,6 +12,7 @@ import { parseCloudEvent } from '../../shared/events/cloudevent.js';
 import { errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
+import { createNotifications, type Notifications } from '../../shared/notify/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
 
@@ -22,19 +23,29 @@ export interface DispatchFunctionDeps {
   readonly workflows: WorkflowBackend;
   readonly callbackBaseUrl: string;
   readonly publisher?: Publisher;
+  /** The notifiers (shared/notify); made here from the configuration when not handed in (local mode hands its own). */
+  readonly notifications?: Notifications;
 }
 
 export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
   // The PingSource and the KafkaSource on facteur.events: static token and/or OIDC (shared/auth).
   const auth = createAuthenticator(deps.config, { log: deps.log });
   void auth.warm();
+  // Notifications go out in the background: the tick and each event start a pass, none waits for it.
+  const notify = deps.notifications ?? createNotifications(deps);
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
     try {
       const sender = await auth.authenticate(req);
       if (sender.kind === 'oidc') deps.log.debug('dispatch: sender', { sub: sender.sub });
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a tick or a CloudEvent');
-      if (req.path === '/tick') return json(200, await tick(deps));
+      if (req.path === '/tick') {
+        try {
+          return json(200, await tick(deps));
+        } finally {
+          notify?.nudge();
+        }
+      }
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
       const event = parseCloudEvent(req);
       // The event is Facteur's own (the local bus), or a Kafka record whose value is the
@@ -51,6 +62,7 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       }
       // A finished task freed capacity: anyone's waiting task may use it.
       const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
+      notify?.nudge();
       return json(200, { dispatched: claims.length });
     } catch (err) {
       return reject(deps, req, err);

@@ -3,9 +3,11 @@ import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
+import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
+export type { GitHubNotifyConfig, NotifyConfig } from './notify.js';
 
 const secret = z
   .string()
@@ -156,8 +158,10 @@ const schema = z.object({
   FACTEUR_ALERT_FAILURE_WINDOW_MINUTES: int(1, 10_080).default(60),
   FACTEUR_GITHUB_IDEA_LABEL: z.string().trim().min(1).max(50).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable').default('facteur'),
   FACTEUR_DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the application's public key: 64 hex digits").optional(),
-  FACTEUR_DASHBOARD_URL: z.string().url().optional(),
+  // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
+  ...notifyShape,
 }).superRefine((p, ctx) => {
+  for (const problem of notifyProblems(p)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
   if (p.FACTEUR_STATUS_TOKEN && p.FACTEUR_API_TOKENS?.some((t) => t.name === 'status')) {
@@ -280,6 +284,8 @@ export interface Config {
     /** Base URL of the dashboard, for the links an answer gives. */
     readonly dashboardUrl: string | undefined;
   };
+  /** The GitHub and Discord notifiers (shared/notify). */
+  readonly notify: NotifyConfig;
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
   readonly unknownKeys: readonly string[];
 }
@@ -415,8 +421,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ideaSources: {
       githubLabel: p.FACTEUR_GITHUB_IDEA_LABEL,
       discordPublicKey: p.FACTEUR_DISCORD_PUBLIC_KEY?.toLowerCase(),
-      dashboardUrl: p.FACTEUR_DASHBOARD_URL,
+      dashboardUrl: p.FACTEUR_DASHBOARD_URL?.replace(/\/+$/, ''),
     },
+    notify: notifyConfig(p),
     unknownKeys,
   });
 }

@@ -9,6 +9,7 @@ import { NotFoundError, ValidationError, type Issue } from '../errors/index.js';
 import type { HttpRequest, HttpResponse } from '../http/index.js';
 import { route, type Route, type RouteContext } from '../http/router.js';
 import type { Logger } from '../log/index.js';
+import { isUuid } from '../validation/index.js';
 import { decideApproval, operate, ACTIONS, type Action } from '../operator/index.js';
 import { ASSETS, ASSET_VERSION } from './assets.js';
 import { loadFailures, renderFailures } from './failures.js';
@@ -108,6 +109,13 @@ export function dashboardRoutes(d: DashboardDeps): Route<unknown>[] {
       const v = await loadIdea(d.sql, id);
       if (!v) throw new NotFoundError(`no idea ${id}`);
       return pageWith(ctx, { title: String(v.detail.idea.title), nav: 'ideas', live: id }, (viewer) => renderIdea(v, viewer, links, dag === 'all'));
+    }),
+    // what notifiers and chat answers link to (`<FACTEUR_DASHBOARD_URL>/ideas/<id>`, the URL being …/ui)
+    route('GET', '/ui/ideas/{id}', 'viewer', 'dashboard: a link to one idea; answers with its page\'s address', async (ctx: Ctx) => {
+      plain(ctx, '/ui/ideas/{id}');
+      const id = ctx.params.id!;
+      if (!isUuid(id)) throw new ValidationError('invalid idea id', [{ path: 'id', message: 'must be a UUID' }], 'invalid_id');
+      return seeOther(`../idea?id=${id}`);
     }),
     route('GET', '/ui/run', 'viewer', 'dashboard: one run — events, artifacts, workflow and trace links; ?id=', async (ctx: Ctx) => {
       const id = idQuery(ctx.req);

@@ -26,6 +26,7 @@ import { createLogger, type Logger } from '../log/index.js';
 import { databaseStartupError, firstLine, StartupError } from './errors.js';
 import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
+import { createNotifications } from '../notify/index.js';
 import { createLocalServer } from './server.js';
 import { DASHBOARD_PATH } from './home.js';
 import { ensureSampleRepo } from './sample-repo.js';
@@ -210,7 +211,9 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     },
   };
   const handlers = new Map<string, Handler>();
-  const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks` };
+  // The notifiers (GitHub, Discord) when configured: passes in the background after each tick.
+  const notifications = createNotifications({ sql, config, log });
+  const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks`, ...(notifications ? { notifications } : {}) };
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, await FUNCTIONS[name](deps));
   // while shutting down, relayed events stay in the outbox for the next start
   const dispatch = handlers.get('dispatch')!;
@@ -221,7 +224,10 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     if (ticking || stopping) return;
     ticking = tick(deps)
       .catch((err) => log.warn('local tick failed', { err }))
-      .finally(() => (ticking = undefined));
+      .finally(() => {
+        ticking = undefined;
+        notifications?.nudge();
+      });
   };
   // A stage that ended without reporting is a failure of that stage: settled now, not
   // after the heartbeat timeout. Stages stopped on purpose are settled by whoever stopped them.

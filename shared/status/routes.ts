@@ -14,6 +14,7 @@ import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { METRICS_ROUTES } from '../metrics/routes.js';
+import { NOTIFY_ROUTES } from '../notify/routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
@@ -76,6 +77,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
     found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
   ...POLICY_API_ROUTES,
   ...METRICS_ROUTES,
+  ...NOTIFY_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;

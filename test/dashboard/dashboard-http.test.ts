@@ -77,6 +77,17 @@ describe('the dashboard over HTTP', () => {
     }
   });
 
+  it("a notifier's link <dashboard>/ideas/<id> leads to the idea's page; a bad id is a 400", async () => {
+    const auth = { authorization: `Bearer ${TOKENS.viewer}` };
+    const link = await fetch(`${status.url}/ui/ideas/${ids.i0}`, { headers: auth, redirect: 'manual' });
+    expect(link.status).toBe(303);
+    expect(new URL(link.headers.get('location')!, `${status.url}/ui/ideas/${ids.i0}`).href).toBe(`${status.url}/ui/idea?id=${ids.i0}`);
+    expect((await fetch(`${status.url}/ui/ideas/not-a-uuid`, { headers: auth, redirect: 'manual' })).status).toBe(400);
+    // signed out: to the sign-in page first
+    const out = await fetch(`${status.url}/ui/ideas/${ids.i0}`, { redirect: 'manual' });
+    expect(out.headers.get('location')).toMatch(/signin/);
+  });
+
   it('signs in with a token: the session cookie is HttpOnly, SameSite=Strict and holds neither the token nor its hash', async () => {
     const j = ui();
     const first = await j.request('ideas?state=all');

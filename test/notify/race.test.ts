@@ -1,0 +1,76 @@
+// Two notifier instances, each on its own connection pool (two replicas of dispatch), racing
+// over the same feed: every idea gets one status comment and every alert one Discord
+// message. What keeps it: the subject's lease, claimed with SKIP LOCKED in one statement.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config/index.js';
+import { silentLogger } from '../../shared/log/index.js';
+import { createNotifications, type Notifications } from '../../shared/notify/index.js';
+import { readFeed } from '../../shared/notify/feed.js';
+import { claimSubjects, release, type Claimed } from '../../shared/notify/ledger.js';
+import { extraPool } from '../helpers/db.js';
+import { submitIdea, type System } from '../helpers/system.js';
+import { notifyEnv, type FakeRemotes } from './fake-remotes.js';
+import { startNotifySystem, type NotifySystem } from './system.js';
+
+let t: NotifySystem;
+let sys: System;
+let remotes: FakeRemotes;
+let a: Notifications;
+let b: Notifications;
+
+beforeAll(async () => {
+  t = await startNotifySystem();
+  ({ sys, remotes, notify: a } = t);
+  // the second instance: its own pool, its own lease owner
+  b = createNotifications({ sql: extraPool(sys.db, 10), config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { owner: 'instance-b', passMs: 10_000 })!;
+});
+afterAll(() => t?.close());
+
+describe('two notifier instances racing', () => {
+  it('never post the same comment or message twice', async () => {
+    const ideas = [];
+    for (let i = 0; i < 12; i++) {
+      ideas.push(await submitIdea(sys, { id: `race-${i}-${Date.now()}`, title: `Race ${i}`, repository: i % 2 ? 'acme/web' : 'acme/api', source: { type: 'github_issue', ref: `${i % 2 ? 'acme/web' : 'acme/api'}#${100 + i}` } }));
+    }
+    for (let i = 0; i < 10; i++) {
+      await sys.db.sql`insert into codex_kb.outbox (type, source, topic, data)
+                       values ('facteur.alert.stuck_task', '/facteur/alerts', 'facteur.events', ${sys.db.sql.json({ ideaId: ideas[i]!.ideaId, message: `alert ${i}` })})`;
+    }
+    remotes.delayMs = 20;
+    const reports = await Promise.all([a.runOnce(), b.runOnce(), a.runOnce(), b.runOnce()]);
+    remotes.delayMs = 0;
+    // each event delivered once in all: 12 registrations and 10 alerts refresh the comments, 10 alerts on Discord
+    expect(reports.reduce((n, r) => n + r.sent, 0)).toBe(12 + 10 + 10);
+    for (const [i, idea] of ideas.entries()) {
+      const repo = i % 2 ? 'acme/web' : 'acme/api';
+      const creates = remotes.seen.filter((s) => s.method === 'POST' && s.path === `/github/repos/${repo}/issues/${100 + i}/comments`);
+      expect(creates, idea.ideaId).toHaveLength(1);
+    }
+    const alerts = remotes.messages.filter((m) => m.content.includes('stuck\\_task'));
+    expect(alerts).toHaveLength(10);
+    expect(new Set(alerts.map((m) => m.content)).size).toBe(10);
+    const [{ n }] = (await sys.db.sql`select count(*)::int as n from codex_kb.notify_deliveries where state <> 'sent'`) as any;
+    expect(n).toBe(0);
+    // none of these ideas moved: the sweep saw no move (the render time is kept to the microsecond)
+    await Promise.all([a.runOnce(), b.runOnce()]);
+    expect(await sys.db.sql`select idea_id from codex_kb.notify_deliveries where event_type = 'facteur.idea.moved'`).toHaveLength(0);
+  }, 60_000);
+
+  it('a leased subject is not claimed by another instance until it is released', async () => {
+    const { ideaId } = await submitIdea(sys, { id: `lease-${Date.now()}`, title: 'Lease', repository: 'acme/web', source: { type: 'github_issue', ref: 'acme/web#300' } });
+    const other = extraPool(sys.db, 2);
+    // the feed only: deliveries created, nothing sent yet
+    await readFeed(sys.db.sql, 'github');
+    const [first, second] = await Promise.all([claimSubjects(sys.db.sql, 'github', 'a', 8), claimSubjects(other, 'github', 'b', 8)]);
+    const mine = (c: Claimed[]) => c.filter((x) => x.subject === `idea:${ideaId}`);
+    expect(mine(first).length + mine(second).length).toBe(1);
+    const holder = mine(first).length ? 'a' : 'b';
+    const taken = mine(first)[0] ?? mine(second)[0]!;
+    expect(mine(await claimSubjects(holder === 'a' ? other : sys.db.sql, 'github', holder === 'a' ? 'b' : 'a', 8))).toEqual([]);
+    // a release by someone who does not hold the lease changes nothing
+    await release(sys.db.sql, taken, holder === 'a' ? 'b' : 'a');
+    expect(mine(await claimSubjects(other, 'github', 'c', 8))).toEqual([]);
+    await release(sys.db.sql, taken, holder);
+    expect(mine(await claimSubjects(other, 'github', 'c', 8))).toHaveLength(1);
+  });
+});
