@@ -14,6 +14,7 @@ import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
+import { contextFrom, eventSpan, inSpan, SpanKind, validTraceparent } from '../../shared/telemetry/index.js';
 
 export interface DispatchFunctionDeps {
   readonly sql: Sql;
@@ -34,24 +35,30 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       const sender = await auth.authenticate(req);
       if (sender.kind === 'oidc') deps.log.debug('dispatch: sender', { sub: sender.sub });
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a tick or a CloudEvent');
-      if (req.path === '/tick') return json(200, await tick(deps));
+      if (req.path === '/tick') return json(200, await inSpan('facteur.tick', { kind: SpanKind.SERVER, parent: contextFrom(req.headers['traceparent']), attributes: { 'faas.name': 'dispatch', 'faas.trigger': 'timer' } }, () => tick(deps)));
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
       const event = parseCloudEvent(req);
       // The event is Facteur's own (the local bus), or a Kafka record whose value is the
       // structured CloudEvent the outbox relay wrote (KafkaSource on facteur.events).
       let ideaId: string | undefined;
       let type = event.type;
+      // a record relayed from the outbox carries its trace in the structured event it holds
+      let traceparent = event.traceparent;
       try {
-        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; data?: { ideaId?: unknown } };
+        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; traceparent?: unknown; data?: { ideaId?: unknown } };
         const candidate = data.ideaId ?? data.data?.ideaId;
         if (typeof candidate === 'string' && isUuid(candidate)) ideaId = candidate;
         if (typeof data.type === 'string' && data.data !== undefined) type = data.type;
+        traceparent ??= validTraceparent(data.traceparent);
       } catch {
         // not JSON: schedule globally
       }
-      // A finished task freed capacity: anyone's waiting task may use it.
-      const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
-      return json(200, { dispatched: claims.length });
+      return await inSpan('facteur.dispatch', eventSpan('dispatch', { ...event, traceparent }), async (span) => {
+        // A finished task freed capacity: anyone's waiting task may use it.
+        const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
+        span.setAttributes({ ...(ideaId ? { 'facteur.idea_id': ideaId } : {}), 'facteur.dispatched': claims.length });
+        return json(200, { dispatched: claims.length });
+      });
     } catch (err) {
       return reject(deps, req, err);
     }

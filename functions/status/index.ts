@@ -6,6 +6,7 @@ import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import type { Handler } from '../../shared/http/index.js';
 import { createRouter } from '../../shared/http/router.js';
+import { traceHandler } from '../../shared/telemetry/http.js';
 import type { Logger } from '../../shared/log/index.js';
 import { STATUS_HANDLERS } from '../../shared/status/routes.js';
 
@@ -19,5 +20,6 @@ export interface StatusFunctionDeps {
 
 export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   const identifier = createIdentifier(deps.config);
-  return createRouter(STATUS_HANDLERS, { ...deps, authMode: identifier.mode }, { identifier, log: deps.log });
+  // one span per request; the route table's paths carry ids, so the span is named by the function
+  return traceHandler('status', createRouter(STATUS_HANDLERS, { ...deps, authMode: identifier.mode }, { identifier, log: deps.log }));
 }

@@ -22,6 +22,7 @@ import { recordTelemetry, recordWorkflowCompletion, type FactOutcome } from './f
 import type { Registrar } from './group-commit.js';
 import { requireUtf8Charset } from '../validation/index.js';
 import { handleGithubWebhook } from '../approvals/github.js';
+import { activeTraceparent, newRootTraceparent, traceIdOf } from '../telemetry/index.js';
 
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
 import { createHash } from 'node:crypto';
@@ -78,9 +79,14 @@ export function deliveryKeyOf(event: ReceivedEvent): string {
   return `ce:${event.source}#${event.id}`;
 }
 
-export function traceIdOf(traceparent: string | undefined): string | null {
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '');
-  return m ? m[1]! : null;
+/**
+ * The trace an idea registered from `event` lives in: the intake span's context when one is
+ * active (a child of the event's traceparent, or a new root the SDK made), else the event's
+ * own valid traceparent, else a new root, so that every idea has a trace to hand to its runs
+ * even with no SDK loaded. A redelivery for an existing idea keeps that idea's trace.
+ */
+export function ideaTraceContext(event: ReceivedEvent): string {
+  return activeTraceparent() ?? event.traceparent ?? newRootTraceparent();
 }
 
 /**
@@ -110,7 +116,7 @@ function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number):
   const derived = deriveIntent(spec, event.data);
   const key = spec.id ? `idea-spec:${spec.id}` : deliveryKeyOf(event);
   const source = spec.source ?? { type: 'api' as const, ref: spec.id ? `idea-spec:${spec.id}` : `delivery:${key}` };
-  const traceContext = event.traceparent ?? null;
+  const traceContext = ideaTraceContext(event);
   return {
     delivery: { key, deliveryId: spec.id, kind: 'idea_spec', topic, ceSource: event.source, ceId: event.id, rawDigest: derived.rawDigest },
     idea: {
@@ -141,7 +147,7 @@ function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number):
       maxAttempts,
     },
     actor: spec.initiator ? `${spec.initiator.kind}:${spec.initiator.login}` : `intake:${topic}`,
-    traceId: traceIdOf(traceContext ?? undefined),
+    traceId: traceIdOf(traceContext),
     traceContext,
   };
 }
@@ -156,7 +162,7 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
   const taskKey =
     task.stage === 'planning' ? 'planning' : task.stage === 'implementation' ? 'gh-implementation' : `gh-review-${fingerprint}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128);
   const rawDigest = createHash('sha256').update(event.data).digest('hex');
-  const traceContext = event.traceparent ?? null;
+  const traceContext = ideaTraceContext(event);
   return {
     delivery: { key: `github-delivery:${task.deliveryId}`, deliveryId: task.deliveryId, kind: route, topic, ceSource: event.source, ceId: event.id, rawDigest },
     idea: {
@@ -194,7 +200,7 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
       maxAttempts,
     },
     actor: task.sender ? `github:${task.sender}` : `intake:${topic}`,
-    traceId: traceIdOf(traceContext ?? undefined),
+    traceId: traceIdOf(traceContext),
     traceContext,
   };
 }
