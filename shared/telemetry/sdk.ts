@@ -28,7 +28,7 @@ export interface StartedSdk {
  * Random ids, except for a span started with PRESET_SPAN_ID in its active context (a stage
  * span: its id was given to the run's steps as their parent before the span existed).
  */
-class PresetIdGenerator implements IdGenerator {
+export class PresetIdGenerator implements IdGenerator {
   readonly #random = new RandomIdGenerator();
   generateTraceId(): string {
     return this.#random.generateTraceId();
