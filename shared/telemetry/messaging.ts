@@ -5,16 +5,10 @@
 import { context, SpanKind, type Span } from '@opentelemetry/api';
 import { cloudEventAttributes, contextFrom, failed, inTrace, traceparentOf, tracer } from './tracing.js';
 import { validTraceparent } from './traceparent.js';
+import type { OutboxEvent } from '../outbox/index.js';
 
-export interface Publishable {
-  readonly eventId: string;
-  readonly type: string;
-  readonly source: string;
-  readonly subject: string | null;
-  readonly topic: string;
-  readonly key: string | null;
-  readonly traceContext: string | null;
-}
+/** What of an outbox event its publish span describes. */
+export type Publishable = Pick<OutboxEvent, 'eventId' | 'type' | 'source' | 'subject' | 'topic' | 'key' | 'traceContext'>;
 
 export interface PublishSpan {
   /** What the published record carries: the span's context, or the event's own without an SDK. */

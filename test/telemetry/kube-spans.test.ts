@@ -36,7 +36,7 @@ describe('Kubernetes calls', () => {
     });
     // the Workflow carries the run's trace context for its steps, as given
     const stored = await kube.waitForCreate((w) => w.metadata.name === wf.metadata.name, 1_000);
-    expect(stored.spec.arguments?.parameters?.find((p) => p.name === 'traceparent')?.value).toBe(sampleInput().traceparent);
+    expect(stored.spec.arguments?.parameters?.find((p: { name: string; value?: string }) => p.name === 'traceparent')?.value).toBe(sampleInput().traceparent);
   });
 
   it('make no span outside any trace', async () => {
