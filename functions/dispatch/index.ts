@@ -42,14 +42,16 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       // structured CloudEvent the outbox relay wrote (KafkaSource on facteur.events).
       let ideaId: string | undefined;
       let type = event.type;
-      // a record relayed from the outbox carries its trace in the structured event it holds
-      let traceparent = event.traceparent;
+      // A record relayed from the outbox carries its trace in the structured event it holds
+      // (and as its `traceparent` header): that is the event's own context, preferred to the
+      // delivery's HTTP one, which a KafkaSource may start afresh.
+      let traceparent = validTraceparent(event.kafkaHeaders['traceparent']) ?? event.traceparent;
       try {
         const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; traceparent?: unknown; data?: { ideaId?: unknown } };
         const candidate = data.ideaId ?? data.data?.ideaId;
         if (typeof candidate === 'string' && isUuid(candidate)) ideaId = candidate;
         if (typeof data.type === 'string' && data.data !== undefined) type = data.type;
-        traceparent ??= validTraceparent(data.traceparent);
+        traceparent = validTraceparent(data.traceparent) ?? traceparent;
       } catch {
         // not JSON: schedule globally
       }

@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseTraceparent, runSpanId, runTraceparent } from '../../shared/telemetry/index.js';
 import { parentOf, recordSpans } from '../helpers/spans.js';
+import { postEvent } from '../helpers/http.js';
 import { startSystem, submitIdea, tick, WorkflowWatch } from '../helpers/system.js';
 
 const rec = recordSpans();
@@ -47,6 +48,25 @@ describe('a run\'s trace', () => {
       expect(stage.spanContext()).toMatchObject({ traceId: ideaTrace.traceId, spanId: runSpanId(step.runId) });
       expect(parentOf(stage)).toBe(ideaTrace.spanId);
       expect(stage.attributes).toMatchObject({ 'facteur.run_id': step.runId, 'facteur.task_key': 'planning', 'facteur.run.status': 'cancelled', 'facteur.attempt': 1, 'facteur.workflow': step.name });
+    } finally {
+      await sys.close();
+    }
+  });
+
+  it('dispatch takes a relayed record\'s trace from the structured event it holds, not from the delivery', async () => {
+    const sys = await startSystem();
+    try {
+      rec.reset();
+      const { ideaId } = await submitIdea(sys, { id: 'relayed' });
+      const relayed = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+      const delivery = `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`;
+      const value = { specversion: '1.0', id: 'e-1', type: 'facteur.idea.registered', source: '/facteur/intake', data: { ideaId }, traceparent: relayed };
+      const res = await postEvent(sys.urls.dispatch, { topic: 'facteur.events', body: JSON.stringify(value), headers: { traceparent: delivery } });
+      expect(res.status).toBe(200);
+      const span = rec.spans().find((s) => s.name === 'facteur.dispatch')!;
+      expect(span.spanContext().traceId).toBe('a'.repeat(32));
+      expect(parentOf(span)).toBe('b'.repeat(16));
+      expect(span.attributes).toMatchObject({ 'facteur.idea_id': ideaId, 'facteur.dispatched': 1, 'cloudevents.event_type': 'dev.knative.kafka.event' });
     } finally {
       await sys.close();
     }
