@@ -7,7 +7,7 @@
 // standard variables (OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT, _HEADERS, _TIMEOUT,
 // OTEL_BSP_*); resource from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES over Facteur's
 // default service name. Only traces: no metrics or logs pipelines are built.
-import { context, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { context } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, envDetector, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -40,8 +40,8 @@ export class PresetIdGenerator implements IdGenerator {
 }
 
 export function startSdk(opts: SdkOptions): StartedSdk {
-  // The SDK's own complaints (an unreachable collector) on stderr, never thrown.
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
+  // The SDK's own complaints (an unreachable collector) stay silent unless OTEL_LOG_LEVEL
+  // asks for them (the NodeSDK reads it): a step's and local mode's stderr are read by people.
   const sdk = new NodeSDK({
     // Detected attributes (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME) merge over this base.
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': opts.serviceName, 'service.namespace': 'facteur' })),
