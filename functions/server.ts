@@ -13,6 +13,7 @@ import { createLogger } from '../shared/log/index.js';
 import { databaseStartupError, debugStack, startupLine, StartupError } from '../shared/local/errors.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
 import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
+import { startTelemetry } from '../shared/telemetry/index.js';
 
 // Start-up failures are one line with what to do (a bad setting, the database unreachable,
 // the port in use), as in local mode; the stack only with FACTEUR_LOG_LEVEL=debug.
@@ -42,6 +43,11 @@ if ((target === 'status' || target === 'policy') && !anyCredential && !config.al
   log.error('FACTEUR_API_TOKENS (or FACTEUR_STATUS_TOKEN, or FACTEUR_TAILSCALE_IDENTITY behind tailscale serve) is required for this function (or FACTEUR_ALLOW_UNAUTHENTICATED=true, not for production)');
   process.exit(2);
 }
+// Traces only when an OTLP endpoint is set: the SDK is not even loaded otherwise (cold starts).
+const telemetry = await startTelemetry(process.env, `facteur-${target}`).catch((err: unknown) => {
+  log.warn('tracing could not start; serving without it', { error: (err as Error).message });
+  return undefined;
+});
 if (!config.databaseUrl) {
   log.error('DATABASE_URL is required (local mode with an embedded database is `npm start`)');
   process.exit(2);
@@ -136,7 +142,7 @@ server.listen(config.port, () => log.info('serving', { target, port: config.port
 const shutdown = () => {
   server.close();
   void (relay?.idle() ?? Promise.resolve())
-    .then(() => Promise.allSettled([sql.end({ timeout: 5 }), publisher?.close()]))
+    .then(() => Promise.allSettled([sql.end({ timeout: 5 }), publisher?.close(), telemetry?.shutdown()]))
     .finally(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);

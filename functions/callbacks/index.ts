@@ -9,8 +9,9 @@ import { authenticateRun, recordRunEvent } from '../../shared/callbacks/index.js
 import { NonRetriableError, NotFoundError, RetryableError, ValidationError, messageOf } from '../../shared/errors/index.js';
 import { errorBody, errorResponse, json, pathParam, type Handler } from '../../shared/http/index.js';
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
-import { requireUtf8Charset } from '../../shared/validation/index.js';
 import type { Logger } from '../../shared/log/index.js';
+import { traceHandler } from '../../shared/telemetry/http.js';
+import { isUuid, requireUtf8Charset } from '../../shared/validation/index.js';
 
 export interface CallbacksFunctionDeps {
   readonly sql: Sql;
@@ -23,6 +24,18 @@ export interface CallbacksFunctionDeps {
 const ROUTE = /^\/v1\/runs\/([^/]+)\/events$/;
 
 export function createCallbacksHandler(deps: CallbacksFunctionDeps): Handler {
+  // The step sends its run's trace context (TRACEPARENT) on every callback: these spans, and
+  // the dispatch of successors they do, are children of the run's stage span.
+  return traceHandler('callbacks', callbacks(deps), {
+    route: (req) => (ROUTE.test(req.path) ? '/v1/runs/{runId}/events' : req.path === '/healthz' ? '/healthz' : 'unknown'),
+    attributes: (req) => {
+      const id = ROUTE.exec(req.path)?.[1];
+      return id && isUuid(id) ? { 'facteur.run_id': id } : {};
+    },
+  });
+}
+
+function callbacks(deps: CallbacksFunctionDeps): Handler {
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
     let runId: string;

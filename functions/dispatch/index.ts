@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
+import { contextFrom, eventSpan, inSpan, SpanKind, validTraceparent } from '../../shared/telemetry/index.js';
 
 export interface DispatchFunctionDeps {
   readonly sql: Sql;
@@ -41,7 +42,7 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       if (req.method !== 'POST') throw new NonRetriableError('method_not_allowed', 'POST a tick or a CloudEvent');
       if (req.path === '/tick') {
         try {
-          return json(200, await tick(deps));
+          return json(200, await inSpan('facteur.tick', { kind: SpanKind.SERVER, parent: contextFrom(req.headers['traceparent']), attributes: { 'faas.name': 'dispatch', 'faas.trigger': 'timer' } }, () => tick(deps)));
         } finally {
           notify?.nudge();
         }
@@ -52,18 +53,26 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
       // structured CloudEvent the outbox relay wrote (KafkaSource on facteur.events).
       let ideaId: string | undefined;
       let type = event.type;
+      // A record relayed from the outbox carries its trace in the structured event it holds
+      // (and as its `traceparent` header): that is the event's own context, preferred to the
+      // delivery's HTTP one, which a KafkaSource may start afresh.
+      let traceparent = validTraceparent(event.kafkaHeaders['traceparent']) ?? event.traceparent;
       try {
-        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; data?: { ideaId?: unknown } };
+        const data = JSON.parse(event.data.toString('utf8')) as { ideaId?: unknown; type?: unknown; traceparent?: unknown; data?: { ideaId?: unknown } };
         const candidate = data.ideaId ?? data.data?.ideaId;
         if (typeof candidate === 'string' && isUuid(candidate)) ideaId = candidate;
         if (typeof data.type === 'string' && data.data !== undefined) type = data.type;
+        traceparent = validTraceparent(data.traceparent) ?? traceparent;
       } catch {
         // not JSON: schedule globally
       }
-      // A finished task freed capacity: anyone's waiting task may use it.
-      const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
-      notify?.nudge();
-      return json(200, { dispatched: claims.length });
+      return await inSpan('facteur.dispatch', eventSpan('dispatch', { ...event, traceparent }), async (span) => {
+        // A finished task freed capacity: anyone's waiting task may use it.
+        const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
+        notify?.nudge();
+        span.setAttributes({ ...(ideaId ? { 'facteur.idea_id': ideaId } : {}), 'facteur.dispatched': claims.length });
+        return json(200, { dispatched: claims.length });
+      });
     } catch (err) {
       return reject(deps, req, err);
     }

@@ -11,6 +11,7 @@ import { createGroupRegistrar, deadLetterOf, deliveryKeyOf, intake, recordDeadLe
 import type { Logger } from '../../shared/log/index.js';
 import { WebhookSignatureError } from '../../shared/approvals/github.js';
 import { DISCORD_PATH, DISCORD_TOPIC, handleDiscordInteraction } from '../../shared/intake/discord.js';
+import { eventSpan, inSpan } from '../../shared/telemetry/index.js';
 
 export interface IntakeFunctionDeps {
   readonly sql: Sql;
@@ -37,13 +38,17 @@ export function createIntakeHandler(d: IntakeFunctionDeps): Handler {
       if (req.bodyTruncated || size > deps.config.maxBodyBytes) {
         throw new NonRetriableError('payload_too_large', `body is ${size} bytes; the limit is ${deps.config.maxBodyBytes}`);
       }
-      event = parseCloudEvent(req);
-      const out = await intake(deps, event, sender);
-      if (!('ideaId' in out)) {
-        return json(out.duplicate ? 200 : 202, { ...out.body, duplicate: out.duplicate });
-      }
-      const body = { ideaId: out.ideaId, taskId: out.taskId, duplicate: out.duplicate, ...(out.duplicate && !out.sameContent ? { sameContent: false } : {}) };
-      return json(out.duplicate ? 200 : 202, body);
+      const received = (event = parseCloudEvent(req));
+      // the event's span: a child of its traceparent (or a new root), the idea's trace from then on
+      return await inSpan('facteur.intake', eventSpan('intake', received), async (span) => {
+        const out = await intake(deps, received, sender);
+        if (!('ideaId' in out)) {
+          return json(out.duplicate ? 200 : 202, { ...out.body, duplicate: out.duplicate });
+        }
+        span.setAttributes({ 'facteur.idea_id': out.ideaId, 'facteur.task_id': out.taskId, 'facteur.duplicate': out.duplicate });
+        const body = { ideaId: out.ideaId, taskId: out.taskId, duplicate: out.duplicate, ...(out.duplicate && !out.sameContent ? { sameContent: false } : {}) };
+        return json(out.duplicate ? 200 : 202, body);
+      });
     } catch (err) {
       return reject(deps, req, event, err);
     }

@@ -6,6 +6,7 @@ import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import type { Handler } from '../../shared/http/index.js';
 import { createRouter } from '../../shared/http/router.js';
+import { traceHandler } from '../../shared/telemetry/http.js';
 import type { Logger } from '../../shared/log/index.js';
 import { POLICY_HANDLERS } from '../../shared/policy/routes.js';
 
@@ -17,5 +18,6 @@ export interface PolicyFunctionDeps {
 
 export function createPolicyHandler(deps: PolicyFunctionDeps): Handler {
   const identifier = createIdentifier(deps.config);
-  return createRouter(POLICY_HANDLERS, { ...deps, authMode: identifier.mode }, { identifier, log: deps.log });
+  // one span per request; the route table's paths carry ids, so the span is named by the function
+  return traceHandler('policy', createRouter(POLICY_HANDLERS, { ...deps, authMode: identifier.mode }, { identifier, log: deps.log }));
 }

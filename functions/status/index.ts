@@ -6,6 +6,7 @@ import type { Config } from '../../shared/config/index.js';
 import type { Sql } from '../../shared/db/index.js';
 import type { Handler } from '../../shared/http/index.js';
 import { createRouter } from '../../shared/http/router.js';
+import { traceHandler } from '../../shared/telemetry/http.js';
 import type { Logger } from '../../shared/log/index.js';
 import { STATUS_HANDLERS } from '../../shared/status/routes.js';
 import { createDashboard } from '../../shared/dashboard/index.js';
@@ -23,5 +24,6 @@ export function createStatusHandler(deps: StatusFunctionDeps): Handler {
   // the dashboard (shared/dashboard) beside the API: its own route table under /ui/
   const dashboard = createDashboard(deps, identifier);
   const router = createRouter([...STATUS_HANDLERS, ...dashboard.routes], { ...deps, authMode: identifier.mode }, { identifier: dashboard.identifier, log: deps.log });
-  return dashboard.wrap(router);
+  // one span per request; the route table's paths carry ids, so the span is named by the function
+  return traceHandler('status', dashboard.wrap(router));
 }

@@ -14,6 +14,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import { NonRetriableError, RetryableError, messageOf } from '../errors/index.js';
+import { inTracedSpan, SpanKind, type Span } from '../telemetry/tracing.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. */
@@ -81,8 +82,14 @@ export function createCall(options: CallOptions): Call {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
-  return async function call<T>(what: string, send: (o: ConfigurationOptions) => Promise<T>, contentType?: string): Promise<T> {
+  return function call<T>(what: string, send: (o: ConfigurationOptions) => Promise<T>, contentType?: string): Promise<T> {
+    // one span per call, retries included (`what` is "create workflow <ns>/<name>": its verb and kind name the span)
+    const attributes = { 'k8s.request': what, 'k8s.namespace.name': /\s([^\s/]+)\/\S+$/.exec(what)?.[1] ?? '' };
+    return inTracedSpan(`kubernetes ${what.split(' ').slice(0, 2).join(' ')}`, { kind: SpanKind.CLIENT, attributes }, (span) => retried(what, send, contentType, span));
+  };
+  async function retried<T>(what: string, send: (o: ConfigurationOptions) => Promise<T>, contentType: string | undefined, span: Span): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      span.setAttribute('facteur.attempts', attempt);
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), timeoutMs);
       try {
@@ -105,7 +112,7 @@ export function createCall(options: CallOptions): Call {
         clearTimeout(timer);
       }
     }
-  };
+  }
 }
 
 /** Per-request options: the abort signal that enforces the timeout, and a content type. */

@@ -10,6 +10,7 @@
 import { ValidationError, type Issue } from '../errors/index.js';
 import { labelValue, workflowName, type Stage } from './names.js';
 import { gitBranchProblem, repositoryProblem } from '../validation/refs.js';
+import { parseTraceparent } from '../telemetry/traceparent.js';
 
 export const DEFAULT_NAMESPACE = 'argo-workflows';
 export const DEFAULT_SERVICE_ACCOUNT = 'argo-workflows-workflow';
@@ -81,7 +82,7 @@ export interface WorkflowInput {
   readonly eventBody: unknown;
   /** Where `facteur-step` posts this run's events (CONTRACTS §7). */
   readonly callbackUrl: string;
-  /** W3C trace context of the submitting span. */
+  /** W3C trace context of the run (its stage span; shared/telemetry): the steps' TRACEPARENT. */
   readonly traceparent?: string;
   readonly intentAnchor?: string;
   readonly retrievedContext?: string;
@@ -92,7 +93,6 @@ export interface WorkflowInput {
 }
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const ISSUE_NUMBER = /^\d{1,20}$/;
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\/:@-]{0,254}$/;
 
@@ -112,7 +112,7 @@ export function buildWorkflow(input: WorkflowInput): Workflow {
   check(refProblem(base) === undefined, 'base', `must be a git branch name: ${refProblem(base) ?? ''}`);
   check(RUN_ID.test(input.runId ?? ''), 'runId', 'must be 1–128 letters, digits, . _ : -');
   check(callbackUrl !== undefined, 'callbackUrl', 'must be an http(s) URL without braces');
-  check(input.traceparent === undefined || TRACEPARENT.test(input.traceparent), 'traceparent', 'must be a W3C traceparent');
+  check(input.traceparent === undefined || parseTraceparent(input.traceparent) !== undefined, 'traceparent', 'must be a W3C traceparent (version 00, non-zero ids)');
   check(issueNumber === undefined || ISSUE_NUMBER.test(issueNumber), 'issueNumber', 'must be a whole number');
   check(input.image === undefined || IMAGE.test(input.image), 'image', 'must be an image reference');
   let name = '';

@@ -16,6 +16,7 @@ import { moveTask } from '../lifecycle/transitions.js';
 import { exceeded, ideaLimits, repositoryLimits, type BudgetsRule, type Limits, type Spend } from '../policy/budgets.js';
 import { judge, recordFindings } from '../policy/findings.js';
 import { policyForIdea } from '../policy/store.js';
+import { recordStageSpansOnCommit } from '../lifecycle/stage-spans.js';
 
 export interface Usage {
   readonly inputTokens?: number;
@@ -72,6 +73,7 @@ export async function stopIfOverBudget(tx: Tx, config: Pick<Config, 'topics'>, r
     update codex_kb.task_runs set status = 'cancelled', completed_at = now(), error_code = 'budget_exceeded', error_message = ${message}
      where id = ${run.id} and status in ('submitting', 'running') returning id`;
   if (cancelled.length === 0) return undefined;
+  await recordStageSpansOnCommit(tx, [run.id]);
   await moveTask(tx, run.task_id, ['submitting', 'running'], 'blocked', message);
   await blockIdea(tx, run.idea_id, message);
   const finding = judge(

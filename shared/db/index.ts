@@ -3,6 +3,7 @@
 import postgres from 'postgres';
 import { RetryableError } from '../errors/index.js';
 import { isUnavailable } from './errors.js';
+import { inTracedSpan, SpanKind } from '../telemetry/tracing.js';
 
 export { PgCode, pgCode, isUnavailable, isContention } from './errors.js';
 export { migrate, defaultMigrationsDir, type MigrationResult } from './migrate.js';
@@ -46,18 +47,51 @@ export function reconnectDelayS(failures: number): number {
  * Runs `fn` in a transaction (commit on return, rollback on throw), holding the
  * transaction-scoped advisory locks on `locks` (sorted; see lockXact) from its start. A
  * database that cannot be reached becomes a RetryableError, so adapters answer 503 and
- * the sender retries.
+ * the sender retries. Each transaction is a span (postgres.js has no instrumentation of
+ * its own) when a trace is active; what `afterCommit` queued on `tx` runs once it committed.
  */
 export async function transaction<T>(sql: Sql, locks: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-  try {
-    return (await sql.begin(async (t) => {
-      const tx = t as Tx;
-      if (locks.length) await lockXact(tx, ...locks);
-      return fn(tx);
-    })) as T;
-  } catch (err) {
-    throw asRetryable(err);
+  const hooks: (() => void)[] = [];
+  const run = async () => {
+    try {
+      return (await sql.begin(async (t) => {
+        const tx = t as Tx;
+        COMMIT_HOOKS.set(tx, hooks);
+        if (locks.length) await lockXact(tx, ...locks);
+        return fn(tx);
+      })) as T;
+    } catch (err) {
+      throw asRetryable(err);
+    }
+  };
+  // a span only within a trace (a request's): a transaction of a local-mode tick is no trace of its own
+  const result = await inTracedSpan('db.transaction', { kind: SpanKind.CLIENT, attributes: transactionAttributes(locks) }, run);
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // an after-commit hook (telemetry) never fails what committed
+    }
   }
+  return result;
+}
+
+// the database semantic conventions; lock keys name scopes (`idea:<uuid>`), not data
+function transactionAttributes(locks: readonly string[]) {
+  return { 'db.system.name': 'postgresql', 'db.operation.name': 'transaction', 'facteur.db.locks': locks.length };
+}
+
+const COMMIT_HOOKS = new WeakMap<Tx, (() => void)[]>();
+
+/**
+ * Runs `fn` after `tx` committed (never when it rolled back), for effects outside the
+ * database that must not claim what did not happen, such as a stage span. Outside a
+ * `transaction()` (a caller's own `sql.begin`, the pool) it runs at once.
+ */
+export function afterCommit(tx: Queryable, fn: () => void): void {
+  const hooks = COMMIT_HOOKS.get(tx as Tx);
+  if (hooks) hooks.push(fn);
+  else fn();
 }
 
 export function asRetryable(err: unknown): unknown {

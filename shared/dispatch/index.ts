@@ -18,6 +18,7 @@ import { settleRun } from '../lifecycle/advance.js';
 import { topologicalOrder } from '../plans/graph.js';
 import { ACTIVE_RUN_STATUSES, type RunStatus, type Stage } from '../lifecycle/states.js';
 import { isUuid } from '../validation/index.js';
+import { contextForTrace, inSpan, runTraceparent, validTraceparent } from '../telemetry/index.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
@@ -61,7 +62,9 @@ interface RunToSubmit {
   issue_number: string | null;
   payload: unknown;
   intent_anchor: string | null;
+  /** The idea's trace context. */
   trace_context: string | null;
+  run_trace_context: string | null;
   idea_title: string;
   dependencies: { key: string; branch: string | null }[] | null;
   implementation: { key: string; branch: string | null; title: string; state: string; dependsOn: string[] }[] | null;
@@ -83,7 +86,7 @@ export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]):
   const runs = await deps.sql<RunToSubmit[]>`
     select r.id, r.attempt, r.external_run_id, r.task_id, r.idea_id, r.stage, t.key, t.title, t.description, t.prompt,
            t.branch, t.base, t.acceptance_criteria, t.paths, t.metadata as task_metadata, i.repository, i.issue_number::text,
-           i.payload, i.intent_anchor, i.trace_context, i.title as idea_title,
+           i.payload, i.intent_anchor, i.trace_context, r.trace_context as run_trace_context, i.title as idea_title,
            -- what facteur-agent builds on: an implementation task starts from its hard
            -- dependencies' branches; review, integration and deploy see every implementation task
            case when r.stage = 'implementation' then (
@@ -100,10 +103,21 @@ export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]):
       join codex_kb.tasks t on t.id = r.task_id
       join codex_kb.ideas i on i.id = r.idea_id
      where r.id = any(${runIds as string[]}::uuid[]) and r.status = 'submitting'`;
-  await Promise.all(runs.map((r) => submitOne(deps, r, secret)));
+  await Promise.all(runs.map((r) => submitTraced(deps, r, secret)));
 }
 
-async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>): Promise<void> {
+/**
+ * The submission's span, in the idea's trace: under whatever asked for it when that is the
+ * same trace (the idea's event, its run's callback), else under the idea's own context. The run's own trace context (its stage span,
+ * shared/telemetry) is what its Workflow's steps get as TRACEPARENT.
+ */
+function submitTraced(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>): Promise<void> {
+  const traceparent = validTraceparent(r.run_trace_context) ?? runTraceparent(r.trace_context, r.id);
+  const attributes = { 'facteur.idea_id': r.idea_id, 'facteur.task_key': r.key, 'facteur.run_id': r.id, 'facteur.attempt': r.attempt, 'facteur.stage': r.stage, 'facteur.workflow': r.external_run_id };
+  return inSpan('facteur.workflow.submit', { attributes, parent: contextForTrace(r.trace_context) }, () => submitOne(deps, r, secret, traceparent));
+}
+
+async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>, traceparent: string | undefined): Promise<void> {
   let workflow: Workflow;
   try {
     workflow = buildWorkflow({
@@ -136,7 +150,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
         ...r.task_metadata,
       },
       callbackUrl: callbackUrl(deps.callbackBaseUrl, r.id),
-      ...(r.trace_context ? { traceparent: r.trace_context } : {}),
+      ...(traceparent ? { traceparent } : {}),
       ...(r.intent_anchor ? { intentAnchor: r.intent_anchor } : {}),
       namespace: deps.workflows.namespace,
       serviceAccountName: deps.config.workflows.serviceAccount,
@@ -156,7 +170,8 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
     await deps.sql`
       with run as (
         update codex_kb.task_runs set status = 'running', workflow_uid = ${res.uid}, namespace = ${deps.workflows.namespace},
-               submitted_at = coalesce(submitted_at, now()), submit_attempts = submit_attempts + 1
+               submitted_at = coalesce(submitted_at, now()), submit_attempts = submit_attempts + 1,
+               trace_context = coalesce(trace_context, ${traceparent ?? null})
          where id = ${r.id} and status = 'submitting'
         returning id
       )

@@ -5,6 +5,7 @@ import { CloudEvent, ValidationError as CeValidationError } from 'cloudevents';
 import { ValidationError, type Issue } from '../errors/index.js';
 import type { HttpRequest } from '../http/index.js';
 import { badText, parseJsonBytes, printable, requireUtf8Charset } from '../validation/index.js';
+import { validTraceparent } from '../telemetry/traceparent.js';
 
 export interface ReceivedEvent {
   readonly mode: 'binary' | 'structured';
@@ -23,6 +24,7 @@ export interface ReceivedEvent {
   readonly extensions: Readonly<Record<string, string>>;
   readonly contentType: string | undefined;
   readonly data: Buffer;
+  /** The W3C traceparent of the event (the CloudEvents distributed-tracing extension, else the HTTP header), only when valid. */
   readonly traceparent: string | undefined;
 }
 
@@ -57,7 +59,8 @@ function parseStructured(req: HttpRequest): ReceivedEvent {
   const attrs: Record<string, string> = {};
   const issues: Issue[] = [];
   for (const [k, v] of Object.entries(e)) {
-    if (k === 'data' || k === 'data_base64') continue;
+    // a traceparent that is not even a string is ignored like any other malformed one (build)
+    if (k === 'data' || k === 'data_base64' || (k === 'traceparent' && typeof v !== 'string')) continue;
     if (typeof v === 'string') attrs[k] = v;
     else if (typeof v === 'number' || typeof v === 'boolean') attrs[k] = String(v);
     else issues.push({ path: k, message: 'attribute must be a string' });
@@ -68,7 +71,7 @@ function parseStructured(req: HttpRequest): ReceivedEvent {
   else if (e['data'] === undefined) data = Buffer.alloc(0);
   else data = Buffer.from(JSON.stringify(e['data']), 'utf8');
   if (issues.length) throw new ValidationError('invalid CloudEvent attributes', issues);
-  return build('structured', attrs, attrs['datacontenttype'], data, req.headers['traceparent'] ?? attrs['traceparent']);
+  return build('structured', attrs, attrs['datacontenttype'], data, req.headers['traceparent']);
 }
 
 function build(
@@ -76,8 +79,13 @@ function build(
   attrs: Record<string, string>,
   contentType: string | undefined,
   data: Buffer,
-  traceparent: string | undefined,
+  httpTraceparent: string | undefined,
 ): ReceivedEvent {
+  // The distributed-tracing extension (`ce-traceparent`, or the structured attribute) names
+  // the context the event was created in; the HTTP header only the last hop's. Either is
+  // taken only when valid: a malformed one is ignored (a new root), never a reason to refuse.
+  const traceparent = validTraceparent(attrs['traceparent']) ?? validTraceparent(httpTraceparent);
+  delete attrs['traceparent'];
   const issues: Issue[] = [];
   const where = mode === 'binary' ? 'headers.ce-' : '';
   // attributes are stored (deliveries, dead letters) and echoed: `%00` in a header is a NUL
@@ -108,7 +116,7 @@ function build(
   const extensions: Record<string, string> = {};
   for (const [k, v] of Object.entries(attrs)) {
     if (k.startsWith('kafkaheader')) kafkaHeaders[k.slice('kafkaheader'.length)] = v;
-    else if (!CORE.has(k) && k !== 'key' && k !== 'traceparent') extensions[k] = v;
+    else if (!CORE.has(k) && k !== 'key') extensions[k] = v;
   }
   const source = attrs['source']!;
   const hash = source.lastIndexOf('#');

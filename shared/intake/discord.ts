@@ -7,7 +7,8 @@ import type { Config } from '../config/index.js';
 import { NonRetriableError, NotFoundError } from '../errors/index.js';
 import { json, type HttpRequest, type HttpResponse } from '../http/index.js';
 import { discordPublicKey, ephemeral, parseInteraction, problemsMessage, registeredMessage, verifyInteraction } from '../sources/discord.js';
-import { preparedFromSpec, registerPrepared, type RegisterDeps } from './spec-input.js';
+import { ideaTraceContext, preparedFromSpec, registerPrepared, type RegisterDeps } from './spec-input.js';
+import { parseTraceparent } from '../telemetry/index.js';
 
 export { DISCORD_PATH } from '../sources/discord.js';
 
@@ -34,7 +35,7 @@ export async function handleDiscordInteraction(deps: DiscordDeps, req: HttpReque
     case 'idea': {
       const prepared = preparedFromSpec(interaction.spec, req.body, {
         key: `discord-interaction:${interaction.id}`, deliveryId: interaction.id, topic: DISCORD_TOPIC, ceSource: '/discord/interactions',
-        ceId: interaction.id, traceContext: req.headers['traceparent'] ?? null,
+        ceId: interaction.id, traceContext: ideaTraceContext({ traceparent: parseTraceparent(req.headers['traceparent']) ? req.headers['traceparent'] : undefined }),
       }, deps.config.lifecycle.maxAttempts);
       const r = await registerPrepared(deps, prepared, null);
       return json(200, ephemeral(registeredMessage(r.ideaId, r.duplicate, deps.config.ideaSources.dashboardUrl)));

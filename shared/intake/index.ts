@@ -24,6 +24,7 @@ import type { Registrar } from './group-commit.js';
 import { requireUtf8Charset } from '../validation/index.js';
 import { handleGithubWebhook, readGithubWebhook } from '../approvals/github.js';
 import { ideaFromIssue } from './issues.js';
+import { ideaTraceContext } from './spec-input.js';
 
 export { createGroupRegistrar, type Registrar } from './group-commit.js';
 export { preparedFromSpec, registerPrepared, traceIdOf, type Prepared, type SpecDelivery } from './spec-input.js';
@@ -109,7 +110,7 @@ export async function intake(deps: IntakeDeps, event: ReceivedEvent, sender?: Se
 function fromIdeaSpec(event: ReceivedEvent, topic: string, maxAttempts: number): Prepared {
   const spec = parseIdeaSpec(event.data);
   const key = spec.id ? `idea-spec:${spec.id}` : deliveryKeyOf(event);
-  return preparedFromSpec(spec, event.data, { key, deliveryId: spec.id, topic, ceSource: event.source, ceId: event.id, traceContext: event.traceparent ?? null }, maxAttempts);
+  return preparedFromSpec(spec, event.data, { key, deliveryId: spec.id, topic, ceSource: event.source, ceId: event.id, traceContext: ideaTraceContext(event) }, maxAttempts);
 }
 
 function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_proto' | 'codex_task_json', maxAttempts: number): Prepared {
@@ -122,7 +123,7 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
   const taskKey =
     task.stage === 'planning' ? 'planning' : task.stage === 'implementation' ? 'gh-implementation' : `gh-review-${fingerprint}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128);
   const rawDigest = createHash('sha256').update(event.data).digest('hex');
-  const traceContext = event.traceparent ?? null;
+  const traceContext = ideaTraceContext(event);
   return {
     delivery: { key: `github-delivery:${task.deliveryId}`, deliveryId: task.deliveryId, kind: route, topic, ceSource: event.source, ceId: event.id, rawDigest },
     idea: {
@@ -160,7 +161,7 @@ function fromCodexTask(event: ReceivedEvent, topic: string, route: 'codex_task_p
       maxAttempts,
     },
     actor: task.sender ? `github:${task.sender}` : `intake:${topic}`,
-    traceId: traceIdOf(traceContext ?? undefined),
+    traceId: traceIdOf(traceContext),
     traceContext,
   };
 }

@@ -7,7 +7,7 @@ import type { Config } from '../config/index.js';
 import type { ReceivedEvent } from '../events/cloudevent.js';
 import { decideIssue, recordIncomplete } from '../sources/github-issue.js';
 import type { FactOutcome } from './facts.js';
-import { preparedFromSpec, registerPrepared, type RegisterDeps } from './spec-input.js';
+import { ideaTraceContext, preparedFromSpec, registerPrepared, type RegisterDeps } from './spec-input.js';
 
 export type IssueDeps = RegisterDeps & { readonly config: Pick<Config, 'topics' | 'lifecycle' | 'ideaSources'> };
 
@@ -21,7 +21,7 @@ export async function ideaFromIssue(deps: IssueDeps, event: ReceivedEvent, hook:
     return { duplicate: !written, body: { event: 'issues', deliveryId, ...issue, registered: false, problems: decision.problems } };
   }
   const prepared = preparedFromSpec(decision.spec, event.data, {
-    key: decision.key, deliveryId, topic, ceSource: event.source, ceId: event.id, traceContext: event.traceparent ?? null,
+    key: decision.key, deliveryId, topic, ceSource: event.source, ceId: event.id, traceContext: ideaTraceContext(event),
   }, deps.config.lifecycle.maxAttempts);
   const r = await registerPrepared(deps, prepared, sender);
   return { duplicate: r.duplicate, body: { event: 'issues', deliveryId, ...issue, registered: true, ideaId: r.ideaId, taskId: r.taskId } };

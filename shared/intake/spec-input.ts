@@ -5,6 +5,8 @@
 import type { Sender } from '../auth/index.js';
 import type { Sql } from '../db/index.js';
 import { deriveIntent, type IdeaSpec } from '../intent/index.js';
+import type { ReceivedEvent } from '../events/cloudevent.js';
+import { activeTraceparent, newRootTraceparent, traceIdOf } from '../telemetry/index.js';
 import type { Registrar } from './group-commit.js';
 import { register, type RegisterInput, type Registration } from './register.js';
 
@@ -20,9 +22,16 @@ export interface SpecDelivery {
   readonly traceContext: string | null;
 }
 
-export function traceIdOf(traceparent: string | undefined): string | null {
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '');
-  return m ? m[1]! : null;
+export { traceIdOf };
+
+/**
+ * The trace an idea registered from `event` lives in: the intake span's context when one is
+ * active (a child of the event's traceparent, or a new root the SDK made), else the event's
+ * own valid traceparent, else a new root, so that every idea has a trace to hand to its runs
+ * even with no SDK loaded. A redelivery for an existing idea keeps that idea's trace.
+ */
+export function ideaTraceContext(event: Pick<ReceivedEvent, 'traceparent'>): string {
+  return activeTraceparent() ?? event.traceparent ?? newRootTraceparent();
 }
 
 /** `raw`: the bytes as received (their digest is kept, to tell a changed redelivery). */
@@ -59,7 +68,7 @@ export function preparedFromSpec(spec: IdeaSpec, raw: Uint8Array, d: SpecDeliver
       maxAttempts,
     },
     actor: spec.initiator ? `${spec.initiator.kind}:${spec.initiator.login}` : `intake:${d.topic}`,
-    traceId: traceIdOf(d.traceContext ?? undefined),
+    traceId: traceIdOf(d.traceContext),
     traceContext: d.traceContext,
   };
 }

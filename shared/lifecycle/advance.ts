@@ -7,7 +7,8 @@
 // (`isTerminal`: a rejected plan, a Workflow that cannot be built or is refused), which
 // stops the task at once. The caller holds the idea's lock.
 import type { Config } from '../config/index.js';
-import type { Tx } from '../db/index.js';
+import { afterCommit, type Tx } from '../db/index.js';
+import { recordStageSpan, type EndedRun } from '../telemetry/stage.js';
 import { isTerminal, StageResultError, ValidationError, type TerminalRunFailure } from '../errors/index.js';
 import { parsePlanArtifact, type Plan } from '../plans/index.js';
 import { nowParam, type Clock } from '../scheduler/clock.js';
@@ -76,14 +77,15 @@ export async function settleRun(
     attempt: run.attempt,
     ...(result.errorCode ? { errorCode: result.errorCode, errorMessage: result.errorMessage } : {}),
   };
-  const [moved] = await tx<{ id: string }[]>`
+  const [moved] = await tx<EndedRun[]>`
     with settled as (
       update codex_kb.task_runs
          set status = ${to}, completed_at = now(), error_code = ${result.errorCode ?? null},
              error_message = ${result.errorMessage?.slice(0, 4000) ?? null},
              usage = usage || ${tx.json(usage as never)}, cost_usd = greatest(cost_usd, ${usage.costUsd ?? 0})
        where id = ${run.id} and status in ('submitting', 'running')
-      returning id, idea_id, queued_at, submitted_at, started_at, completed_at, usage
+      returning id, idea_id, queued_at, submitted_at, started_at, completed_at, usage, status, attempt, stage,
+                external_run_id, cost_usd, error_code, trace_context
     ), metrics as (
       insert into codex_kb.run_metrics (run_id, idea_id, queue_latency_ms, runtime_ms, resource_usage)
       select id, idea_id,
@@ -98,13 +100,18 @@ export async function settleRun(
              ${tx.json(timeline as never)}
         from settled
     ), announced as (
-      insert into codex_kb.outbox (type, source, subject, topic, key, data)
-      select 'facteur.task.finished', '/facteur/lifecycle', idea_id::text, ${cfg.topics.events}, idea_id::text,
-             ${tx.json({ ideaId: run.idea_id, taskId: run.task_id, runId: run.id, stage: run.stage, succeeded: result.succeeded })}
-        from settled
+      insert into codex_kb.outbox (type, source, subject, topic, key, data, trace_context)
+      select 'facteur.task.finished', '/facteur/lifecycle', settled.idea_id::text, ${cfg.topics.events}, settled.idea_id::text,
+             ${tx.json({ ideaId: run.idea_id, taskId: run.task_id, runId: run.id, stage: run.stage, succeeded: result.succeeded })},
+             coalesce(settled.trace_context, i.trace_context)
+        from settled left join codex_kb.ideas i on i.id = settled.idea_id
     )
-    select id from settled`;
+    select settled.*, (select key from codex_kb.tasks where id = ${run.task_id}) as task_key,
+           (select trace_context from codex_kb.ideas where id = settled.idea_id) as idea_trace_context
+      from settled`;
   if (!moved) return false;
+  // the stage span, from the times just recorded, once they are committed (shared/telemetry)
+  afterCommit(tx, () => recordStageSpan(moved));
   if (!result.succeeded) {
     if (isTerminal(result.errorCode)) await stopTask(tx, run, result.errorCode, result.errorMessage);
     else await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`, opts.clock);

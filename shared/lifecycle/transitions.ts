@@ -2,7 +2,8 @@
 // someone else moved first; the caller decides what that means, nothing is overwritten.
 // The TypeScript table is checked first (a wrong move is a bug here, not a race), and the
 // database trigger checks again.
-import type { Queryable } from '../db/index.js';
+import { afterCommit, type Queryable } from '../db/index.js';
+import { recordMonitoringSpan } from '../telemetry/stage.js';
 import {
   canMove,
   IDEA_TRANSITIONS,
@@ -28,6 +29,8 @@ export async function moveIdea(
   const froms = typeof from === 'string' ? [from] : from;
   check(IDEA_TRANSITIONS, 'an idea', froms, to);
   const setResume = extra.resumeStatus !== undefined;
+  // Leaving `monitoring` ends the monitoring window, a stage span of its own (shared/telemetry).
+  if (froms.includes('monitoring') && to !== 'monitoring') return endMonitoring(sql, id, froms, to, reason, setResume ? (extra.resumeStatus ?? null) : undefined);
   const rows = await sql`
     update codex_kb.ideas
        set status = ${to}, status_reason = ${reason},
@@ -35,6 +38,23 @@ export async function moveIdea(
      where id = ${id} and status = any(${froms as string[]}::text[])
      returning id`;
   return rows.length === 1;
+}
+
+/** moveIdea out of `monitoring` (among others): the window's span once the move committed. */
+async function endMonitoring(sql: Queryable, id: string, froms: readonly IdeaStatus[], to: IdeaStatus, reason: string | null, resume: IdeaStatus | null | undefined): Promise<boolean> {
+  const [moved] = await sql<{ trace_context: string | null; since: Date | null }[]>`
+    update codex_kb.ideas i
+       set status = ${to}, status_reason = ${reason},
+           resume_status = case when ${resume !== undefined} then ${resume ?? null} else i.resume_status end
+      from (select status from codex_kb.ideas where id = ${id}) before
+     where i.id = ${id} and i.status = any(${froms as string[]}::text[])
+     returning i.trace_context,
+       case when before.status = 'monitoring' then
+         (select max(completed_at) from codex_kb.task_runs where idea_id = i.id and stage = 'deploy' and status = 'succeeded') end as since`;
+  if (!moved) return false;
+  const since = moved.since;
+  if (since) afterCommit(sql, () => recordMonitoringSpan({ ideaId: id, since, outcome: to, ideaTraceContext: moved.trace_context }));
+  return true;
 }
 
 export async function moveTask(

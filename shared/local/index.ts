@@ -30,6 +30,8 @@ import { createNotifications } from '../notify/index.js';
 import { createLocalServer } from './server.js';
 import { DASHBOARD_PATH } from './home.js';
 import { ensureSampleRepo } from './sample-repo.js';
+import { startPublishSpan } from '../telemetry/messaging.js';
+import { startTelemetry } from '../telemetry/index.js';
 
 export { debugStack, firstLine, StartupError, startupLine } from './errors.js';
 
@@ -45,8 +47,11 @@ export interface LocalOptions {
 /** The name Idea Specs use for local mode's sample repository. */
 export const SAMPLE_REPOSITORY = 'local/sample';
 
-/** What `facteur-agent` reads, as local mode sets it for its stages; the operator's own settings win. */
-const PASSED_TO_STAGES = /^(FACTEUR_(AGENT_|GATE_|DEPLOY_|GIT_|MERGE_|TAG_|OUTPUT_CAP|GITHUB_|HEARTBEAT_SECONDS)|GH_TOKEN$|EXAMPLE_)/;
+/**
+ * What `facteur-agent` reads, as local mode sets it for its stages; the operator's own settings
+ * win. OTEL_* too, so the stages export to the same collector (under their own service names).
+ */
+const PASSED_TO_STAGES = /^(FACTEUR_(AGENT_|GATE_|DEPLOY_|GIT_|MERGE_|TAG_|OUTPUT_CAP|GITHUB_|HEARTBEAT_SECONDS)|GH_TOKEN$|EXAMPLE_|OTEL_(?!SERVICE_NAME$))/;
 
 function stageEnv(env: Readonly<Record<string, string | undefined>>, dataDir: string, sampleBare: string): Record<string, string> {
   const out: Record<string, string> = {
@@ -130,6 +135,10 @@ interface StartContext {
 
 async function start(opts: LocalOptions, { config, log, dataDir, started, undo }: StartContext): Promise<Local> {
   const lock = await lockDataDir(dataDir, { port: config.port, log });
+  // Traces when an OTLP endpoint is set (the SDK reads its settings from process.env); the
+  // functions' spans carry `faas.name`, since one process serves them all here.
+  const telemetry = await startTelemetry(opts.env, 'facteur-local');
+  if (telemetry) undo.push(() => telemetry.shutdown());
   const releaseOnExit = () => lock.release();
   process.once('exit', releaseOnExit);
   undo.push(() => {
@@ -205,8 +214,15 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
     async publish(events) {
       for (const e of events) {
         if (!e.type.startsWith('facteur.idea.') && !e.type.startsWith('facteur.task.')) continue;
-        const res = await handlers.get('dispatch')!(busRequest(e, config.intakeToken));
-        if (res.status >= 300) throw new Error(`dispatch answered ${res.status}`);
+        // the event's trace goes along as `ce-traceparent`, as Kafka's record would carry it
+        const span = startPublishSpan(e, 'facteur-local-bus');
+        const res = await handlers.get('dispatch')!(busRequest(e, config.intakeToken, span.traceparent)).catch((err: unknown) => {
+          span.end(err);
+          throw err;
+        });
+        const refused = res.status >= 300 ? new Error(`dispatch answered ${res.status}`) : undefined;
+        span.end(refused);
+        if (refused) throw refused;
       }
     },
   };
@@ -334,6 +350,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
         log.info('shutdown: embedded database closed');
       });
     }
+    if (telemetry) await step('flushing the traces', () => telemetry.shutdown());
     process.off('exit', releaseOnExit);
     lock.release();
     log.info('shutdown: data dir unlocked; stopped cleanly', { ms: Date.now() - t0 });
@@ -353,7 +370,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   };
 }
 
-function busRequest(e: OutboxEvent, token: Config['intakeToken']): HttpRequest {
+function busRequest(e: OutboxEvent, token: Config['intakeToken'], traceparent: string | undefined): HttpRequest {
   return {
     method: 'POST',
     path: '/',
@@ -361,6 +378,7 @@ function busRequest(e: OutboxEvent, token: Config['intakeToken']): HttpRequest {
     headers: {
       'ce-specversion': '1.0', 'ce-id': e.eventId, 'ce-type': e.type, 'ce-source': e.source,
       ...(e.subject ? { 'ce-subject': e.subject } : {}), 'ce-time': e.time, 'content-type': 'application/json',
+      ...(traceparent ? { 'ce-traceparent': traceparent } : {}),
       ...(token ? { authorization: `Bearer ${token.reveal()}` } : {}),
     },
     body: Buffer.from(JSON.stringify(e.data)),

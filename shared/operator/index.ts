@@ -11,6 +11,7 @@ import { moveIdea } from '../lifecycle/transitions.js';
 import { deleteWorkflow } from '../dispatch/index.js';
 import { isUuid } from '../validation/index.js';
 import { castVote, type Decision, type Principal, type VoteOutcome } from '../approvals/index.js';
+import { recordStageSpansOnCommit } from '../lifecycle/stage-spans.js';
 
 export const ACTIONS = ['pause', 'resume', 'cancel', 'retry'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -77,11 +78,12 @@ export async function operate(deps: OperatorDeps, ideaId: string, action: Action
       case 'cancel': {
         if (TERMINAL_IDEA_STATUSES.includes(from)) throw new ConflictError('invalid_action', `cannot cancel an idea that is ${from}`);
         to = 'cancelled';
-        const runs = await tx<{ external_run_id: string | null }[]>`
+        const runs = await tx<{ id: string; external_run_id: string | null }[]>`
           update codex_kb.task_runs set status = 'cancelled', completed_at = now(), error_code = 'cancelled'
            where idea_id = ${ideaId} and status in ('queued', 'submitting', 'running')
-          returning external_run_id`;
+          returning id, external_run_id`;
         for (const r of runs) if (r.external_run_id) toDelete.push(r.external_run_id);
+        await recordStageSpansOnCommit(tx, runs.map((r) => r.id));
         await tx`
           update codex_kb.tasks set state = 'cancelled', state_reason = ${`cancelled by ${actor}`}
            where idea_id = ${ideaId} and state not in ('succeeded', 'cancelled')`;

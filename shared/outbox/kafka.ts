@@ -3,6 +3,7 @@
 // `ce_id` carries the stable event id consumers dedupe on.
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { OutboxEvent, Publisher } from './index.js';
+import { startPublishSpan } from '../telemetry/messaging.js';
 
 export interface KafkaPublisher extends Publisher {
   close(): Promise<void>;
@@ -30,24 +31,38 @@ export async function createKafkaPublisher(opts: { brokers: readonly string[]; c
   return {
     async publish(events: readonly OutboxEvent[]) {
       await connected();
-      const byTopic = new Map<string, OutboxEvent[]>();
-      for (const e of events) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, evs]) => ({
-          topic,
-          messages: evs.map((e) => ({
-            key: e.key,
-            value: JSON.stringify({
-              specversion: '1.0', id: e.eventId, type: e.type, source: e.source, time: e.time,
-              ...(e.subject ? { subject: e.subject } : {}), datacontenttype: 'application/json', data: e.data,
-              ...(e.traceContext ? { traceparent: e.traceContext } : {}),
-            }),
-            headers: { 'content-type': 'application/cloudevents+json', ce_id: e.eventId, ce_type: e.type },
-          })),
-        })),
-      });
+      // one span per record, ended when the batch is acknowledged (or refused)
+      const spans = events.map((e) => ({ e, span: startPublishSpan(e, 'kafka') }));
+      const byTopic = new Map<string, typeof spans>();
+      for (const s of spans) byTopic.set(s.e.topic, [...(byTopic.get(s.e.topic) ?? []), s]);
+      try {
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, evs]) => ({ topic, messages: evs.map(({ e, span }) => record(e, span.traceparent)) })),
+        });
+      } catch (err) {
+        for (const s of spans) s.span.end(err);
+        throw err;
+      }
+      for (const s of spans) s.span.end();
     },
     close: () => producer.disconnect(),
+  };
+}
+
+/**
+ * The structured CloudEvent as the record's value, its trace context both as the
+ * distributed-tracing extension (`traceparent`, for the CloudEvent's consumers) and as a
+ * record header (`traceparent`, for Kafka-level tooling); `ce_id` carries the stable id.
+ */
+export function record(e: OutboxEvent, traceparent: string | undefined) {
+  return {
+    key: e.key,
+    value: JSON.stringify({
+      specversion: '1.0', id: e.eventId, type: e.type, source: e.source, time: e.time,
+      ...(e.subject ? { subject: e.subject } : {}), datacontenttype: 'application/json', data: e.data,
+      ...(traceparent ? { traceparent } : {}),
+    }),
+    headers: { 'content-type': 'application/cloudevents+json', ce_id: e.eventId, ce_type: e.type, ...(traceparent ? { traceparent } : {}) },
   };
 }

@@ -9,6 +9,7 @@ export { IDEA_STATUSES } from '../lifecycle/states.js';
 export { getDeadLetter, listDeadLetters, parseDeadLetterQuery, PREVIEW_BYTES, type DeadLetterItem, type DeadLetterPage, type DeadLetterQuery } from './dead-letters.js';
 export { listCosts, parseCostQuery, type CostDay, type CostQuery, type IdeaCost } from './costs.js';
 import { ideaCostView, type IdeaCost } from './costs.js';
+import { traceIdOf } from '../telemetry/traceparent.js';
 
 export interface IdeaSummary {
   id: string;
@@ -179,6 +180,8 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       intent: idea.intent,
       intentDigest: idea.intent_digest,
       intentAnchor: idea.intent_anchor,
+      // one trace per idea (README "Tracing"): 32 hex, or null for an idea from before tracing
+      traceId: traceIdOf(idea.trace_context),
       createdAt: iso(idea.created_at as Date),
       updatedAt: iso(idea.updated_at as Date),
     },
@@ -212,6 +215,7 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       errorMessage: r.error_message,
       usage: r.usage,
       costUsd: Number(r.cost_usd),
+      traceId: runTraceId(r.trace_context, idea.trace_context),
       queuedAt: iso(r.queued_at as Date),
       startedAt: iso(r.started_at as Date),
       completedAt: iso(r.completed_at as Date),
@@ -239,10 +243,17 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
   };
 }
 
+/** A run's trace: its own context once submitted, its idea's before (the same trace id). */
+function runTraceId(run: unknown, idea: unknown): string | null {
+  return traceIdOf(run) ?? traceIdOf(idea);
+}
+
 export async function getRun(sql: Queryable, id: string): Promise<Record<string, unknown> | undefined> {
   if (!isUuid(id)) return undefined;
   const [r] = await sql`
-    select r.*, t.key as task_key from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${id}`;
+    select r.*, t.key as task_key, i.trace_context as idea_trace_context
+      from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id join codex_kb.ideas i on i.id = r.idea_id
+     where r.id = ${id}`;
   if (!r) return undefined;
   const [events, artifacts] = await Promise.all([
     sql`select seq, event_type, actor, payload, emitted_at from codex_kb.run_events where run_id = ${id} order by id`,
@@ -252,6 +263,7 @@ export async function getRun(sql: Queryable, id: string): Promise<Record<string,
     id: r.id, ideaId: r.idea_id, taskId: r.task_id, taskKey: r.task_key, stage: r.stage, attempt: r.attempt, status: r.status,
     workflowName: r.external_run_id, workflowUid: r.workflow_uid, namespace: r.namespace, progress: r.progress,
     errorCode: r.error_code, errorMessage: r.error_message, usage: r.usage, costUsd: Number(r.cost_usd),
+    traceId: runTraceId(r.trace_context, r.idea_trace_context),
     queuedAt: iso(r.queued_at as Date), submittedAt: iso(r.submitted_at as Date), startedAt: iso(r.started_at as Date),
     completedAt: iso(r.completed_at as Date), lastHeartbeatAt: iso(r.last_heartbeat_at as Date),
     events: events.map((e) => ({ seq: e.seq, type: e.event_type, actor: e.actor, payload: e.payload, at: iso(e.emitted_at as Date) })),

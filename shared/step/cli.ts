@@ -138,7 +138,7 @@ export async function runStep(
     const label = `${command.type} #${seq}`;
     const body = JSON.stringify(eventBody(command, seq, new Date(now()), data));
     const result = await sendEvent(
-      { url: config.callbackUrl, token: config.token, body, timeoutMs: config.timeoutMs, maxElapsedMs: config.maxElapsedMs },
+      { url: config.callbackUrl, token: config.token, body, timeoutMs: config.timeoutMs, maxElapsedMs: config.maxElapsedMs, ...(config.traceparent ? { traceparent: config.traceparent } : {}) },
       {
         ...deps,
         onRetry: ({ attempt, problem, delayMs }) => {

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { Secret } from '../config/secret.js';
 
 import { ARTIFACT_KINDS } from '../callbacks/artifact-kinds.js';
+import { validTraceparent } from '../telemetry/traceparent.js';
 
 export { ARTIFACT_KINDS };
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
@@ -62,6 +63,8 @@ export interface StepEnv {
   readonly stateDir: string;
   readonly timeoutMs: number;
   readonly maxElapsedMs: number;
+  /** The run's trace context (TRACEPARENT, from the Workflow); absent when missing or malformed. */
+  readonly traceparent?: string;
 }
 
 export type Invocation = { readonly help: true } | { readonly help: false; readonly command: StepCommand };
@@ -218,5 +221,7 @@ export function parseStepEnv(env: NodeJS.ProcessEnv, tokenFile?: TokenFileRead):
     stateDir: env.FACTEUR_STEP_STATE_DIR || defaultStateDir(url, env),
     timeoutMs,
     maxElapsedMs,
+    // a malformed one is dropped, not an error: tracing never stops a step from reporting
+    ...(validTraceparent(env.TRACEPARENT) ? { traceparent: validTraceparent(env.TRACEPARENT)! } : {}),
   });
 }

@@ -50,7 +50,7 @@ export async function createReporter(env: NodeJS.ProcessEnv, deps: SendDeps = {}
     }
     const seq = await nextSeq(config.stateDir);
     const body = JSON.stringify(eventBody(command, seq, new Date(now()), data));
-    const result = await sendEvent({ url: config.callbackUrl, token: config.token, body, timeoutMs: config.timeoutMs, maxElapsedMs: config.maxElapsedMs }, deps);
+    const result = await sendEvent({ url: config.callbackUrl, token: config.token, body, timeoutMs: config.timeoutMs, maxElapsedMs: config.maxElapsedMs, ...(config.traceparent ? { traceparent: config.traceparent } : {}) }, deps);
     if (result.kind === 'accepted') return result;
     const why =
       result.kind === 'exhausted'

@@ -3,6 +3,7 @@
 // Retry-After, until the time budget is spent. The body (and so its seq) is the same on
 // every attempt, which is what makes a retry idempotent on the server (200 = duplicate).
 import type { Secret } from '../config/secret.js';
+import { contextForTrace, inSpan, SpanKind, traceparentOf } from '../telemetry/tracing.js';
 
 export interface ServerIssue {
   readonly path: string;
@@ -39,6 +40,8 @@ export interface SendRequest {
   readonly timeoutMs: number;
   /** Total time allowed for attempts and waits; 0 means one attempt. */
   readonly maxElapsedMs: number;
+  /** The run's trace context: the parent of this send's span, whose context goes as the `traceparent` header. */
+  readonly traceparent?: string;
 }
 
 export interface SendDeps {
@@ -77,7 +80,29 @@ export function backoffMs(attempt: number, random: () => number): number {
   return Math.round(step / 2 + (step / 2) * random());
 }
 
-export async function sendEvent(req: SendRequest, deps: SendDeps = {}): Promise<SendResult> {
+/**
+ * Sends `req`, in a CLIENT span (retries included) under the run's trace context when the
+ * step has one: the callbacks function's span is then this span's child, and so in the
+ * idea's trace. With no SDK loaded, the header is the run's trace context itself.
+ */
+export function sendEvent(req: SendRequest, deps: SendDeps = {}): Promise<SendResult> {
+  if (!req.traceparent) return sendOnce(req, undefined, deps);
+  return inSpan('POST callbacks', { kind: SpanKind.CLIENT, parent: contextForTrace(req.traceparent), attributes: { 'http.request.method': 'POST', 'server.address': hostOf(req.url) } }, async (span) => {
+    const result = await sendOnce(req, traceparentOf(span) ?? req.traceparent, deps);
+    span.setAttributes({ 'facteur.step.result': result.kind, 'facteur.step.attempts': result.attempts, ...('status' in result ? { 'http.response.status_code': result.status } : {}) });
+    return result;
+  });
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
+}
+
+async function sendOnce(req: SendRequest, traceparent: string | undefined, deps: SendDeps): Promise<SendResult> {
   const doFetch = deps.fetch ?? fetch;
   const sleep = deps.sleep ?? realSleep;
   const now = deps.now ?? Date.now;
@@ -96,6 +121,7 @@ export async function sendEvent(req: SendRequest, deps: SendDeps = {}): Promise<
           authorization: `Bearer ${req.token.reveal()}`,
           'content-type': 'application/json',
           accept: 'application/json',
+          ...(traceparent ? { traceparent } : {}),
         },
         body: req.body,
         // A redirect would replay a bearer token elsewhere: treat it as an answer instead.

@@ -1,7 +1,7 @@
 // The real binary in real processes: compiles bin/facteur-step.ts (and only what it
 // imports) into a temporary directory, then runs it as a child process (~2 s to compile).
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,8 @@ beforeAll(async () => {
   );
   // Outside the project, .js files are only ES modules if a package.json says so.
   await writeFile(join(out, 'package.json'), '{"type":"module"}');
+  // The image runs it beside the package's node_modules (@opentelemetry/api, for its spans).
+  await symlink(join(root, 'node_modules'), join(out, 'node_modules'));
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   await promisify(execFile)(process.execPath, [tsc, '-p', tsconfig]).catch((err: { stdout?: string }) => {
     throw new Error(`compiling facteur-step failed:\n${err.stdout ?? String(err)}`);
