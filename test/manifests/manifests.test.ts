@@ -29,7 +29,8 @@ const CONFIG = 'facteur-config';
  *  room for psql, backups and monitoring. */
 const CONNECTION_BUDGET = 90;
 /** Every secret the image reads (shared/config); none of them may sit in the ConfigMap. */
-const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN', 'FACTEUR_API_TOKENS', 'FACTEUR_GITHUB_WEBHOOK_SECRET'];
+const SECRET_KEYS = ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_INTAKE_TOKEN', 'FACTEUR_API_TOKENS', 'FACTEUR_GITHUB_WEBHOOK_SECRET',
+  'FACTEUR_DASHBOARD_SECRET', 'FACTEUR_GITHUB_TOKEN', 'FACTEUR_DISCORD_WEBHOOK_URL'];
 
 const manifests = loadManifests();
 const all = <T>(apiVersion: string, kind: string): T[] =>
@@ -211,9 +212,10 @@ describe('the Knative Services', () => {
     const keys = secretKeys();
     const needs: Record<FunctionName, string[]> = {
       intake: ['DATABASE_URL', 'FACTEUR_GITHUB_WEBHOOK_SECRET'],
-      dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
+      // the notifiers run from dispatch
+      dispatch: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET', 'FACTEUR_GITHUB_TOKEN', 'FACTEUR_DISCORD_WEBHOOK_URL'],
       callbacks: ['DATABASE_URL', 'FACTEUR_CALLBACK_SECRET'],
-      status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS'],
+      status: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS', 'FACTEUR_DASHBOARD_SECRET'],
       policy: ['DATABASE_URL', 'FACTEUR_STATUS_TOKEN', 'FACTEUR_API_TOKENS'],
     };
     for (const fn of FUNCTIONS) {
