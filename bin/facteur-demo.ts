@@ -65,6 +65,7 @@ const accepted = await call('intake', `${base}/intake`, {
 const ideaId = accepted.ideaId;
 if (typeof ideaId !== 'string') fail(`intake answered without an ideaId: ${JSON.stringify(accepted).slice(0, 200)}`);
 process.stdout.write(`idea ${ideaId} registered; following it (${base}/status/v1/ideas/${ideaId})\n`);
+process.stdout.write(`watch it live in a browser: ${base}/status/ui/idea?id=${ideaId}\n`);
 
 interface Detail {
   idea: { status: string; statusReason: string | null };
