@@ -17,6 +17,8 @@ import { FaultSchedule, redeliveries, STEP_RATES, type ScheduledFault } from './
 import { baseEnv, Fleet } from './fleet.js';
 import { History, type FunctionName, type Limits } from './history.js';
 import { installGovernance, VoterDouble } from './governance.js';
+import { notifyEnv, startFakeRemotes } from '../notify/fake-remotes.js';
+import { startOutages } from './notify.js';
 import { HOSTILE_CASES, HostileLoad } from './hostile.js';
 import { ideaRecord, planIdeas, TOPICS } from './ideas.js';
 import { startBroker, startPostgres, type ControlledBroker, type ControlledPostgres } from './infra.js';
@@ -59,6 +61,11 @@ export interface ChaosOptions {
    * budgets, runaway spenders, and ideas waiting for the voter double's votes.
    */
   readonly governed?: boolean;
+  /**
+   * The notifiers on (default on): dispatch's GitHub and Discord notifiers talk to a FAKE of
+   * both (test/notify/fake-remotes.ts), which goes down now and then when faults are on.
+   */
+  readonly notify?: boolean;
 }
 
 export interface ChaosReport {
@@ -125,8 +132,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const kafka = kafkaClient(broker.brokers, 'chaos-harness');
     await ensureTopics(kafka, [TOPICS.intent, TOPICS.codexTasks, TOPICS.completions, TOPICS.events]);
 
+    const remotes = (o.notify ?? true) ? await startFakeRemotes() : undefined;
+    h.remotes = remotes;
+    cleanups.push(() => remotes?.close());
     const env: Record<string, string> = {
       ...baseEnv(),
+      ...(remotes ? notifyEnv(remotes, { FACTEUR_DASHBOARD_URL: 'http://facteur.chaos/ui' }) : {}),
       NODE_ENV: 'production',
       DATABASE_URL: pg.url, DATABASE_POOL_SIZE: '5', DATABASE_CONNECT_TIMEOUT_S: '3',
       KUBECONFIG: kubeconfig, KAFKA_BROKERS: broker.brokers, KAFKA_CLIENT_ID: 'facteur-chaos',
@@ -181,6 +192,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       ? new FaultSchedule({ history: h, fleet, postgres: pg, broker, kube, log, meanIntervalMs: o.faultMeanMs ?? 1500 }, o.seed, o.faultMeanMs ?? 1500, o.scheduledFaults)
       : undefined;
     cleanups.push(() => schedule?.stop());
+    const outages = remotes && o.faults ? startOutages(remotes, h, o.seed) : undefined;
+    cleanups.push(() => outages?.stop());
 
     // the load
     const governed = o.governed ?? true;
@@ -250,6 +263,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     await producing.catch(() => {});
     if (schedule && !healing) await schedule.stop();
+    await outages?.stop();
     // drain: the outbox published and consumed, deliveries answered
     const drainUntil = Date.now() + Math.min(stallMs, 60_000);
     while (Date.now() < drainUntil) {
@@ -257,6 +271,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         select count(*) filter (where sent_at is null and available_at <= now())::int as due,
                coalesce(array_agg(event_id::text) filter (where sent_at is not null), '{}') as sent from codex_kb.outbox`.catch(() => [{ due: 1, sent: [] }]);
       if (row!.due === 0 && row!.sent.every((id) => h.events.get(id)?.delivered) && eventsSource.pending === 0 && intakeSource.pending === 0) break;
+      await sleep(250);
+    }
+    // the notifiers catch up (the ticker still runs): nothing pending in their ledger
+    while (remotes && Date.now() < drainUntil + 30_000) {
+      const [n] = await db<{ pending: number }[]>`select count(*)::int as pending from codex_kb.notify_deliveries where state = 'pending'`.catch(() => [{ pending: 1 }]);
+      if (n!.pending === 0) break;
       await sleep(250);
     }
     const durationS = (Date.now() - loadStart) / 1000;

@@ -1,5 +1,6 @@
 // The history: everything the harness did and everything it was answered, recorded as it
 // happened. Invariants are checked on it (and on the database) at the end, Jepsen-style.
+import type { FakeRemotes } from '../notify/fake-remotes.js';
 
 export type FunctionName = 'intake' | 'dispatch' | 'callbacks' | 'status';
 export const FUNCTION_NAMES: readonly FunctionName[] = ['intake', 'dispatch', 'callbacks', 'status'];
@@ -170,6 +171,8 @@ export class History {
   readonly votes: VoteRecord[] = [];
   /** Runs a heartbeat's `stop` ended (runaway spenders), by run id. */
   readonly budgetStops = new Set<string>();
+  /** The FAKE GitHub and Discord the notifiers talk to (test/notify/fake-remotes.ts), when on. */
+  remotes: FakeRemotes | undefined;
   /** The fake Kubernetes API's request log (for the story of a duplicated Workflow). */
   kubeRequests: readonly { method: string; path: string; time: number; body: unknown; injected?: unknown }[] = [];
 

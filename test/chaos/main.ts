@@ -1,7 +1,8 @@
 // `npm run chaos` (through test/infra/run-chaos.mjs): the harness from the command line.
 // Knobs: CHAOS_SEED (replay), CHAOS_IDEAS, CHAOS_INSTANCES, CHAOS_FAULTS=on|off|both,
 // CHAOS_WINDOW, CHAOS_FAULT_MS, CHAOS_HOSTILE, CHAOS_STALL_S, CHAOS_HEARTBEAT_S, CHAOS_KEEP_LOGS,
-// CHAOS_GOVERNED=on|off (the enforcing pack, binding budgets and the voter double).
+// CHAOS_GOVERNED=on|off (the enforcing pack, binding budgets and the voter double),
+// CHAOS_NOTIFY=on|off (the notifiers against a FAKE GitHub and Discord).
 import { existsSync } from 'node:fs';
 import { runChaos, type ChaosReport } from './harness.js';
 import { randomSeed } from './rng.js';
@@ -30,6 +31,11 @@ if (!['on', 'off'].includes(governedKnob)) {
   console.error(`CHAOS_GOVERNED must be on or off, got ${JSON.stringify(process.env.CHAOS_GOVERNED)}`);
   process.exit(2);
 }
+const notifyKnob = (process.env.CHAOS_NOTIFY ?? 'on').toLowerCase();
+if (!['on', 'off'].includes(notifyKnob)) {
+  console.error(`CHAOS_NOTIFY must be on or off, got ${JSON.stringify(process.env.CHAOS_NOTIFY)}`);
+  process.exit(2);
+}
 const entry = 'dist/functions/server.js';
 if (!existsSync(entry)) {
   console.error(`${entry} is missing: run \`npm run build\` first (\`npm run chaos\` does)`);
@@ -49,6 +55,7 @@ const common = {
   heartbeatTimeoutS: int('CHAOS_HEARTBEAT_S', 15, 2),
   keepLogs: process.env.CHAOS_KEEP_LOGS === '1' || process.env.CHAOS_KEEP_LOGS === 'true',
   governed: governedKnob === 'on',
+  notify: notifyKnob === 'on',
 };
 
 const reports: ChaosReport[] = [];

@@ -15,6 +15,7 @@ import { fencing } from './fencing.js';
 import { ideasLost } from './ideas-lost.js';
 import { instanceCrashes } from './instance-crashes.js';
 import { limitViolations } from './limits.js';
+import { notificationsOnce } from './notifications.js';
 import { wrongOutcomes } from './wrong-outcomes.js';
 
 export interface InvariantResult {
@@ -34,7 +35,7 @@ export interface Invariant {
 
 export const INVARIANTS: readonly Invariant[] = [
   ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes,
-  budgetsNeverOvershot, approvalVotes,
+  budgetsNeverOvershot, approvalVotes, notificationsOnce,
 ];
 
 export const MAX_EXAMPLES = 8;
