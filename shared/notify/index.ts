@@ -25,7 +25,7 @@ import type { Notifier } from './classify.js';
 import { createDiscordSender } from './discord.js';
 import { readFeed } from './feed.js';
 import { createGitHubSender } from './github/index.js';
-import { claimSubjects, dueDeliveries, holdScope, markFailed, markRetry, markSent, nextDueMs, release, type Claimed } from './ledger.js';
+import { claimSubjects, dueDeliveries, holdScope, leaseSeconds, markFailed, markRetry, markSent, nextDueMs, release, type Claimed } from './ledger.js';
 import type { Sender } from './sender.js';
 
 export { NOTIFIERS, type Notifier } from './classify.js';
@@ -80,6 +80,7 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
   if (senders.length === 0) return undefined;
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const passMs = opts.passMs ?? 20_000;
+  const leaseS = leaseSeconds(cfg.timeoutMs);
 
   const backoffMs = (attempts: number) => Math.round(Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** Math.min(attempts, 30)) * (0.5 + Math.random() / 2));
 
@@ -111,7 +112,7 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
 
   async function drain(s: Sender, report: NotifyReport, until: number): Promise<void> {
     while (Date.now() < until) {
-      const claimed = await claimSubjects(deps.sql, s.notifier, owner, CLAIM);
+      const claimed = await claimSubjects(deps.sql, s.notifier, owner, CLAIM, leaseS);
       if (claimed.length === 0) {
         // a delivery due within the pass (a short pacing or rate-limit wait) is waited for here
         const ms = await nextDueMs(deps.sql, s.notifier);

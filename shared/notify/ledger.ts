@@ -6,8 +6,15 @@
 import type { Sql } from '../db/index.js';
 import type { Notifier } from './classify.js';
 
-/** Longer than any send may take (requests time out well before), so a lease never ends mid-send. */
-export const LEASE_SECONDS = 120;
+/**
+ * How long a subject stays leased: longer than one delivery may take — a delivery is a few
+ * requests, each cut off at the request timeout — so a lease never ends mid-send; and no
+ * longer, because a lease whose instance died holds its subject until it ends (120 s held
+ * every Discord message after each dispatch crash, chaos seed 20240611).
+ */
+export function leaseSeconds(requestTimeoutMs: number): number {
+  return Math.max(15, Math.ceil((6 * requestTimeoutMs) / 1000));
+}
 
 export interface Claimed {
   readonly notifier: Notifier;
@@ -26,7 +33,7 @@ export interface Delivery {
 }
 
 /** Leases up to `limit` subjects with deliveries due, in scopes not paced or rate limited now. */
-export async function claimSubjects(sql: Sql, notifier: Notifier, owner: string, limit: number): Promise<Claimed[]> {
+export async function claimSubjects(sql: Sql, notifier: Notifier, owner: string, limit: number, leaseS: number): Promise<Claimed[]> {
   return sql<Claimed[]>`
     with due as (
       select d.subject, min(d.next_attempt_at) as due_at from codex_kb.notify_deliveries d
@@ -41,7 +48,7 @@ export async function claimSubjects(sql: Sql, notifier: Notifier, owner: string,
        limit ${limit}
        for update of s skip locked
     )
-    update codex_kb.notify_subjects s set leased_until = now() + make_interval(secs => ${LEASE_SECONDS}), lease_owner = ${owner}
+    update codex_kb.notify_subjects s set leased_until = now() + make_interval(secs => ${leaseS}), lease_owner = ${owner}
       from free where s.notifier = free.notifier and s.subject = free.subject
     returning s.notifier, s.subject, s.scope`;
 }

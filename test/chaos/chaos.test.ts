@@ -42,7 +42,7 @@ describe(`chaos: 40 ideas under faults (seed ${SEED})`, () => {
       log: (line) => process.stderr.write(`[chaos] ${line}\n`),
     });
     process.stderr.write(`${report.lines.join('\n')}\n${report.logDir ? `logs: ${report.logDir}\n` : ''}`);
-  }, 170_000);
+  }, 240_000);
 
   it('injected every kind of scheduled fault and drove every idea', () => {
     for (const kind of ['kill_instance', 'restart_postgres', 'pause_broker', 'redelivery']) expect(report.faults[kind] ?? 0, kind).toBeGreaterThan(0);

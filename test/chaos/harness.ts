@@ -137,7 +137,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     cleanups.push(() => remotes?.close());
     const env: Record<string, string> = {
       ...baseEnv(),
-      ...(remotes ? notifyEnv(remotes, { FACTEUR_DASHBOARD_URL: 'http://facteur.chaos/ui' }) : {}),
+      // 2 s per request: a dead instance's lease on a subject ends after 15 s (leaseSeconds)
+      ...(remotes ? notifyEnv(remotes, { FACTEUR_DASHBOARD_URL: 'http://facteur.chaos/ui', FACTEUR_NOTIFY_TIMEOUT_MS: '2000' }) : {}),
       NODE_ENV: 'production',
       DATABASE_URL: pg.url, DATABASE_POOL_SIZE: '5', DATABASE_CONNECT_TIMEOUT_S: '3',
       KUBECONFIG: kubeconfig, KAFKA_BROKERS: broker.brokers, KAFKA_CLIENT_ID: 'facteur-chaos',
@@ -273,8 +274,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (row!.due === 0 && row!.sent.every((id) => h.events.get(id)?.delivered) && eventsSource.pending === 0 && intakeSource.pending === 0) break;
       await sleep(250);
     }
-    // the notifiers catch up (the ticker still runs): nothing pending in their ledger
-    while (remotes && Date.now() < drainUntil + 30_000) {
+    // the notifiers catch up (the ticker still runs): nothing pending in their ledger; a
+    // subject a killed instance held waits for its lease to end (15 s here)
+    const notifyUntil = Date.now() + 45_000;
+    while (remotes && Date.now() < notifyUntil) {
       const [n] = await db<{ pending: number }[]>`select count(*)::int as pending from codex_kb.notify_deliveries where state = 'pending'`.catch(() => [{ pending: 1 }]);
       if (n!.pending === 0) break;
       await sleep(250);

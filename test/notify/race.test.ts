@@ -6,7 +6,7 @@ import { loadConfig } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
 import { readFeed } from '../../shared/notify/feed.js';
-import { claimSubjects, release, type Claimed } from '../../shared/notify/ledger.js';
+import { claimSubjects, leaseSeconds, release, type Claimed } from '../../shared/notify/ledger.js';
 import { extraPool } from '../helpers/db.js';
 import { submitIdea, type System } from '../helpers/system.js';
 import { notifyEnv, type FakeRemotes } from './fake-remotes.js';
@@ -61,16 +61,25 @@ describe('two notifier instances racing', () => {
     const other = extraPool(sys.db, 2);
     // the feed only: deliveries created, nothing sent yet
     await readFeed(sys.db.sql, 'github');
-    const [first, second] = await Promise.all([claimSubjects(sys.db.sql, 'github', 'a', 8), claimSubjects(other, 'github', 'b', 8)]);
+    const [first, second] = await Promise.all([claimSubjects(sys.db.sql, 'github', 'a', 8, 60), claimSubjects(other, 'github', 'b', 8, 60)]);
     const mine = (c: Claimed[]) => c.filter((x) => x.subject === `idea:${ideaId}`);
     expect(mine(first).length + mine(second).length).toBe(1);
     const holder = mine(first).length ? 'a' : 'b';
     const taken = mine(first)[0] ?? mine(second)[0]!;
-    expect(mine(await claimSubjects(holder === 'a' ? other : sys.db.sql, 'github', holder === 'a' ? 'b' : 'a', 8))).toEqual([]);
+    expect(mine(await claimSubjects(holder === 'a' ? other : sys.db.sql, 'github', holder === 'a' ? 'b' : 'a', 8, 60))).toEqual([]);
     // a release by someone who does not hold the lease changes nothing
     await release(sys.db.sql, taken, holder === 'a' ? 'b' : 'a');
-    expect(mine(await claimSubjects(other, 'github', 'c', 8))).toEqual([]);
+    expect(mine(await claimSubjects(other, 'github', 'c', 8, 60))).toEqual([]);
     await release(sys.db.sql, taken, holder);
-    expect(mine(await claimSubjects(other, 'github', 'c', 8))).toHaveLength(1);
+    expect(mine(await claimSubjects(other, 'github', 'c', 8, 60))).toHaveLength(1);
+    // an instance that dies holding a lease: its subject is free once the lease ends, not before
+    await release(sys.db.sql, taken, 'c');
+    expect(mine(await claimSubjects(other, 'github', 'dead', 8, 1))).toHaveLength(1);
+    expect(mine(await claimSubjects(sys.db.sql, 'github', 'e', 8, 60))).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(mine(await claimSubjects(sys.db.sql, 'github', 'e', 8, 60))).toHaveLength(1);
+    // the lease a notifier takes: 6 requests' worth of its request timeout, at least 15 s
+    expect([leaseSeconds(10_000), leaseSeconds(2_000)]).toEqual([60, 15]);
   });
 });
+
