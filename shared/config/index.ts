@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
+import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 
 export { Secret } from './secret.js';
@@ -146,18 +147,8 @@ const schema = z.object({
   FACTEUR_OIDC_FETCH_TIMEOUT_MS: int(100, 60_000).default(5000),
   FACTEUR_OIDC_JWKS_MAX_AGE_S: int(1, 86_400).default(600),
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
-  // The dashboard (shared/dashboard): links out, and how its sign-in sessions are signed.
-  ARGO_UI_URL: z.string().url().optional(),
-  FACTEUR_TRACE_URL: z.string().url().refine((v) => v.includes('%7BtraceId%7D') || v.includes('{traceId}'), 'must hold {traceId}, e.g. https://tempo.example/trace/{traceId}').optional(),
-  FACTEUR_DASHBOARD_SECRET: secret.refine((s) => s.reveal().length >= 32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
-  FACTEUR_DASHBOARD_SESSION_HOURS: int(1, 24 * 30).default(12),
-  FACTEUR_DASHBOARD_LIVE: z.enum(['listen', 'poll']).optional(),
-  // Metrics and alerts (shared/metrics), ideas from GitHub issues and Discord (shared/sources).
-  FACTEUR_METRICS_WINDOW_HOURS: int(1, 744).default(24),
-  FACTEUR_ALERT_FAILURE_COUNT: int(2, 10_000).default(3),
-  FACTEUR_ALERT_FAILURE_WINDOW_MINUTES: int(1, 10_080).default(60),
-  FACTEUR_GITHUB_IDEA_LABEL: z.string().trim().min(1).max(50).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be printable').default('facteur'),
-  FACTEUR_DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the application's public key: 64 hex digits").optional(),
+  // the cockpit's (shared/config/cockpit.ts): dashboard, metrics, alerts, idea sources
+  ...cockpitShape,
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
 }).superRefine((p, ctx) => {
@@ -191,7 +182,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config {
+export interface Config extends CockpitConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -255,35 +246,6 @@ export interface Config {
   };
   /** Verification of senders' OIDC tokens (shared/auth); undefined when off. */
   readonly oidc: OidcConfig | undefined;
-  readonly dashboard: {
-    /** The Argo UI's base URL: a run's Workflow links to `<url>/workflows/<namespace>/<name>`. */
-    readonly argoUiUrl: string | undefined;
-    /** The tracing UI's link template, `{traceId}` replaced by a run's or an idea's trace id. */
-    readonly traceUrl: string | undefined;
-    /** Signs sign-in sessions and CSRF tokens; unset, each process makes its own (sessions end with it). */
-    readonly secret: Secret | undefined;
-    readonly sessionHours: number;
-    /** How live hints arrive: LISTEN/NOTIFY, or polling; unset, LISTEN unless the database is embedded. */
-    readonly live: 'listen' | 'poll' | undefined;
-  };
-  readonly metrics: {
-    /** How much recent history the windowed metrics cover, by default (`?window=` overrides). */
-    readonly windowS: number;
-  };
-  readonly alerts: {
-    /** The same failure this many times within the window raises `facteur.alert.repeated_failure`. */
-    readonly failureCount: number;
-    readonly failureWindowMinutes: number;
-  };
-  /** Where ideas are written: GitHub issues with the idea template, Discord's `/idea` (shared/sources). */
-  readonly ideaSources: {
-    /** An issue labelled with it (or opened with it) is read as an idea. */
-    readonly githubLabel: string;
-    /** Ed25519 public key (hex) of the Discord application; the interactions endpoint is off without it. */
-    readonly discordPublicKey: string | undefined;
-    /** Base URL of the dashboard, for the links an answer gives. */
-    readonly dashboardUrl: string | undefined;
-  };
   /** The GitHub and Discord notifiers (shared/notify). */
   readonly notify: NotifyConfig;
   /** `FACTEUR_*` variables that Facteur does not know: most likely typos. */
@@ -409,20 +371,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
             jwksCooldownS: p.FACTEUR_OIDC_JWKS_COOLDOWN_S,
           }
         : undefined,
-    dashboard: {
-      argoUiUrl: p.ARGO_UI_URL?.replace(/\/+$/, ''),
-      traceUrl: p.FACTEUR_TRACE_URL?.replace('%7BtraceId%7D', '{traceId}'),
-      secret: p.FACTEUR_DASHBOARD_SECRET,
-      sessionHours: p.FACTEUR_DASHBOARD_SESSION_HOURS,
-      live: p.FACTEUR_DASHBOARD_LIVE,
-    },
-    metrics: { windowS: p.FACTEUR_METRICS_WINDOW_HOURS * 3600 },
-    alerts: { failureCount: p.FACTEUR_ALERT_FAILURE_COUNT, failureWindowMinutes: p.FACTEUR_ALERT_FAILURE_WINDOW_MINUTES },
-    ideaSources: {
-      githubLabel: p.FACTEUR_GITHUB_IDEA_LABEL,
-      discordPublicKey: p.FACTEUR_DISCORD_PUBLIC_KEY?.toLowerCase(),
-      dashboardUrl: p.FACTEUR_DASHBOARD_URL?.replace(/\/+$/, ''),
-    },
+    ...cockpitConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });
