@@ -21,6 +21,7 @@ import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import { messageOf, NonRetriableError, RetryableError, ValidationError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import { coalesced } from '../background/coalesce.js';
 import type { Notifier } from './classify.js';
 import { createDiscordSender } from './discord.js';
 import { readFeed } from './feed.js';
@@ -150,29 +151,12 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
     return report;
   }
 
-  let running: Promise<void> | undefined;
-  let again = false;
-  const pass = (): Promise<void> =>
-    runOnce()
-      .then(() => undefined)
-      .catch((err) => log.warn('notification pass failed; the next one retries', { error: messageOf(err) }))
-      .then(() => {
-        if (again) {
-          again = false;
-          return pass();
-        }
-        running = undefined;
-      });
+  const background = coalesced(runOnce, log, 'notification pass failed; the next one retries');
 
   return {
     notifiers: senders.map((s) => s.notifier),
     runOnce,
-    nudge() {
-      if (running) again = true;
-      else running = pass();
-    },
-    async idle() {
-      while (running) await running;
-    },
+    nudge: background.nudge,
+    idle: background.idle,
   };
 }

@@ -3,7 +3,7 @@
 // written by intake or callbacks reach Kafka (and dispatch) within milliseconds instead of
 // at the next minute tick — which stays the backstop when a nudge is lost.
 import type { Sql } from '../db/index.js';
-import { messageOf } from '../errors/index.js';
+import { coalesced } from '../background/coalesce.js';
 import type { Logger } from '../log/index.js';
 import { drainOutbox, type Publisher } from './index.js';
 
@@ -14,26 +14,5 @@ export interface Relay {
 }
 
 export function createRelay(sql: Sql, publisher: Publisher, log: Logger): Relay {
-  let running: Promise<void> | undefined;
-  let again = false;
-  const run = (): Promise<void> =>
-    drainOutbox(sql, publisher)
-      .then(() => undefined)
-      .catch((err) => log.warn('outbox relay failed; the tick will retry', { error: messageOf(err) }))
-      .then(() => {
-        if (again) {
-          again = false;
-          return run();
-        }
-        running = undefined;
-      });
-  return {
-    nudge() {
-      if (running) again = true;
-      else running = run();
-    },
-    async idle() {
-      while (running) await running;
-    },
-  };
+  return coalesced(() => drainOutbox(sql, publisher), log, 'outbox relay failed; the tick will retry');
 }
