@@ -5,9 +5,12 @@
 // (the same values `npm start` was given). Any answer that is not a success is one line, exit 1.
 const base = (process.env.FACTEUR_URL ?? `http://127.0.0.1:${process.env.PORT ?? '8080'}`).replace(/\/+$/, '');
 const auth = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+const run = Date.now().toString(36).slice(-4);
 const spec = {
   id: `demo-${Date.now()}`,
-  title: process.argv[2] ?? 'Add dark mode',
+  // the example agent names its tasks (and the files they write) after the title: a second
+  // demo on the same repository must write new files, or its tasks change nothing and block
+  title: process.argv[2] ?? `Add dark mode ${run}`,
   goal: 'Users can switch the dashboard to a dark theme that persists across sessions.',
   successMetrics: ['the theme toggle persists across reloads'],
   acceptanceCriteria: ['contrast ratio ≥ 4.5 in both themes'],
