@@ -13,7 +13,7 @@ import { NonRetriableError, RetryableError } from '../errors/index.js';
 import type { DiscordKind } from './classify.js';
 import { dashboardLink } from './github/render.js';
 import type { Delivery } from './ledger.js';
-import type { Sender } from './sender.js';
+import type { Lease, Sender } from './sender.js';
 import { discordInline } from './text.js';
 
 /** Discord refuses content past 2000 characters. */
@@ -64,15 +64,15 @@ export function createDiscordSender(sql: Sql, cfg: NotifyConfig): Sender {
     notifier: 'discord',
     coalesce: false,
     minIntervalMs: discord.minIntervalMs,
-    async send(_subject, deliveries) {
+    async send(_subject, deliveries, lease) {
       let last: string | null = null;
-      for (const d of deliveries) last = await post(sql, cfg, d);
+      for (const d of deliveries) last = await post(sql, cfg, d, lease);
       return { remoteId: last };
     },
   };
 }
 
-async function post(sql: Sql, cfg: NotifyConfig, d: Delivery): Promise<string | null> {
+async function post(sql: Sql, cfg: NotifyConfig, d: Delivery, lease: Lease): Promise<string | null> {
   const [idea] = d.ideaId
     ? await sql<IdeaLine[]>`select id::text, title, repository from codex_kb.ideas where id = ${d.ideaId}`
     : [];
@@ -80,6 +80,7 @@ async function post(sql: Sql, cfg: NotifyConfig, d: Delivery): Promise<string | 
   const url = new URL(cfg.discord!.webhookUrl.reveal());
   url.searchParams.set('wait', 'true');
   let res: Response;
+  await lease.hold();
   try {
     res = await fetch(url, {
       method: 'POST',

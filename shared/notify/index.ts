@@ -26,7 +26,7 @@ import type { Notifier } from './classify.js';
 import { createDiscordSender } from './discord.js';
 import { readFeed } from './feed.js';
 import { createGitHubSender } from './github/index.js';
-import { claimSubjects, dueDeliveries, holdScope, leaseSeconds, markFailed, markRetry, markSent, nextDueMs, release, type Claimed } from './ledger.js';
+import { claimSubjects, dueDeliveries, holdLease, holdScope, LeaseLost, leaseSeconds, markFailed, markRetry, markSent, nextDueMs, release, type Claimed } from './ledger.js';
 import type { Sender } from './sender.js';
 
 export { NOTIFIERS, type Notifier } from './classify.js';
@@ -63,6 +63,8 @@ export interface NotifyOptions {
   readonly owner?: string;
   /** A pass stops claiming after this long, so one pass cannot run forever. */
   readonly passMs?: number;
+  /** How long a claimed or renewed lease lasts (default: `leaseSeconds` of the request timeout). */
+  readonly leaseSeconds?: number;
 }
 
 /** Subjects leased at once per notifier; one per scope is sent, the others wait for the pacing. */
@@ -81,7 +83,7 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
   if (senders.length === 0) return undefined;
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const passMs = opts.passMs ?? 20_000;
-  const leaseS = leaseSeconds(cfg.timeoutMs);
+  const leaseS = opts.leaseSeconds ?? leaseSeconds(cfg.timeoutMs);
 
   const backoffMs = (attempts: number) => Math.round(Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** Math.min(attempts, 30)) * (0.5 + Math.random() / 2));
 
@@ -90,11 +92,16 @@ export function createNotifications(deps: NotifyDeps, opts: NotifyOptions = {}):
     if (due.length === 0) return;
     const ids = due.map((d) => d.eventId);
     try {
-      const { remoteId } = await s.send(c.subject, due);
+      const { remoteId } = await s.send(c.subject, due, { hold: () => holdLease(deps.sql, c, owner, leaseS) });
       await markSent(deps.sql, s.notifier, ids, remoteId);
       report.sent += ids.length;
     } catch (err) {
       const message = messageOf(err);
+      if (err instanceof LeaseLost) {
+        // another instance claimed the subject after our lease ran out: it sends what is due
+        log.info('notification lease taken over; the new holder sends', { notifier: s.notifier, subject: c.subject });
+        return;
+      }
       if (err instanceof NonRetriableError || err instanceof ValidationError) {
         await markFailed(deps.sql, s.notifier, ids, `${err.code}: ${message}`);
         report.failed += ids.length;

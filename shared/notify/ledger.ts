@@ -7,10 +7,11 @@ import type { Sql } from '../db/index.js';
 import type { Notifier } from './classify.js';
 
 /**
- * How long a subject stays leased: longer than one delivery may take — a delivery is a few
- * requests, each cut off at the request timeout — so a lease never ends mid-send; and no
- * longer, because a lease whose instance died holds its subject until it ends (120 s held
- * every Discord message after each dispatch crash, chaos seed 20240611).
+ * How long a subject stays leased, counted from the claim and again from each renewal (the
+ * sender renews before every request that changes something remote: `holdLease`). It only
+ * bounds how long an instance that died holding a subject delays it (120 s held every
+ * Discord message after each dispatch crash, chaos seed 20240611); it is not what keeps two
+ * instances from sending for one subject — the renewal is.
  */
 export function leaseSeconds(requestTimeoutMs: number): number {
   return Math.max(15, Math.ceil((6 * requestTimeoutMs) / 1000));
@@ -93,6 +94,30 @@ export async function holdScope(sql: Sql, notifier: Notifier, scope: string, del
     values (${notifier}, ${scope}, now() + make_interval(secs => ${delayMs / 1000}), ${reason})
     on conflict (notifier, scope) do update
       set not_before = greatest(codex_kb.notify_scopes.not_before, excluded.not_before), reason = excluded.reason`;
+}
+
+/** The lease was taken over by another instance (ours had ended): nothing more may be sent. */
+export class LeaseLost extends Error {
+  constructor(readonly subject: string) {
+    super(`the lease on ${subject} was taken over`);
+    this.name = 'LeaseLost';
+  }
+}
+
+/**
+ * Renews the lease, in one statement, only while it is still ours — called just before each
+ * request that changes something remote, so a sender whose lease ran out under load (a slow
+ * database, a slow remote) and was claimed by another instance stops instead of creating a
+ * second comment beside the other's (chaos seed 31337: both searched for the marker, found
+ * none, and both created). The claim and this update lock the same row, so one of them wins:
+ * a renewal first makes the claim skip the subject; a claim first makes the renewal fail.
+ */
+export async function holdLease(sql: Sql, c: Claimed, owner: string, leaseS: number): Promise<void> {
+  const rows = await sql`
+    update codex_kb.notify_subjects set leased_until = now() + make_interval(secs => ${leaseS})
+     where notifier = ${c.notifier} and subject = ${c.subject} and lease_owner = ${owner}
+    returning 1`;
+  if (rows.length !== 1) throw new LeaseLost(c.subject);
 }
 
 /** Gives the subject back; only the lease's owner can (a lease taken over after expiry is not ours). */

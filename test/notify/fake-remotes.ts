@@ -45,6 +45,8 @@ export interface FakeRemotes {
   down: boolean;
   /** Each answer waits this long (widens the window of a race). */
   delayMs: number;
+  /** Answers computed at once but sent late, each used once by the first request it matches. */
+  readonly lateAnswers: { match: RegExp; ms: number }[];
   /** A GitHub App: its id and public key (SPKI PEM); tokens it hands out live `tokenTtlS`. */
   app?: { id: number; publicKey: string; installationId: number; tokenTtlS: number };
   /** Stops listening (connections refused) until `start()`. */
@@ -62,7 +64,7 @@ export async function startFakeRemotes(): Promise<FakeRemotes> {
   const issued = new Set<string>([FAKE_TOKEN]);
   const fake: FakeRemotes = {
     url: '', githubUrl: '', discordUrl: '',
-    comments: new Map(), statuses: [], messages: [], seen: [], faults: [], down: false, delayMs: 0,
+    comments: new Map(), statuses: [], messages: [], seen: [], faults: [], lateAnswers: [], down: false, delayMs: 0,
     async stop() {
       const s = server;
       server = undefined;
@@ -160,6 +162,13 @@ export async function startFakeRemotes(): Promise<FakeRemotes> {
       const [f] = fake.faults.splice(i, 1);
       seen.status = send(res, f!.status, f!.body ?? { message: 'fault' }, f!.headers);
       return;
+    }
+    const late = fake.lateAnswers.findIndex((l) => l.match.test(`${req.method} ${path}`));
+    if (late >= 0) {
+      // the answer is decided now (what the state is now), and reaches the client later
+      const { ms } = fake.lateAnswers.splice(late, 1)[0]!;
+      const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+      res.end = ((...a: unknown[]) => (setTimeout(() => end(...a), ms), res)) as typeof res.end;
     }
     seen.status = await route(req, res, path, body);
   }

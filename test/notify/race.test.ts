@@ -10,7 +10,7 @@ import { claimSubjects, leaseSeconds, release, type Claimed } from '../../shared
 import { extraPool } from '../helpers/db.js';
 import { submitIdea, type System } from '../helpers/system.js';
 import { notifyEnv, type FakeRemotes } from './fake-remotes.js';
-import { startNotifySystem, type NotifySystem } from './system.js';
+import { ideaFromIssue, startNotifySystem, type NotifySystem } from './system.js';
 
 let t: NotifySystem;
 let sys: System;
@@ -81,5 +81,24 @@ describe('two notifier instances racing', () => {
     // the lease a notifier takes: 6 requests' worth of its request timeout, at least 15 s
     expect([leaseSeconds(10_000), leaseSeconds(2_000)]).toEqual([60, 15]);
   });
-});
 
+  it('an instance whose lease ran out mid-send stops before its write: the new holder posts the one comment', async () => {
+    // A leases for 1 s, finds no comment, and hears so only 2.5 s later; meanwhile its lease
+    // ends and B claims the subject, finds none and creates the comment. A's create must not
+    // follow: it renews the lease first, and the lease is B's (chaos seed 31337 made two).
+    const slow = createNotifications({ sql: extraPool(sys.db, 4), config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { owner: 'slow-a', passMs: 4000, leaseSeconds: 1 })!;
+    const { ideaId, issue } = await ideaFromIssue(sys, 'acme/api', 400, 'Slow lease');
+    remotes.lateAnswers.push({ match: /^GET \/github\/repos\/acme\/api\/issues\/400\/comments$/, ms: 2500 });
+    const aPass = slow.runOnce();
+    await new Promise((r) => setTimeout(r, 1400));
+    const bReport = await b.runOnce();
+    const aReport = await aPass;
+    const creates = remotes.seen.filter((s) => s.method === 'POST' && s.path === `/github/repos/acme/api/issues/${issue}/comments`);
+    expect(creates).toHaveLength(1);
+    expect(bReport.sent).toBeGreaterThanOrEqual(1);
+    expect(aReport).toMatchObject({ sent: 0, retried: 0, failed: 0 });
+    const comments = [...remotes.comments.values()].filter((c) => c.body.includes(`<!-- facteur:idea:${ideaId} -->`));
+    expect(comments).toHaveLength(1);
+    expect(await sys.db.sql`select event_id from codex_kb.notify_deliveries where idea_id = ${ideaId} and state <> 'sent'`).toHaveLength(0);
+  }, 30_000);
+});

@@ -14,7 +14,7 @@ import type { Logger } from '../../log/index.js';
 import { TERMINAL_IDEA_STATUSES, type IdeaStatus } from '../../lifecycle/states.js';
 import { incompleteIssueOf } from '../classify.js';
 import type { Delivery } from '../ledger.js';
-import type { Sender } from '../sender.js';
+import type { Lease, Sender } from '../sender.js';
 import { createNotifyClient, createTokenSource, repoOf, type GitHubNotifyClient, type Repo } from './client.js';
 import { dashboardLink, GATE_CONTEXT, gateStatus, ideaMarker, intakeMarker, renderIdeaComment, renderIncompleteComment } from './render.js';
 import { readIdeaView, type IdeaView } from './state.js';
@@ -36,12 +36,24 @@ export function createGitHubSender(sql: Sql, cfg: NotifyConfig, log: Logger): Se
     notifier: 'github',
     coalesce: true,
     minIntervalMs: gh.minIntervalMs,
-    async send(subject, deliveries) {
-      if (subject.startsWith('idea:')) return { remoteId: await syncIdea(sql, cfg, api, subject.slice('idea:'.length), log) };
+    async send(subject, deliveries, lease) {
+      // every request that changes something on GitHub renews the lease first (ledger.ts)
+      const held = guarded(api, lease);
+      if (subject.startsWith('idea:')) return { remoteId: await syncIdea(sql, cfg, held, subject.slice('idea:'.length), log) };
       let last: string | null = null;
-      for (const d of deliveries) last = await commentIncomplete(api, d);
+      for (const d of deliveries) last = await commentIncomplete(held, d);
       return { remoteId: last };
     },
+  };
+}
+
+/** The client whose writes each hold the subject's lease first; reads go straight through. */
+function guarded(api: GitHubNotifyClient, lease: Lease): GitHubNotifyClient {
+  return {
+    findComment: (r, issue, marker) => api.findComment(r, issue, marker),
+    createComment: async (r, issue, body) => (await lease.hold(), api.createComment(r, issue, body)),
+    updateComment: async (r, id, body) => (await lease.hold(), api.updateComment(r, id, body)),
+    createStatus: async (r, sha, s) => (await lease.hold(), api.createStatus(r, sha, s)),
   };
 }
 

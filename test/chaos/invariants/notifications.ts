@@ -21,7 +21,13 @@ export const notificationsOnce: Invariant = {
       const m = /^\/github\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(s.path);
       if (m && s.method === 'POST' && s.status < 300) creates.set(`${m[1]}#${m[2]}`, (creates.get(`${m[1]}#${m[2]}`) ?? 0) + 1);
     }
-    for (const [issue, n] of creates) if (n > 1) problems.push(`${issue}: ${n} status comments created`);
+    for (const [issue, n] of creates) {
+      if (n <= 1) continue;
+      // what each comment is for: the same idea's marker twice is a race, two markers two ideas
+      const markers = [...remotes.comments.values()].filter((c) => c.issue === issue)
+        .map((c) => `${c.id}: ${/<!-- facteur:[a-z]+:[^ ]+ -->/.exec(c.body)?.[0] ?? 'no marker'}`);
+      problems.push(`${issue}: ${n} status comments created (${markers.join('; ')})`);
+    }
     const accepted = acceptedIdeas(h);
     const ideas = await db<{ id: string; status: string; repository: string; issue_number: string }[]>`
       select id, status, repository, issue_number::text from codex_kb.ideas
