@@ -45,8 +45,8 @@ export interface FakeRemotes {
   down: boolean;
   /** Each answer waits this long (widens the window of a race). */
   delayMs: number;
-  /** Answers computed at once but sent late, each used once by the first request it matches. */
-  readonly lateAnswers: { match: RegExp; ms: number }[];
+  /** Answers computed at once but sent only once `until` settles, each used once by the first request it matches. */
+  readonly lateAnswers: { match: RegExp; until: Promise<unknown> }[];
   /** A GitHub App: its id and public key (SPKI PEM); tokens it hands out live `tokenTtlS`. */
   app?: { id: number; publicKey: string; installationId: number; tokenTtlS: number };
   /** Stops listening (connections refused) until `start()`. */
@@ -166,9 +166,9 @@ export async function startFakeRemotes(): Promise<FakeRemotes> {
     const late = fake.lateAnswers.findIndex((l) => l.match.test(`${req.method} ${path}`));
     if (late >= 0) {
       // the answer is decided now (what the state is now), and reaches the client later
-      const { ms } = fake.lateAnswers.splice(late, 1)[0]!;
+      const { until } = fake.lateAnswers.splice(late, 1)[0]!;
       const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
-      res.end = ((...a: unknown[]) => (setTimeout(() => end(...a), ms), res)) as typeof res.end;
+      res.end = ((...a: unknown[]) => (void until.finally(() => end(...a)), res)) as typeof res.end;
     }
     seen.status = await route(req, res, path, body);
   }

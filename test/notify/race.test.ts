@@ -83,15 +83,21 @@ describe('two notifier instances racing', () => {
   });
 
   it('an instance whose lease ran out mid-send stops before its write: the new holder posts the one comment', async () => {
-    // A leases for 1 s, finds no comment, and hears so only 2.5 s later; meanwhile its lease
-    // ends and B claims the subject, finds none and creates the comment. A's create must not
-    // follow: it renews the lease first, and the lease is B's (chaos seed 31337 made two).
+    // A leases for 1 s and asks for the issue's comments; the answer (none) reaches it only
+    // after its lease has ended and B has claimed the subject, found no comment and created
+    // one. A's create must not follow: it renews the lease first, and the lease is B's now
+    // (chaos seed 31337 made two).
     const slow = createNotifications({ sql: extraPool(sys.db, 4), config: loadConfig(notifyEnv(remotes)), log: silentLogger }, { owner: 'slow-a', passMs: 4000, leaseSeconds: 1 })!;
     const { ideaId, issue } = await ideaFromIssue(sys, 'acme/api', 400, 'Slow lease');
-    remotes.lateAnswers.push({ match: /^GET \/github\/repos\/acme\/api\/issues\/400\/comments$/, ms: 2500 });
+    let answer!: () => void;
+    const listing = /^\/github\/repos\/acme\/api\/issues\/400\/comments$/;
+    remotes.lateAnswers.push({ match: /^GET \/github\/repos\/acme\/api\/issues\/400\/comments$/, until: new Promise<void>((r) => (answer = r)) });
     const aPass = slow.runOnce();
-    await new Promise((r) => setTimeout(r, 1400));
+    await until(async () => remotes.seen.some((s) => s.method === 'GET' && listing.test(s.path)));
+    await until(async () => (await sys.db.sql`select 1 from codex_kb.notify_subjects
+                                               where subject = ${`idea:${ideaId}`} and leased_until < now()`).length === 1);
     const bReport = await b.runOnce();
+    answer();
     const aReport = await aPass;
     const creates = remotes.seen.filter((s) => s.method === 'POST' && s.path === `/github/repos/acme/api/issues/${issue}/comments`);
     expect(creates).toHaveLength(1);
@@ -102,3 +108,9 @@ describe('two notifier instances racing', () => {
     expect(await sys.db.sql`select event_id from codex_kb.notify_deliveries where idea_id = ${ideaId} and state <> 'sent'`).toHaveLength(0);
   }, 30_000);
 });
+
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  for (const started = Date.now(); !(await ok()); await new Promise((r) => setTimeout(r, 25))) {
+    if (Date.now() - started > 20_000) throw new Error('timed out waiting');
+  }
+}
