@@ -44,7 +44,7 @@ export async function listApprovals(sql: Queryable, q: ApprovalQuery): Promise<{
   const votes = ids.length
     ? await sql`
         select id::text, approval_id, voter, decision, reason, source, counted, refused_reason, created_at
-          from codex_kb.approval_votes where approval_id = any(${ids}::uuid[]) order by id`
+          from codex_kb.approval_votes where approval_id = any(${ids}::uuid[]) order by approval_votes.id`
     : [];
   return {
     items: rows.map((a) => {

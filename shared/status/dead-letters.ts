@@ -115,7 +115,7 @@ export async function listDeadLetters(sql: Queryable, q: DeadLetterQuery): Promi
      where (${q.function ?? null}::text is null or function_name = ${q.function ?? null})
        and (${q.reason ?? null}::text is null or reason_code = ${q.reason ?? null})
        and (${after ?? null}::bigint is null or id < ${after ?? null}::bigint)
-     order by id desc
+     order by dead_letters.id desc
      limit ${q.limit + 1}`;
   const more = rows.length > q.limit;
   const page = rows.slice(0, q.limit);

@@ -173,4 +173,19 @@ describe('dead letters API', () => {
     expect(routes).toEqual(expect.arrayContaining(['GET /v1/ideas', 'GET /v1/ideas/{id}', 'GET /v1/runs/{id}', 'GET /v1/dead-letters', 'GET /v1/dead-letters/{id}']));
     expect(JSON.stringify(index.body)).not.toContain('s3cret');
   });
+
+  it('newest first by number, not by text: dead letter 10 comes before 9 (last: it adds refusals)', async () => {
+    for (let i = 0; i < 8; i++) expect((await postEvent(intake.url, { topic: 'codex.intent', body: `{"broken": ${i}` })).status).toBe(400);
+    const ids = (await get('/v1/dead-letters?limit=100')).body.items.map((i: { id: string }) => Number(i.id));
+    expect(ids.length).toBe(12);
+    expect(ids.some((id: number) => id >= 10)).toBe(true);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    const paged: number[] = [];
+    for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+      const r: { body: any } = await get(`/v1/dead-letters?limit=5${cursor ? `&cursor=${cursor}` : ''}`);
+      paged.push(...r.body.items.map((i: { id: string }) => Number(i.id)));
+      cursor = r.body.nextCursor;
+    }
+    expect(paged).toEqual(ids);
+  });
 });
