@@ -92,4 +92,28 @@ describe('local mode: the knowledge base', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 200_000);
+
+  it('on the embedded PostgreSQL (PGlite) too: every run of a retrieval stage has its decision', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-local-kb-'));
+    const local = await startLocal({ env: { PORT: '0', FACTEUR_DATA_DIR: dir, FACTEUR_MONITOR_WINDOW_S: '0' }, log: silentLogger, tickMs: 250 });
+    try {
+      const r = await postEvent(local.url, { topic: 'codex.intent', body: JSON.stringify(ideaSpec({ id: 'local-kb-pglite', repository: 'local/sample' })), path: '/intake' });
+      const idea = await until('the idea to complete', 120_000, async () => {
+        const d = (await (await fetch(`${local.url}/status/v1/ideas/${r.body.ideaId}`)).json()) as any;
+        return d.idea.status === 'completed' ? d : undefined;
+      });
+      const stageOf = new Map(idea.tasks.map((t: { id: string; stage: string }) => [t.id, t.stage]));
+      for (const run of idea.runs) {
+        const answer = await fetch(`${local.url}/status/v1/runs/${run.id}/context`);
+        const stage = stageOf.get(run.taskId) as string;
+        expect(answer.status, stage).toBe(['planning', 'implementation', 'review'].includes(stage) ? 200 : 404);
+        if (answer.status === 200) expect(((await answer.json()) as any).contextBytes, stage).toBeLessThanOrEqual(4096);
+      }
+      const search = await fetch(`${local.url}/status/v1/kb/search?q=${encodeURIComponent("{{x}}'; select 1; --")}&repository=local/sample`);
+      expect(search.status).toBe(200);
+    } finally {
+      await local.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 200_000);
 });
