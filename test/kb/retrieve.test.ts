@@ -168,6 +168,15 @@ describe('retrieval', () => {
     }
   });
 
+  it('FACTEUR_KB_RETRIEVE=off, or a stage given no lessons: an empty context and no decision', async () => {
+    await seedLesson(db.sql, { repository: 'off/repo', content: 'a lesson nobody gets', embedder: v1 });
+    const off = await seedRun(db.sql, { repository: 'off/repo' });
+    expect(await retrievedContextFor(deps(db.sql, v1, { enabled: false }), forRun(off, 'a lesson'))).toBe('');
+    const deploy = await seedRun(db.sql, { repository: 'off/repo', stage: 'deploy' });
+    expect(await retrievedContextFor(deps(db.sql, v1), { ...forRun(deploy, 'a lesson'), stage: 'deploy' })).toBe('');
+    expect((await db.sql`select count(*)::int as n from codex_kb.kb_retrievals where run_id in (${off.runId}, ${deploy.runId})`)[0]!.n).toBe(0);
+  });
+
   it('a knowledge base that fails entirely gives an empty context, and does not throw', async () => {
     const run = await seedRun(db.sql, { repository: 'gone/repo' });
     const closed = extraPool(db, 1);
