@@ -5,6 +5,7 @@ import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
+import { kbRetrieveConfig, kbRetrieveShape, type KbRetrieveConfig } from './kb-retrieve.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
@@ -151,6 +152,7 @@ const schema = z.object({
   ...cockpitShape,
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
+  ...kbRetrieveShape,
 }).superRefine((p, ctx) => {
   for (const problem of notifyProblems(p)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
@@ -182,7 +184,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config extends CockpitConfig {
+export interface Config extends CockpitConfig, KbRetrieveConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -372,6 +374,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
           }
         : undefined,
     ...cockpitConfig(p),
+    ...kbRetrieveConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });

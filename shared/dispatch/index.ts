@@ -19,6 +19,9 @@ import { topologicalOrder } from '../plans/graph.js';
 import { ACTIVE_RUN_STATUSES, type RunStatus, type Stage } from '../lifecycle/states.js';
 import { isUuid } from '../validation/index.js';
 import { contextForTrace, inSpan, runTraceparent, validTraceparent } from '../telemetry/index.js';
+import type { Embedder } from '../kb/embed/types.js';
+import { createLocalEmbedder } from '../kb/embed/local.js';
+import { retrievalQuery, retrievedContextFor } from '../kb/retrieve.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
@@ -40,7 +43,11 @@ export interface DispatchDeps {
   readonly workflows: WorkflowBackend;
   /** Base URL of the callbacks function, as Argo steps reach it. */
   readonly callbackBaseUrl: string;
+  /** The configured embedder, for the lessons retrieved into runs (shared/kb/retrieve.ts); the embedded default when unset. */
+  readonly embedder?: Embedder;
 }
+
+const defaultEmbedder = createLocalEmbedder();
 
 interface RunToSubmit {
   id: string;
@@ -118,6 +125,12 @@ function submitTraced(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Co
 }
 
 async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>, traceparent: string | undefined): Promise<void> {
+  // the lessons for this run, decided once (a resubmission gets the same); never in its way
+  const retrievedContext = await retrievedContextFor({ ...deps, embedder: deps.embedder ?? defaultEmbedder }, {
+    runId: r.id, ideaId: r.idea_id, taskId: r.task_id, stage: r.stage, repository: r.repository,
+    query: retrievalQuery({ ideaTitle: r.idea_title, title: r.title, description: r.description, prompt: r.prompt, paths: r.paths }),
+    paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],
+  });
   let workflow: Workflow;
   try {
     workflow = buildWorkflow({
@@ -152,6 +165,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       callbackUrl: callbackUrl(deps.callbackBaseUrl, r.id),
       ...(traceparent ? { traceparent } : {}),
       ...(r.intent_anchor ? { intentAnchor: r.intent_anchor } : {}),
+      ...(retrievedContext ? { retrievedContext } : {}),
       namespace: deps.workflows.namespace,
       serviceAccountName: deps.config.workflows.serviceAccount,
       ...(deps.config.workflows.image ? { image: deps.config.workflows.image } : {}),

@@ -15,6 +15,7 @@ import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { METRICS_ROUTES } from '../metrics/routes.js';
 import { NOTIFY_ROUTES } from '../notify/routes.js';
+import { KB_RETRIEVE_ROUTES } from '../kb/retrieve-api.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
@@ -78,6 +79,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   ...POLICY_API_ROUTES,
   ...METRICS_ROUTES,
   ...NOTIFY_ROUTES,
+  ...KB_RETRIEVE_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;

@@ -83,6 +83,14 @@ export async function send(url: string, init: { method?: string; headers?: Recor
   return readAnswer(await fetch(url, { method: init.method ?? 'POST', headers: init.headers ?? {}, ...(init.body !== undefined ? { body: init.body as RequestInit['body'] } : {}) }));
 }
 
+/** `send`, or undefined when fetch itself refuses a header value HTTP cannot carry (NUL, CR/LF): nothing was sent. */
+export async function sendUnlessRefused(url: string, init: Parameters<typeof send>[1]): Promise<Answer | undefined> {
+  return send(url, init).catch((err: unknown) => {
+    if (err instanceof TypeError) return undefined;
+    throw err;
+  });
+}
+
 /** What a failed property prints about a request and its answer. */
 export function describe(what: string, body: Uint8Array | string | undefined, answer: Answer): string {
   const shown = body === undefined ? '' : typeof body === 'string' ? JSON.stringify(body.slice(0, 300)) : Buffer.from(body).toString('hex').slice(0, 300);

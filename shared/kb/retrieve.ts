@@ -1,0 +1,148 @@
+// Retrieval into prompts: before a planning, implementation or review run is dispatched, the
+// lessons most like its task go into its Workflow's retrievedContext (the intent anchor is a
+// parameter of its own and is not touched here), and the decision is kept — every candidate
+// with its scores, what was injected and why the rest was not, the embedding version, the
+// latency, whether it ran degraded — once per run: in kb_retrievals (its primary key decides
+// between two dispatch instances and a retried submission, and the loser gives the winner's
+// context, so a resubmitted Workflow says the same), with a `kb.retrieval` run event and a
+// `kb.retrieval` row in policy_checks written in the same transaction.
+//
+// Never in a run's way: an embedder that fails or is slow makes the retrieval full-text only
+// (`degraded`), a failing knowledge base gives an empty context; both are logged and the
+// run is dispatched all the same.
+import type { Config } from '../config/index.js';
+import type { Sql } from '../db/index.js';
+import { messageOf } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { searchLessons, type SearchResult } from './candidates.js';
+import { formatContext } from './context.js';
+import type { Embedder } from './embed/types.js';
+import type { Reason, Scored } from './fusion.js';
+
+/** The stages whose runs are given lessons (integration and deploy act on what is decided). */
+export const RETRIEVAL_STAGES: ReadonlySet<string> = new Set(['planning', 'implementation', 'review']);
+
+export interface RetrieveDeps {
+  readonly sql: Sql;
+  readonly log: Logger;
+  readonly config: Pick<Config, 'kbRetrieve'>;
+  /** The configured embedder; without one (or of another version than the active) the retrieval is full-text only. */
+  readonly embedder?: Embedder;
+}
+
+export interface RunToRetrieveFor {
+  readonly runId: string;
+  readonly ideaId: string;
+  readonly taskId: string;
+  readonly stage: string;
+  readonly repository: string;
+  /** What the run is about (retrievalQuery builds it from the task). */
+  readonly query: string;
+  readonly paths: readonly string[];
+}
+
+/** The text a run's lessons are searched by: the idea's and the task's words, and its paths. */
+export function retrievalQuery(t: { ideaTitle?: string | null; title?: string | null; description?: string | null; prompt?: string | null; paths?: unknown }): string {
+  const paths = Array.isArray(t.paths) ? t.paths.filter((p): p is string => typeof p === 'string') : [];
+  return [t.ideaTitle, t.title, t.description, t.prompt, paths.join(' ')].filter((s): s is string => typeof s === 'string' && s.length > 0).join('\n').slice(0, 4000);
+}
+
+export interface CandidateRecord {
+  readonly id: string;
+  readonly stage: string | null;
+  readonly outcome: string | null;
+  readonly vectorDistance: number | null;
+  readonly vectorRank: number | null;
+  readonly textScore: number | null;
+  readonly textRank: number | null;
+  readonly pathOverlap: boolean;
+  readonly usefulness: number;
+  readonly fused: number;
+  readonly injected: boolean;
+  readonly reason: Reason;
+  readonly duplicateOf?: string;
+}
+
+export interface Decision {
+  readonly context: string;
+  readonly bytes: number;
+  readonly candidates: readonly CandidateRecord[];
+  readonly injected: readonly string[];
+}
+
+/** What of the ranked candidates goes in: the top N that are no duplicates, as long as they fit. */
+export function decide(repository: string, ranked: readonly Scored[], topN: number): Decision {
+  const eligible = ranked.filter((c) => c.duplicateOf === null).slice(0, topN);
+  const formatted = formatContext(repository, eligible);
+  const injected = new Set(formatted.included);
+  const overBudget = new Set(formatted.overBudget);
+  const candidates = ranked.map((c): CandidateRecord => ({
+    id: c.id,
+    stage: c.stage,
+    outcome: c.outcome,
+    vectorDistance: c.vectorDistance,
+    vectorRank: c.vectorRank,
+    textScore: c.textScore,
+    textRank: c.textRank,
+    pathOverlap: c.pathOverlap,
+    usefulness: c.usefulness,
+    fused: c.fused,
+    injected: injected.has(c.id),
+    reason: injected.has(c.id) ? 'injected' : c.duplicateOf !== null ? 'duplicate' : overBudget.has(c.id) ? 'budget' : 'rank',
+    ...(c.duplicateOf !== null ? { duplicateOf: c.duplicateOf } : {}),
+  }));
+  return { context: formatted.text, bytes: formatted.bytes, candidates, injected: formatted.included };
+}
+
+/**
+ * The run's retrievedContext: its recorded decision when there is one (a retried
+ * submission), else a new retrieval, recorded once. Never throws: a failure is logged and
+ * the run gets an empty context.
+ */
+export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieveFor): Promise<string> {
+  if (!deps.config.kbRetrieve.enabled || !RETRIEVAL_STAGES.has(run.stage)) return '';
+  try {
+    const [earlier] = await deps.sql<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
+    if (earlier) return earlier.context;
+    const result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths });
+    const decision = decide(run.repository, result.candidates, deps.config.kbRetrieve.topN);
+    if (result.degraded) deps.log.warn('kb: retrieval degraded to full text', { runId: run.runId, degraded: result.degraded });
+    return await record(deps.sql, run, result, decision);
+  } catch (err) {
+    deps.log.error('kb: retrieval failed; the run is dispatched without retrieved context', { runId: run.runId, error: messageOf(err) });
+    return '';
+  }
+}
+
+/** Writes the decision unless another instance did first; returns the context that stands. */
+async function record(sql: Sql, run: RunToRetrieveFor, result: SearchResult, d: Decision): Promise<string> {
+  return sql.begin(async (tx) => {
+    const [inserted] = await tx<{ run_id: string }[]>`
+      insert into codex_kb.kb_retrievals (run_id, idea_id, task_id, stage, embedding_version, query, degraded, candidates, injected, context_bytes, context, latency_ms)
+      values (${run.runId}, ${run.ideaId}, ${run.taskId}, ${run.stage}, ${result.version}, ${run.query}, ${result.degraded},
+              ${tx.json(d.candidates as never)}, ${d.injected as string[]}::uuid[], ${d.bytes}, ${d.context}, ${result.latencyMs})
+      on conflict (run_id) do nothing
+      returning run_id`;
+    if (!inserted) {
+      const [winner] = await tx<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
+      return winner?.context ?? '';
+    }
+    const summary = {
+      embeddingVersion: result.version,
+      degraded: result.degraded,
+      considered: d.candidates.length,
+      injected: d.injected,
+      contextBytes: d.bytes,
+      latencyMs: result.latencyMs,
+    };
+    await tx`
+      insert into codex_kb.run_events (idea_id, run_id, task_id, event_type, actor, payload)
+      values (${run.ideaId}, ${run.runId}, ${run.taskId}, 'kb.retrieval', 'facteur', ${tx.json({ ...summary, candidates: d.candidates } as never)})`;
+    const message = `${d.injected.length} of ${d.candidates.length} lessons injected (${d.bytes} bytes)` +
+      (result.version ? ` under ${result.version}` : '') + (result.degraded ? `; degraded: ${result.degraded}` : '');
+    await tx`
+      insert into codex_kb.policy_checks (check_key, idea_id, task_id, run_id, result, message, details)
+      values ('kb.retrieval', ${run.ideaId}, ${run.taskId}, ${run.runId}, ${result.degraded ? 'warn' : 'info'}, ${message}, ${tx.json(summary as never)})`;
+    return d.context;
+  });
+}
