@@ -282,6 +282,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (n!.pending === 0) break;
       await sleep(250);
     }
+    // the knowledge base's pass catches up: every ended run reflected on
+    const kbUntil = Date.now() + 30_000;
+    while (Date.now() < kbUntil) {
+      const [n] = await db<{ left: number }[]>`select count(*)::int as left from codex_kb.kb_backlog`.catch(() => [{ left: 1 }]);
+      if (n!.left === 0) break;
+      await sleep(250);
+    }
     const durationS = (Date.now() - loadStart) / 1000;
     log(`load done in ${durationS.toFixed(1)}s; stopping the doubles and the instances`);
     // stop everything that writes, then check

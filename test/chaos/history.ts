@@ -150,6 +150,8 @@ export class History {
   readonly runFaults = new Map<string, string[]>();
   /** Successful Workflow creates (stored objects) per name, at the fake API. */
   readonly creates = new Map<string, number>();
+  /** The retrievedContext each created Workflow carried, by name: its run and its bytes. */
+  readonly contexts = new Map<string, { runId: string; context: string }[]>();
   readonly hostile: HostileResult[] = [];
   readonly windows: Window[] = [];
   readonly faults: Record<string, number> = {};

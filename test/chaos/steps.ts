@@ -113,6 +113,8 @@ export class StepRunner {
     this.unsubscribe = this.ctx.kube.onCreate((wf) => {
       const name = String(wf.metadata?.name ?? '');
       this.ctx.history.creates.set(name, (this.ctx.history.creates.get(name) ?? 0) + 1);
+      const context = { runId: String(wf.metadata?.annotations?.['facteur.dev/run-id'] ?? ''), context: Buffer.from(paramsOf(wf).retrievedContext ?? '', 'base64').toString('utf8') };
+      this.ctx.history.contexts.set(name, [...(this.ctx.history.contexts.get(name) ?? []), context]);
       this.created.add(attemptKey(wf.metadata?.labels ?? {}, String(wf.metadata?.labels?.['facteur.dev/attempt'] ?? '')));
       // the hook runs before the API answers: the pod starts on its own time
       setImmediate(() => {
