@@ -35,15 +35,21 @@ export interface KnowledgeBase {
   idle(): Promise<void>;
 }
 
+/** A step and the name the pass's report and logs give it. */
+export interface NamedKbStep {
+  readonly name: string;
+  readonly run: KbStep;
+}
+
 export interface KnowledgeBaseOptions {
   /** Steps run after the store's own (reflect, embed), in the order given. */
-  readonly steps?: readonly KbStep[];
+  readonly steps?: readonly NamedKbStep[];
 }
 
 export function createKnowledgeBase(deps: KbDeps, opts: KnowledgeBaseOptions = {}): KnowledgeBase {
   const log = deps.log.child({ component: 'kb' });
   const d: KbDeps = { ...deps, log };
-  const steps: readonly KbStep[] = [reflectBacklog, createEmbedStep(), ...(opts.steps ?? [])];
+  const steps: readonly NamedKbStep[] = [{ name: 'reflect', run: reflectBacklog }, { name: 'embed', run: createEmbedStep() }, ...(opts.steps ?? [])];
   let versionReady = false;
 
   async function runOnce(): Promise<KbReport> {
@@ -57,11 +63,10 @@ export function createKnowledgeBase(deps: KbDeps, opts: KnowledgeBaseOptions = {
       }
     }
     const reports: KbStepReport[] = [];
-    for (const [i, step] of steps.entries()) {
-      const name = step.name || `step${i + 1}`;
+    for (const { name, run } of steps) {
       const started = Date.now();
       try {
-        const handled = await step(d);
+        const handled = await run(d);
         reports.push({ name, handled, ms: Date.now() - started });
       } catch (err) {
         log.warn('kb: a step of the pass failed; its work waits for the next pass', { step: name, error: messageOf(err) });
