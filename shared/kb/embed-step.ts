@@ -7,7 +7,7 @@
 // process only, which is all it guards (the next pass's time, not correctness) — before it
 // asks again. Two instances may embed the same reflection at once; the primary key keeps one
 // vector, the other is dropped (`on conflict do nothing`).
-import { messageOf, RetryableError } from '../errors/index.js';
+import { messageOf, NonRetriableError, RetryableError } from '../errors/index.js';
 import type { KbDeps, KbStep } from './deps.js';
 import { vectorLiteral } from './embed/types.js';
 import { STEP_BUDGET_MS } from './reflect.js';
@@ -49,19 +49,19 @@ export function createEmbedStep(): KbStep {
     state.mismatchLogged = false;
     const until = Date.now() + STEP_BUDGET_MS;
     let embedded = 0;
+    // reflections the provider refused one by one in this pass: left for the next, not asked again now
+    const skipped: string[] = [];
     while (Date.now() < until) {
       const rows = await deps.sql<{ id: string; content: string }[]>`
         select r.id, r.content from codex_kb.reflections r
          where not exists (select 1 from codex_kb.reflection_embeddings e where e.reflection_id = r.id and e.version = ${active.version})
+           and r.id <> all(${skipped}::uuid[])
          order by r.created_at, r.id
          limit ${deps.config.kbStore.batch}`;
       if (rows.length === 0) break;
-      let vectors: number[][];
+      let vectors: (number[] | undefined)[];
       try {
-        vectors = await deps.embedder.embed(rows.map((r) => r.content));
-        if (vectors.length !== rows.length || vectors.some((v) => v.length !== active.dimensions)) {
-          throw new Error(`the embedder returned ${vectors.length} vectors for ${rows.length} texts, or vectors not of ${active.dimensions} dimensions`);
-        }
+        vectors = await embedRows(deps, rows, active.dimensions, skipped);
       } catch (err) {
         rest(deps, state, now, err);
         deps.log.warn('kb: embedder degraded; reflections wait for a vector and are embedded by a later pass', {
@@ -75,7 +75,7 @@ export function createEmbedStep(): KbStep {
         return embedded;
       }
       state.failures = 0;
-      const items = rows.map((r, i) => ({ id: r.id, e: vectorLiteral(vectors[i]!) }));
+      const items = rows.flatMap((r, i) => (vectors[i] ? [{ id: r.id, e: vectorLiteral(vectors[i]!) }] : []));
       const inserted = await deps.sql`
         insert into codex_kb.reflection_embeddings (reflection_id, version, embedding)
         select x.id::uuid, ${active.version}, x.e::vector
@@ -87,6 +87,40 @@ export function createEmbedStep(): KbStep {
     }
     return embedded;
   };
+}
+
+/**
+ * The batch's vectors. A request the provider refuses outright (a 4xx: one text it will not
+ * take, say) is asked again text by text, so one such text never holds back the others: the
+ * ones it refuses alone get no vector (undefined) and are skipped for the rest of the pass.
+ */
+async function embedRows(deps: KbDeps, rows: readonly { id: string; content: string }[], dimensions: number, skipped: string[]): Promise<(number[] | undefined)[]> {
+  const check = (vs: number[][], n: number) => {
+    if (vs.length !== n || vs.some((v) => v.length !== dimensions)) {
+      throw new NonRetriableError('embedder_bad_answer', `the embedder returned ${vs.length} vectors for ${n} texts, or vectors not of ${dimensions} dimensions`);
+    }
+    return vs;
+  };
+  const refused = (err: unknown) => err instanceof NonRetriableError && err.code === 'embedder_refused';
+  if (rows.length > 1) {
+    try {
+      return check(await deps.embedder.embed(rows.map((r) => r.content)), rows.length);
+    } catch (err) {
+      if (!refused(err)) throw err;
+    }
+  }
+  const out: (number[] | undefined)[] = [];
+  for (const r of rows) {
+    try {
+      out.push(check(await deps.embedder.embed([r.content]), 1)[0]);
+    } catch (err) {
+      if (!refused(err)) throw err;
+      deps.log.warn('kb: the embedder refused a reflection; it is asked again at a later pass', { reflectionId: r.id, error: messageOf(err) });
+      skipped.push(r.id);
+      out.push(undefined);
+    }
+  }
+  return out;
 }
 
 function rest(deps: KbDeps, state: EmbedStepState, now: number, err: unknown): void {

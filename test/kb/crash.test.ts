@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../../shared/db/index.js';
 import { reflectBacklog } from '../../shared/kb/reflect.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
+import { until } from '../local/proc.js';
 import { endedRun, kbDeps, seedTask } from './seed.js';
 
 let db: TestDb;
@@ -18,15 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sql.unsafe('drop trigger if exists kb_test_hold on codex_kb.kb_backlog').catch(() => undefined);
 });
-
-const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 describe('a pass killed mid-way', () => {
   it('SIGKILL between claim and commit: nothing lost, nothing twice', async () => {
@@ -47,7 +39,7 @@ describe('a pass killed mid-way', () => {
     await until('the child to hold its transaction', async () => {
       const rows = await sql`select 1 from pg_stat_activity where datname = ${db.name} and state = 'active' and query like '%delete from codex_kb.kb_backlog%' and pid <> pg_backend_pid()`;
       return rows.length > 0;
-    });
+    }, 20_000);
     // uncommitted: nobody else sees the child's reflections
     expect(await sql`select 1 from codex_kb.reflections where run_id = any(${runs}::uuid[])`).toHaveLength(0);
     child.kill('SIGKILL');
@@ -56,7 +48,7 @@ describe('a pass killed mid-way', () => {
     // the server ends the dead client's session (it would notice at its next read; the test does not wait for the sleep)
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${db.name} and pid <> pg_backend_pid() and query like '%kb_backlog%'`;
     await sql.unsafe('drop trigger kb_test_hold on codex_kb.kb_backlog');
-    await until('the rows to be free', async () => (await sql`select 1 from pg_stat_activity where datname = ${db.name} and query like '%pg_sleep%' and pid <> pg_backend_pid()`).length === 0);
+    await until('the rows to be free', async () => (await sql`select 1 from pg_stat_activity where datname = ${db.name} and query like '%pg_sleep%' and pid <> pg_backend_pid()`).length === 0, 20_000);
     expect(await sql`select 1 from codex_kb.kb_backlog where run_id = any(${runs}::uuid[])`).toHaveLength(6);
 
     expect(await reflectBacklog(kbDeps(sql))).toBe(6);

@@ -113,6 +113,21 @@ describe('the KB pass', () => {
     expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(2);
   });
 
+  it('a text the provider refuses holds back no other: the rest of its batch is embedded, it waits for a later pass', async () => {
+    const { sql } = await createTestDb();
+    const deps = { ...kbDeps(sql, providerEnv()), embedder: createEmbedder(kbDeps(sql, providerEnv()).config, { baseBackoffMs: 5, maxBackoffMs: 20 }) };
+    const kb = createKnowledgeBase(deps);
+    await endedRun(sql, await seedTask(sql), { outcome: 'failed', artifacts: [{ type: 'reflection', data: { lesson: 'POISON lesson' } }] });
+    await runsWithLessons(sql, 3);
+    fake.outage = { kind: 'refuse', text: 'POISON' };
+    const report = await kb.runOnce();
+    expect(report.steps.find((s) => s.name === 'embed')!.handled).toBe(7);
+    expect(await unembeddedCount({ sql }, 'fake-64-v1')).toBe(1);
+    fake.outage = undefined;
+    expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(1);
+    expect(await unembeddedCount({ sql }, 'fake-64-v1')).toBe(0);
+  });
+
   it("runs other parts' steps after its own, in order; a failing step is reported and the next still runs", async () => {
     const { sql } = await createTestDb();
     const seen: string[] = [];

@@ -11,7 +11,9 @@ export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string; body?: string }
   | { kind: 'slow'; ms: number }
   | { kind: 'dimensions'; dimensions: number }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** A 400 for any request holding a text that contains `text` (a provider refusing one input). */
+  | { kind: 'refuse'; text: string };
 
 export interface FakeEmbeddings {
   readonly url: string;
@@ -47,6 +49,11 @@ export async function startFakeEmbeddings(dimensions: number): Promise<FakeEmbed
       const parsed = JSON.parse(await body(req)) as { input: string[]; model: string };
       fake.requests.push({ input: parsed.input, model: parsed.model, authorization: req.headers.authorization, apiKey: req.headers['api-key'] as string | undefined, at: Date.now() });
       const fault = fake.outage ?? fake.faults.shift();
+      if (fault?.kind === 'refuse' && parsed.input.some((t) => t.includes(fault.text))) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'this input is not accepted' } }));
+        return;
+      }
       if (fault?.kind === 'reset') {
         req.socket.destroy();
         return;

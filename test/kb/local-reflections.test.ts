@@ -9,16 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { startLocal } from '../../shared/local/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
-
-const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-};
+import { until } from '../local/proc.js';
 
 describe('local mode', () => {
   it("an idea's ended runs get their reflections and vectors within seconds", async () => {

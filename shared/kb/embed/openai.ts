@@ -25,6 +25,9 @@ export interface OpenAiEmbedderOptions {
 /** A provider's `Retry-After` is honoured up to this; past it the batch fails and a later pass retries. */
 const MAX_RETRY_AFTER_MS = 60_000;
 
+/** The least time left for an attempt to be worth making. */
+const MIN_ATTEMPT_MS = 250;
+
 const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** `…/v1` gets `/embeddings` appended; a URL already ending in `/embeddings` (Azure's, with its query) is used as is. */
@@ -94,7 +97,9 @@ export function createOpenAiEmbedder(cfg: EmbeddingsConfig, opts: OpenAiEmbedder
         if (!(err instanceof RetryableError)) throw err;
         const jittered = Math.random() * Math.min(cap, base * 2 ** attempt);
         const wait = err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS) : jittered;
-        if (Date.now() + wait >= deadline) {
+        // another attempt only when it would still have a fair share of its timeout: one cut
+        // to a few milliseconds would fail as a timeout and hide what the provider answered
+        if (Date.now() + wait + Math.min(cfg.timeoutMs, MIN_ATTEMPT_MS) >= deadline) {
           throw new RetryableError(err.code, `${err.message} (gave up after ${attempt + 1} attempt${attempt ? 's' : ''} within ${cfg.maxTotalMs} ms)`, err.retryAfterMs);
         }
         await sleep(wait);
