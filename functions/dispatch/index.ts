@@ -13,8 +13,8 @@ import { errorResponse, json, type Handler, type HttpRequest, type HttpResponse 
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
-import { createEmbedder } from '../../shared/kb/embed/index.js';
-import { createKnowledgeBase, type KnowledgeBase } from '../../shared/kb/pass.js';
+import { knowledgeBaseFor } from '../../shared/kb/knowledge.js';
+import type { KnowledgeBase } from '../../shared/kb/pass.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
 import { contextFrom, eventSpan, inSpan, SpanKind, validTraceparent } from '../../shared/telemetry/index.js';
@@ -39,7 +39,7 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
   // Notifications go out in the background: the tick and each event start a pass, none waits for it.
   const notify = deps.notifications ?? createNotifications(deps);
   // So does the knowledge base's pass: ended runs' reflections and their vectors, off every callback's path.
-  const kb = deps.knowledge ?? createKnowledgeBase({ sql: deps.sql, log: deps.log, config: deps.config, embedder: createEmbedder(deps.config) });
+  const kb = deps.knowledge ?? knowledgeBaseFor(deps);
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
     try {

@@ -27,8 +27,7 @@ import { databaseStartupError, firstLine, StartupError } from './errors.js';
 import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
 import { createNotifications } from '../notify/index.js';
-import { createEmbedder } from '../kb/embed/index.js';
-import { createKnowledgeBase } from '../kb/pass.js';
+import { knowledgeBaseFor } from '../kb/knowledge.js';
 import { createLocalServer } from './server.js';
 import { DASHBOARD_PATH } from './home.js';
 import { ensureSampleRepo } from './sample-repo.js';
@@ -232,7 +231,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   // The notifiers (GitHub, Discord) when configured: passes in the background after each tick.
   const notifications = createNotifications({ sql, config, log });
   // The knowledge base's pass: ended runs get their reflections and vectors right after the tick that saw them end.
-  const knowledge = createKnowledgeBase({ sql, config, log, embedder: createEmbedder(config) });
+  const knowledge = knowledgeBaseFor({ sql, config, log });
   const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks`, knowledge, ...(notifications ? { notifications } : {}) };
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, await FUNCTIONS[name](deps));
   // while shutting down, relayed events stay in the outbox for the next start
