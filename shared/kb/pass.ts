@@ -49,7 +49,13 @@ export interface KnowledgeBaseOptions {
 export function createKnowledgeBase(deps: KbDeps, opts: KnowledgeBaseOptions = {}): KnowledgeBase {
   const log = deps.log.child({ component: 'kb' });
   const d: KbDeps = { ...deps, log };
-  const steps: readonly NamedKbStep[] = [{ name: 'reflect', run: reflectBacklog }, { name: 'embed', run: createEmbedStep() }, ...(opts.steps ?? [])];
+  const embed = createEmbedStep();
+  const reflect: KbStep = async (sd) => {
+    const runs = await reflectBacklog(sd);
+    if (runs > 0) embed.markPending();
+    return runs;
+  };
+  const steps: readonly NamedKbStep[] = [{ name: 'reflect', run: reflect }, { name: 'embed', run: embed.run }, ...(opts.steps ?? [])];
   let versionReady = false;
 
   async function runOnce(): Promise<KbReport> {

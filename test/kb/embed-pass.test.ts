@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../../shared/db/index.js';
 import type { KbStep } from '../../shared/kb/deps.js';
 import { createEmbedder } from '../../shared/kb/embed/index.js';
-import { unembeddedCount } from '../../shared/kb/embed-step.js';
+import { LOOK_EVERY_MS, unembeddedCount } from '../../shared/kb/embed-step.js';
 import { createKnowledgeBase } from '../../shared/kb/pass.js';
 import { activeVersion } from '../../shared/kb/versions.js';
 import { createLogger } from '../../shared/log/index.js';
@@ -126,6 +126,25 @@ describe('the KB pass', () => {
     fake.outage = undefined;
     expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(1);
     expect(await unembeddedCount({ sql }, 'fake-64-v1')).toBe(0);
+  });
+
+  it('looks for reflections it did not write (another instance\'s) every LOOK_EVERY_MS, its own at once', async () => {
+    const { sql } = await createTestDb();
+    let clock = Date.UTC(2026, 0, 1);
+    const kb = createKnowledgeBase({ ...kbDeps(sql), now: () => new Date(clock) });
+    await kb.runOnce();
+    await sql`insert into codex_kb.reflections (reflection_type, content, source) values ('synthetic', 'written by another instance', 'synthetic')`;
+    clock += 1000;
+    expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(0);
+    // its own: at once (and the look finds the other one too)
+    await runsWithLessons(sql, 1);
+    clock += 1000;
+    expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(3);
+    await sql`insert into codex_kb.reflections (reflection_type, content, source) values ('synthetic', 'another one', 'synthetic')`;
+    clock += 1000;
+    expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(0);
+    clock += LOOK_EVERY_MS;
+    expect((await kb.runOnce()).steps.find((s) => s.name === 'embed')!.handled).toBe(1);
   });
 
   it("runs other parts' steps after its own, in order; a failing step is reported and the next still runs", async () => {
