@@ -13,6 +13,8 @@ import { errorResponse, json, type Handler, type HttpRequest, type HttpResponse 
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
+import { knowledgeBaseFor } from '../../shared/kb/knowledge.js';
+import type { KnowledgeBase } from '../../shared/kb/pass.js';
 import type { Publisher } from '../../shared/outbox/index.js';
 import { isUuid } from '../../shared/validation/index.js';
 import { contextFrom, eventSpan, inSpan, SpanKind, validTraceparent } from '../../shared/telemetry/index.js';
@@ -26,6 +28,8 @@ export interface DispatchFunctionDeps {
   readonly publisher?: Publisher;
   /** The notifiers (shared/notify); made here from the configuration when not handed in (local mode hands its own). */
   readonly notifications?: Notifications;
+  /** The knowledge base's pass (shared/kb/pass.ts); made here when not handed in (local mode hands its own). */
+  readonly knowledge?: KnowledgeBase;
 }
 
 export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
@@ -34,6 +38,8 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
   void auth.warm();
   // Notifications go out in the background: the tick and each event start a pass, none waits for it.
   const notify = deps.notifications ?? createNotifications(deps);
+  // So does the knowledge base's pass: ended runs' reflections and their vectors, off every callback's path.
+  const kb = deps.knowledge ?? knowledgeBaseFor(deps);
   return async (req) => {
     if (req.path === '/healthz') return json(200, { ok: true });
     try {
@@ -45,6 +51,7 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
           return json(200, await inSpan('facteur.tick', { kind: SpanKind.SERVER, parent: contextFrom(req.headers['traceparent']), attributes: { 'faas.name': 'dispatch', 'faas.trigger': 'timer' } }, () => tick(deps)));
         } finally {
           notify?.nudge();
+          kb.nudge();
         }
       }
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
@@ -70,6 +77,7 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
         // A finished task freed capacity: anyone's waiting task may use it.
         const claims = await dispatchNow(deps, ideaId && type !== 'facteur.task.finished' ? { ideaId } : {});
         notify?.nudge();
+        kb.nudge();
         span.setAttributes({ ...(ideaId ? { 'facteur.idea_id': ideaId } : {}), 'facteur.dispatched': claims.length });
         return json(200, { dispatched: claims.length });
       });

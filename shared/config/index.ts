@@ -6,6 +6,7 @@ import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, t
 import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 import { kbRetrieveConfig, kbRetrieveShape, type KbRetrieveConfig } from './kb-retrieve.js';
+import { kbStoreConfig, kbStoreProblems, kbStoreShape, type KbStoreConfig } from './kb-store.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
@@ -153,8 +154,11 @@ const schema = z.object({
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
   ...kbRetrieveShape,
+  // the knowledge base's store (shared/config/kb-store.ts): embedder, reflections, its pass
+  ...kbStoreShape,
 }).superRefine((p, ctx) => {
   for (const problem of notifyProblems(p)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+  for (const problem of kbStoreProblems(p)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
   // OIDC is on when an issuer is named; then it needs this Service's audience and who may send.
   const oidcKeys = ['FACTEUR_OIDC_AUDIENCE', 'FACTEUR_OIDC_ALLOWED_SUBJECTS', 'FACTEUR_OIDC_JWKS_URL', 'FACTEUR_OIDC_DISCOVERY_TOKEN_FILE', 'FACTEUR_OIDC_CA_FILE'] as const;
   if (p.FACTEUR_STATUS_TOKEN && p.FACTEUR_API_TOKENS?.some((t) => t.name === 'status')) {
@@ -184,7 +188,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config extends CockpitConfig, KbRetrieveConfig {
+export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -375,6 +379,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
         : undefined,
     ...cockpitConfig(p),
     ...kbRetrieveConfig(p),
+    ...kbStoreConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });

@@ -27,6 +27,7 @@ import { databaseStartupError, firstLine, StartupError } from './errors.js';
 import { lockDataDir } from './lock.js';
 import { activeLocalRuns, activeRunsOf, settleExited, settleInterrupted } from './recover.js';
 import { createNotifications } from '../notify/index.js';
+import { knowledgeBaseFor } from '../kb/knowledge.js';
 import { createLocalServer } from './server.js';
 import { DASHBOARD_PATH } from './home.js';
 import { ensureSampleRepo } from './sample-repo.js';
@@ -229,7 +230,9 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
   const handlers = new Map<string, Handler>();
   // The notifiers (GitHub, Discord) when configured: passes in the background after each tick.
   const notifications = createNotifications({ sql, config, log });
-  const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks`, ...(notifications ? { notifications } : {}) };
+  // The knowledge base's pass: ended runs get their reflections and vectors right after the tick that saw them end.
+  const knowledge = knowledgeBaseFor({ sql, config, log });
+  const deps = { sql, config, log, workflows, publisher: bus, callbackBaseUrl: `${url}/callbacks`, knowledge, ...(notifications ? { notifications } : {}) };
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) handlers.set(name, await FUNCTIONS[name](deps));
   // while shutting down, relayed events stay in the outbox for the next start
   const dispatch = handlers.get('dispatch')!;
@@ -243,6 +246,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
       .finally(() => {
         ticking = undefined;
         notifications?.nudge();
+        knowledge.nudge();
       });
   };
   // A stage that ended without reporting is a failure of that stage: settled now, not
@@ -340,6 +344,7 @@ async function start(opts: LocalOptions, { config, log, dataDir, started, undo }
       log.info('shutdown: server closed', pending ? { unanswered: pending } : {});
     });
     await step('closing the runner', async () => runner?.close());
+    await step('finishing the knowledge base pass', () => knowledge.idle());
     await step('closing the pool', async () => {
       await sql.end({ timeout: 5 });
       log.info('shutdown: database pool closed');

@@ -1,0 +1,16 @@
+// The embedder the configuration names: the embedded local default when no provider URL is
+// set (no network, deterministic), else the OpenAI-compatible provider under the version
+// name the configuration gives it (shared/config/kb-store.ts requires one with a URL).
+import type { Config } from '../../config/index.js';
+import { createLocalEmbedder } from './local.js';
+import { createOpenAiEmbedder, type OpenAiEmbedderOptions } from './openai.js';
+import type { Embedder } from './types.js';
+
+export { createLocalEmbedder, embedLocal, LOCAL_DIMENSIONS } from './local.js';
+export { createOpenAiEmbedder, embeddingsEndpoint, retryAfterMs } from './openai.js';
+export { vectorLiteral, type Embedder, type EmbeddingVersion } from './types.js';
+
+export function createEmbedder(config: Pick<Config, 'kbStore'>, opts: OpenAiEmbedderOptions = {}): Embedder {
+  const e = config.kbStore.embeddings;
+  return e ? createOpenAiEmbedder(e, opts) : createLocalEmbedder();
+}

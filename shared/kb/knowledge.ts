@@ -1,0 +1,16 @@
+// The knowledge base as the entry points run it: the configured embedder, the store's steps
+// (reflect, embed) and the steps of the KB's other parts, in the order they run. Dispatch
+// (functions/dispatch/index.ts) and local mode (shared/local/index.ts) both start it from
+// here, so a new step is added in this one list.
+import type { Config } from '../config/index.js';
+import type { Sql } from '../db/index.js';
+import type { Logger } from '../log/index.js';
+import { createEmbedder } from './embed/index.js';
+import { createKnowledgeBase, type KnowledgeBase, type NamedKbStep } from './pass.js';
+
+/** The other parts' steps, run after reflect and embed (retrieval scoring, preference pairs, the daily trigger, anomaly checks). */
+export const KB_STEPS: readonly NamedKbStep[] = [];
+
+export function knowledgeBaseFor(deps: { readonly sql: Sql; readonly log: Logger; readonly config: Config }): KnowledgeBase {
+  return createKnowledgeBase({ sql: deps.sql, log: deps.log, config: deps.config, embedder: createEmbedder(deps.config) }, { steps: KB_STEPS });
+}
