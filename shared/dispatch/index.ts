@@ -20,7 +20,7 @@ import { ACTIVE_RUN_STATUSES, type RunStatus, type Stage } from '../lifecycle/st
 import { isUuid } from '../validation/index.js';
 import { contextForTrace, inSpan, runTraceparent, validTraceparent } from '../telemetry/index.js';
 import type { Embedder } from '../kb/embed/types.js';
-import { createLocalEmbedder } from '../kb/embed/local.js';
+import { configuredEmbedder } from '../kb/embed/index.js';
 import { retrievalQuery, retrievedContextFor } from '../kb/retrieve.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
@@ -47,7 +47,6 @@ export interface DispatchDeps {
   readonly embedder?: Embedder;
 }
 
-const defaultEmbedder = createLocalEmbedder();
 
 interface RunToSubmit {
   id: string;
@@ -126,7 +125,7 @@ function submitTraced(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Co
 
 async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>, traceparent: string | undefined): Promise<void> {
   // the lessons for this run, decided once (a resubmission gets the same); never in its way
-  const retrievedContext = await retrievedContextFor({ ...deps, embedder: deps.embedder ?? defaultEmbedder }, {
+  const retrievedContext = await retrievedContextFor({ ...deps, embedder: deps.embedder ?? configuredEmbedder(deps.config) }, {
     runId: r.id, ideaId: r.idea_id, taskId: r.task_id, stage: r.stage, repository: r.repository,
     query: retrievalQuery({ ideaTitle: r.idea_title, title: r.title, description: r.description, prompt: r.prompt, paths: r.paths }),
     paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],

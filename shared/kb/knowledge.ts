@@ -5,12 +5,15 @@
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import type { Logger } from '../log/index.js';
-import { createEmbedder } from './embed/index.js';
+import { configuredEmbedder } from './embed/index.js';
+import { scoreRetrievals } from './usefulness.js';
 import { createKnowledgeBase, type KnowledgeBase, type NamedKbStep } from './pass.js';
 
 /** The other parts' steps, run after reflect and embed (retrieval scoring, preference pairs, the daily trigger, anomaly checks). */
-export const KB_STEPS: readonly NamedKbStep[] = [];
+export const KB_STEPS: readonly NamedKbStep[] = [
+  { name: 'score-retrievals', run: scoreRetrievals },
+];
 
 export function knowledgeBaseFor(deps: { readonly sql: Sql; readonly log: Logger; readonly config: Config }): KnowledgeBase {
-  return createKnowledgeBase({ sql: deps.sql, log: deps.log, config: deps.config, embedder: createEmbedder(deps.config) }, { steps: KB_STEPS });
+  return createKnowledgeBase({ sql: deps.sql, log: deps.log, config: deps.config, embedder: configuredEmbedder(deps.config) }, { steps: KB_STEPS });
 }

@@ -10,7 +10,7 @@ import { route, type Route, type RouteContext } from '../http/router.js';
 import type { Logger } from '../log/index.js';
 import { badText, isUuid, repositoryProblem } from '../validation/index.js';
 import { searchLessons } from './candidates.js';
-import { createLocalEmbedder } from './embed/local.js';
+import { configuredEmbedder, createLocalEmbedder } from './embed/index.js';
 import type { Embedder } from './embed/types.js';
 
 export interface KbRetrieveApiDeps {
@@ -25,10 +25,14 @@ export interface KbRetrieveApiDeps {
   readonly embedder?: Embedder;
 }
 
+/** The configured embedder when the config carries one (the status function's does), else the embedded default. */
+const embedderOf = (config: object): Embedder =>
+  'kbStore' in config ? configuredEmbedder(config as Pick<Config, 'kbStore'>) : (fallback ??= createLocalEmbedder());
+let fallback: Embedder | undefined;
+
 export const SEARCH_QUERY_MAX = 1000;
 export const SEARCH_LIMIT_MAX = 50;
 const DEFAULTS: Config['kbRetrieve'] = { enabled: true, topN: 5, candidates: 20, embedTimeoutMs: 300, queryTimeoutMs: 2000 };
-const defaultEmbedder = createLocalEmbedder();
 
 export interface SearchQuery {
   readonly q: string;
@@ -71,7 +75,7 @@ const round = (x: number | null) => (x === null ? null : Math.round(x * 1e6) / 1
 export async function searchKb(deps: KbRetrieveApiDeps, q: SearchQuery) {
   const configured = (deps.config as Partial<Pick<Config, 'kbRetrieve'>>).kbRetrieve ?? DEFAULTS;
   const config = { ...configured, candidates: Math.max(q.limit, configured.candidates) };
-  const result = await searchLessons({ sql: deps.sql, config: { kbRetrieve: config }, embedder: deps.embedder ?? defaultEmbedder },
+  const result = await searchLessons({ sql: deps.sql, config: { kbRetrieve: config }, embedder: deps.embedder ?? embedderOf(deps.config) },
     { query: q.q, ...(q.repository !== undefined ? { repository: q.repository } : {}) });
   return {
     query: q.q,

@@ -1,47 +1,20 @@
 // In local mode, an idea's second run receives a lesson learned from its first: the example
 // agent breaks a task's test on its first attempt (EXAMPLE_BREAK_TEST), the run fails with
-// `test_failure`, a reflection on that run is stored and embedded, and the retry's Workflow
-// carries it in retrievedContext (read back as the run's decision, the bytes the Workflow got).
-//
-// The reflection is written here the way the kb-store part's pass writes it (source
-// `facteur`, one per ended run, from the run's error, test report and diff); once that pass
-// is merged, this test must let the pass write it instead (see docs/kb-retrieve.md).
+// `test_failure`, the knowledge base's pass reflects on that run (source `facteur`) and embeds
+// the reflection, and the retry's Workflow carries it in retrievedContext (read back as the
+// run's decision, the bytes the Workflow got). Nothing is written by the test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startLocal } from '../../shared/local/index.js';
 import { createLocalEmbedder } from '../../shared/kb/embed/local.js';
-import { vectorLiteral } from '../../shared/kb/embed/types.js';
 import { ensureVersion } from '../../shared/kb/versions.js';
-import type { Sql } from '../../shared/db/index.js';
 import { silentLogger } from '../../shared/log/index.js';
 import { createTestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
 
 const embedder = createLocalEmbedder();
-
-/** The Facteur reflection of an ended run, as kb-store writes it: what failed, how, and where. */
-async function reflectOn(sql: Sql, runId: string): Promise<string> {
-  const [run] = await sql<{ idea_id: string; task_id: string; stage: string; status: string; error_code: string | null; error_message: string | null; key: string; title: string; repository: string }[]>`
-    select r.idea_id, r.task_id, r.stage, r.status, r.error_code, r.error_message, t.key, t.title, i.repository
-      from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id join codex_kb.ideas i on i.id = r.idea_id where r.id = ${runId}`;
-  const artifacts = await sql<{ artifact_type: string; data: any }[]>`select artifact_type, data from codex_kb.artifacts where run_id = ${runId}`;
-  const report = artifacts.find((a) => a.artifact_type === 'test-report')?.data;
-  const paths: string[] = artifacts.find((a) => a.artifact_type === 'diff-stats')?.data?.files?.map((f: { path: string }) => f.path) ?? [];
-  const content = [
-    `${run!.stage} of ${run!.key} (${run!.title}) ${run!.status}: ${run!.error_code ?? 'ok'}${run!.error_message ? ` — ${run!.error_message}` : ''}`,
-    report ? `Tests: ${(report.checks ?? []).map((c: { name: string; summary: string }) => `${c.name}: ${c.summary}`).join('; ')}` : '',
-    paths.length ? `Paths touched: ${paths.join(', ')}` : '',
-  ].filter(Boolean).join('\n');
-  const [row] = await sql<{ id: string }[]>`
-    insert into codex_kb.reflections (idea_id, task_id, run_id, reflection_type, content, repository, stage, outcome, paths, source, signature)
-    values (${run!.idea_id}, ${run!.task_id}, ${runId}, 'facteur', ${content}, ${run!.repository}, ${run!.stage}, ${run!.status}, ${paths}, 'facteur', ${run!.error_code})
-    returning id::text as id`;
-  const [v] = await embedder.embed([content]);
-  await sql`insert into codex_kb.reflection_embeddings (reflection_id, version, embedding) values (${row!.id}, ${embedder.version}, ${vectorLiteral(v!)}::vector)`;
-  return row!.id;
-}
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -70,7 +43,13 @@ describe('local mode: the knowledge base', () => {
            where r.idea_id = ${r.body.ideaId} and t.key = 'fix-login-core' and r.attempt = 1 and r.status = 'failed'`;
         return row?.id;
       });
-      const lesson = await reflectOn(db.sql, failed);
+      // the pass, nudged by the tick, reflects on the failed attempt and embeds it
+      const lesson = await until('the reflection on the failed attempt, embedded', 30_000, async () => {
+        const [row] = await db.sql<{ id: string }[]>`
+          select r.id::text as id from codex_kb.reflections r join codex_kb.reflection_embeddings e on e.reflection_id = r.id
+           where r.run_id = ${failed} and r.source = 'facteur' and e.version = ${embedder.version}`;
+        return row?.id;
+      });
       const retry = await until('the retry to be dispatched', 60_000, async () => {
         const [row] = await db.sql<{ id: string }[]>`
           select r.id from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id

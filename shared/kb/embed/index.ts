@@ -14,3 +14,12 @@ export function createEmbedder(config: Pick<Config, 'kbStore'>, opts: OpenAiEmbe
   const e = config.kbStore.embeddings;
   return e ? createOpenAiEmbedder(e, opts) : createLocalEmbedder();
 }
+
+const configured = new WeakMap<object, Embedder>();
+
+/** The configuration's embedder, made once per configuration object (dispatch, status and the KB's pass share it). */
+export function configuredEmbedder(config: Pick<Config, 'kbStore'>): Embedder {
+  let e = configured.get(config);
+  if (!e) configured.set(config, (e = createEmbedder(config)));
+  return e;
+}
