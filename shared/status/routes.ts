@@ -14,13 +14,14 @@ import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { METRICS_ROUTES } from '../metrics/routes.js';
+import { KB_COCKPIT_ROUTES } from '../kb/cockpit-routes.js';
 import { NOTIFY_ROUTES } from '../notify/routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics' | 'kbCockpit'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -77,6 +78,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
     found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
   ...POLICY_API_ROUTES,
   ...METRICS_ROUTES,
+  ...KB_COCKPIT_ROUTES,
   ...NOTIFY_ROUTES,
 ]);
 
