@@ -19,11 +19,11 @@ import { transaction, type Tx } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
 import type { KbDeps, KbStep } from './deps.js';
 import { vectorLiteral } from './embed/types.js';
-import { SYNTHETIC_REPOSITORY } from './health.js';
+import { ANOMALY_CHECKS, SYNTHETIC_REPOSITORY } from './health.js';
 import { nearest } from './search.js';
 import { activeVersion, type ActiveVersion } from './versions.js';
 
-export const ANOMALY_CHECKS = ['kb.anomaly.near_duplicate', 'kb.anomaly.contradiction', 'kb.anomaly.wrong_version'] as const;
+export { ANOMALY_CHECKS };
 export type AnomalyCheck = (typeof ANOMALY_CHECKS)[number];
 /** Below this cosine distance two lessons of one repository say the same thing. */
 export const NEAR_DUPLICATE_DISTANCE = 0.08;

@@ -13,6 +13,11 @@ import type { Queryable } from '../db/index.js';
 /** The repository the anomaly checks plant their synthetic cases in: retrieval never serves it. */
 export const SYNTHETIC_REPOSITORY = 'facteur-kb/synthetic';
 
+/** The KB's self-checks on synthetic cases (shared/kb/anomaly.ts). */
+export const ANOMALY_CHECKS = ['kb.anomaly.near_duplicate', 'kb.anomaly.contradiction', 'kb.anomaly.wrong_version'] as const;
+/** Every check the health reports: the self-checks and monitoring's baseline (shared/monitoring/baseline.ts). */
+export const SELF_CHECKS = [...ANOMALY_CHECKS, 'monitoring.baseline'] as const;
+
 export const USEFULNESS_BUCKETS = [
   { label: '[-1,-0.5)', lo: -Infinity, hi: -0.5 },
   { label: '[-0.5,0)', lo: -0.5, hi: 0 },
@@ -104,19 +109,14 @@ export async function kbHealth(sql: Queryable, windowS: number, days = 14): Prom
     sql<{ to_version: string; from_version: string | null; state: string; done: number; total: number; updated_at: Date }[]>`
       select to_version, from_version, state, done, total, updated_at from codex_kb.kb_reembed_jobs
        where state in ('running', 'indexing') or updated_at >= ${since} order by updated_at desc limit 20`,
-    // the latest of each key, through the (check_key, created_at desc) index: one probe per key
+    // the latest of each self-check, through the (check_key, created_at desc) index: one probe
+    // per known key (a skip scan over every key would walk the kb.retrieval rows, one per run)
     sql<{ key: string; result: string; message: string; at: Date; pass: number; fail: number }[]>`
-      with keys as (
-        with recursive k(key) as (
-          (select check_key from codex_kb.policy_checks where check_key like 'kb.anomaly.%' or check_key like 'monitoring.%' order by check_key limit 1)
-          union all
-          select (select check_key from codex_kb.policy_checks c where c.check_key > k.key and (c.check_key like 'kb.anomaly.%' or c.check_key like 'monitoring.%') order by check_key limit 1)
-            from k where k.key is not null)
-        select key from k where key is not null)
       select keys.key, l.result, l.message, l.created_at as at,
              (select count(*)::int from codex_kb.policy_checks c where c.check_key = keys.key and c.created_at >= ${since} and c.result = 'pass') as pass,
              (select count(*)::int from codex_kb.policy_checks c where c.check_key = keys.key and c.created_at >= ${since} and c.result in ('fail', 'warn')) as fail
-        from keys, lateral (select result, message, created_at from codex_kb.policy_checks c where c.check_key = keys.key order by created_at desc, id desc limit 1) l
+        from unnest(${[...SELF_CHECKS]}::text[]) as keys(key),
+             lateral (select result, message, created_at from codex_kb.policy_checks c where c.check_key = keys.key order by created_at desc, id desc limit 1) l
        order by keys.key`,
     sql<{ day: string; n: number; hit_rate: number | null; p99: number | null }[]>`
       with days as (
