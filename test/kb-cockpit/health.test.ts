@@ -169,6 +169,19 @@ describe('the KB on the dashboard', () => {
   });
 });
 
+describe('intent discipline on the idea page', () => {
+  it('shows the toolchain hypotheses and the open questions under the anchor, escaped', async () => {
+    const idea = await seedIdea(db.sql, 'acme/intent');
+    await db.sql`update codex_kb.ideas set intent_anchor = 'INTENT x', intent = ${db.sql.json({
+      version: 'intent_v1', openQuestions: ['Which <b>palette</b>?'], toolchainHypotheses: [{ toolchain: 'node', root: 'web', confidence: 0.9, evidence: ['package.json'], source: 'detect' }],
+    })} where id = ${idea.ideaId}`;
+    const r = await get(`/ui/idea?id=${idea.ideaId}`);
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('<b>Open questions</b><ul><li>Which &lt;b&gt;palette&lt;/b&gt;?</li></ul>');
+    expect(r.text).toMatch(/<b>Toolchain hypotheses<\/b><ul><li><code>web<\/code> node <span class="muted">confidence 0.9<\/span>/);
+  });
+});
+
 describe('GET /v1/failures', () => {
   const SIG = 'error TS2322: Type <str> is not assignable to type <str>';
   it('groups by repository and signature with counts, first/last seen and the latest examples; a repeated signature raises the alert', async () => {
