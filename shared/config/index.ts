@@ -4,6 +4,7 @@ import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
+import { kbCockpitConfig, kbCockpitShape, type KbCockpitConfig } from './kb-cockpit.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 import { kbRetrieveConfig, kbRetrieveShape, type KbRetrieveConfig } from './kb-retrieve.js';
 import { kbStoreConfig, kbStoreProblems, kbStoreShape, type KbStoreConfig } from './kb-store.js';
@@ -151,6 +152,7 @@ const schema = z.object({
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
   // the cockpit's (shared/config/cockpit.ts): dashboard, metrics, alerts, idea sources
   ...cockpitShape,
+  ...kbCockpitShape,
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
   ...kbRetrieveShape,
@@ -188,7 +190,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig {
+export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig, KbCockpitConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -380,6 +382,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ...cockpitConfig(p),
     ...kbRetrieveConfig(p),
     ...kbStoreConfig(p),
+    ...kbCockpitConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });

@@ -67,13 +67,13 @@ export interface Viewer {
 export interface Page {
   readonly title: string;
   /** Which nav entry is current. */
-  readonly nav: 'ideas' | 'policy' | 'failures' | 'metrics' | 'signin';
+  readonly nav: 'ideas' | 'policy' | 'failures' | 'metrics' | 'kb' | 'signin';
   /** What the live stream should wake this page for: an idea id, or `*` for any change. */
   readonly live?: string;
   readonly body: Html;
 }
 
-const NAV = [['ideas', 'Ideas'], ['failures', 'Failures'], ['metrics', 'Metrics'], ['policy', 'Policy']] as const;
+const NAV = [['ideas', 'Ideas'], ['failures', 'Failures'], ['metrics', 'Metrics'], ['kb', 'KB'], ['policy', 'Policy']] as const;
 
 export function layout(page: Page, viewer: Viewer | undefined): string {
   const who = viewer

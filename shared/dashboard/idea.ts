@@ -59,6 +59,7 @@ ${i.statusReason ? h`<p class="notice">${i.statusReason}</p>` : ''}
 ${operator && actions.length ? h`<form class="actions" method="post" action="action">${csrfField(viewer)}<input type="hidden" name="id" value="${i.id}">${actions.map((a) => h`<button name="action" value="${a}"${a === 'cancel' ? h` class="danger"` : ''}>${a}</button>`)}</form>` : ''}
 <h2>Intent</h2>
 ${i.intentAnchor ? h`<div class="anchor">${i.intentAnchor}</div>` : h`<p class="muted">No intent anchor.</p>`}
+${intentDiscipline(i.toolchainHypotheses, i.openQuestions)}
 <h2>Plan</h2>
 ${renderDag(planTasks(v.detail), expandDag, i.id as string)}
 <h2>Timeline</h2>
@@ -176,4 +177,15 @@ export function eventsTable(events: readonly Obj[], max = 100): Html {
   return h`<table class="events"><thead><tr><th>at</th><th>event</th><th>actor</th><th>details</th></tr></thead><tbody>
 ${shown.map((e) => h`<tr><td>${time(e.at)}</td><td>${e.type}</td><td>${e.actor}</td><td><code>${JSON.stringify(e.payload ?? {}).slice(0, 200)}</code></td></tr>`)}
 </tbody></table>${events.length > max ? h`<p class="muted">The latest ${max} of ${events.length} events.</p>` : ''}`;
+}
+
+/** What planning found (toolchain hypotheses) and left open (the plan's open questions), under the anchor. */
+function intentDiscipline(hypotheses: unknown, questions: unknown): Html {
+  const hs = Array.isArray(hypotheses) ? (hypotheses as { toolchain?: unknown; root?: unknown; confidence?: unknown }[]) : [];
+  const qs = Array.isArray(questions) ? questions.filter((q): q is string => typeof q === 'string') : [];
+  if (!hs.length && !qs.length) return h``;
+  return h`<div class="grid intent-discipline">
+${hs.length ? h`<section><b>Toolchain hypotheses</b><ul>${hs.slice(0, 50).map((t) => h`<li><code>${String(t.root ?? '.')}</code> ${String(t.toolchain ?? '?')} <span class="muted">${typeof t.confidence === 'number' ? `confidence ${t.confidence}` : ''}</span></li>`)}</ul></section>` : ''}
+${qs.length ? h`<section><b>Open questions</b><ul>${qs.slice(0, 50).map((q) => h`<li>${q}</li>`)}</ul></section>` : ''}
+</div>`;
 }

@@ -19,6 +19,7 @@ import { h, htmlPage, SECURITY_HEADERS, seeOther, type Page, type Viewer } from 
 import { loadIdea, renderIdea } from './idea.js';
 import { loadIdeas, renderBulkConfirm, renderBulkDone, renderIdeas, type IdeaRow } from './ideas.js';
 import { eventStream, ANY, type LiveHub } from './live.js';
+import { loadKb, loadRetrieval, renderKb } from './kb.js';
 import { loadMetrics, renderMetrics } from './metrics.js';
 import { loadPolicy, renderPolicy } from './policy.js';
 import { loadRun, renderRun } from './run.js';
@@ -117,11 +118,11 @@ export function dashboardRoutes(d: DashboardDeps): Route<unknown>[] {
       if (!isUuid(id)) throw new ValidationError('invalid idea id', [{ path: 'id', message: 'must be a UUID' }], 'invalid_id');
       return seeOther(`../idea?id=${id}`);
     }),
-    route('GET', '/ui/run', 'viewer', 'dashboard: one run — events, artifacts, workflow and trace links; ?id=', async (ctx: Ctx) => {
+    route('GET', '/ui/run', 'viewer', 'dashboard: one run — retrieved context, events, artifacts, workflow and trace links; ?id=', async (ctx: Ctx) => {
       const id = idQuery(ctx.req);
       const v = await loadRun(d.sql, id);
       if (!v) throw new NotFoundError(`no run ${id}`);
-      return page(ctx, { title: `${v.run.taskKey} #${v.run.attempt}`, nav: 'ideas', live: String(v.run.ideaId) }, renderRun(v, links));
+      return page(ctx, { title: `${v.run.taskKey} #${v.run.attempt}`, nav: 'ideas', live: String(v.run.ideaId) }, renderRun(v, links, await loadRetrieval(d.sql, id)));
     }),
     route('GET', '/ui/policy', 'viewer', 'dashboard: policy packs and the effective policy per repository', async (ctx: Ctx) => {
       plain(ctx, '/ui/policy');
@@ -134,6 +135,10 @@ export function dashboardRoutes(d: DashboardDeps): Route<unknown>[] {
     route('GET', '/ui/metrics', 'viewer', 'dashboard: throughput, queue latency, success rate, MTTR and spend charts', async (ctx: Ctx) => {
       plain(ctx, '/ui/metrics');
       return page(ctx, { title: 'Metrics', nav: 'metrics' }, renderMetrics(await loadMetrics(d.sql)));
+    }),
+    route('GET', '/ui/kb', 'viewer', 'dashboard: knowledge base health — versions, backlog, retrieval latency and hit rate, reuse, usefulness, self-checks', async (ctx: Ctx) => {
+      plain(ctx, '/ui/kb');
+      return page(ctx, { title: 'Knowledge base', nav: 'kb' }, renderKb(await loadKb(d.sql)));
     }),
     route('GET', '/ui/events', 'viewer', 'dashboard: Server-Sent Events, a hint when an idea (?idea=) or any idea changes', async (ctx: Ctx) => {
       const issues = queryKeys(ctx.req.query, ['idea']);

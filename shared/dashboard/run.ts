@@ -6,6 +6,7 @@ import type { Queryable } from '../db/index.js';
 import { getRun } from '../status/index.js';
 import { badge, h, jsonBlock, money, time, type Html } from './html.js';
 import { eventsTable } from './idea.js';
+import { renderRetrieval, type RetrievalView } from './kb.js';
 import { traceIdOf, traceLink, workflowLink, type Links } from './links.js';
 
 type Obj = Record<string, any>;
@@ -27,7 +28,7 @@ export async function loadRun(sql: Queryable, id: string): Promise<RunView | und
 const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object') as Obj[]) : []);
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-export function renderRun(v: RunView, links: Links): Html {
+export function renderRun(v: RunView, links: Links, retrieval?: RetrievalView): Html {
   const r = v.run;
   const traceId = (r.traceId as string | undefined) ?? traceIdOf(v.traceContext);
   const artifacts = arr(r.artifacts);
@@ -40,6 +41,7 @@ export function renderRun(v: RunView, links: Links): Html {
 <tr><th>ended</th><td>${time(r.completedAt)}</td><th>last heartbeat</th><td>${time(r.lastHeartbeatAt)}</td></tr>
 </tbody></table>
 ${r.errorCode ? h`<p class="error"><b>${r.errorCode}</b>: ${r.errorMessage ?? ''}</p>` : ''}
+${renderRetrieval(retrieval)}
 <h2>Artifacts</h2>
 ${artifacts.length ? artifacts.map(artifact) : h`<p class="muted">None reported.</p>`}
 <h2>Events</h2>

@@ -4,6 +4,7 @@
 // written in the same transaction as its effects.
 import { z } from 'zod';
 import type { Sender } from '../auth/index.js';
+import { baselineBreaches, DEFAULT_BASELINE } from '../monitoring/baseline.js';
 import type { Config } from '../config/index.js';
 import { lockXact, transaction, type Sql, type Tx } from '../db/index.js';
 import { settleRun } from '../lifecycle/advance.js';
@@ -15,7 +16,8 @@ export interface FactOutcome {
   readonly body: Record<string, unknown>;
 }
 
-type FactConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'>;
+// the baseline's settings are optional: a caller built without them judges with the defaults
+type FactConfig = Pick<Config, 'lifecycle' | 'topics' | 'policy'> & Partial<Pick<Config, 'kbCockpit'>>;
 
 /** Where a fact came from; `sender` as shared/auth verified it. */
 export interface FactSource {
@@ -98,7 +100,7 @@ export async function recordTelemetry(
   const t0 = parseJsonWith(data, telemetrySchema, 'telemetry');
   const metrics: Record<string, number> = { ...(t0.metrics ?? {}), ...(t0.metric !== undefined && t0.value !== undefined ? { [t0.metric]: t0.value } : {}) };
   const key = t0.id ? `telemetry:${t0.id}` : `ce:${ce.source}#${ce.id}`;
-  const breaches = Object.entries(metrics).flatMap(([name, value]) => {
+  const breaches: { metric: string; value: number; threshold: string; kind?: 'baseline' }[] = Object.entries(metrics).flatMap(([name, value]) => {
     const th = cfg.lifecycle.monitorThresholds[name];
     if (!th) return [];
     if (th.max !== undefined && value > th.max) return [{ metric: name, value, threshold: `> ${th.max}` }];
@@ -108,6 +110,14 @@ export async function recordTelemetry(
   return (await transaction(sql, [], async (tx) => {
     const seen = await claimKey(tx, key, 'telemetry', ce);
     if (seen) return { duplicate: true, body: seen };
+    // beside the fixed thresholds: a value that leaves its metric's recent baseline (shared/monitoring/baseline.ts)
+    // (an ideaId naming no idea is kept out of the rows: they reference ideas)
+    const [known] = t0.ideaId ? await tx<{ id: string; repository: string }[]>`select id, repository from codex_kb.ideas where id = ${t0.ideaId}` : [];
+    const scope = t0.repository?.toLowerCase() ?? known?.repository;
+    if (scope) {
+      breaches.push(...await baselineBreaches(tx, cfg.kbCockpit?.baseline ?? DEFAULT_BASELINE, scope, metrics,
+        { ideaId: known?.id ?? null, skip: new Set(breaches.map((b) => b.metric)) }));
+    }
     const ideas = await tx<{ id: string }[]>`
       select id from codex_kb.ideas
        where status = 'monitoring'

@@ -53,6 +53,13 @@ export interface IntentV1 {
   readonly labels: readonly string[];
   readonly autonomyLevel: IdeaSpec['autonomyLevel'];
   readonly budget: { readonly maxCostUsd?: number; readonly maxTokens?: number };
+  /**
+   * Added after intake, outside the digest (which says what was asked): planning's toolchain
+   * artifact (shared/callbacks/index.ts) and the accepted plan's `openQuestions`
+   * (shared/lifecycle/advance.ts). The goal-drift rule reads the rest (shared/intent/drift.ts).
+   */
+  readonly toolchainHypotheses?: readonly { toolchain: string; root: string; confidence: number; evidence: readonly string[]; source: string }[];
+  readonly openQuestions?: readonly string[];
 }
 
 export interface DerivedIntent {

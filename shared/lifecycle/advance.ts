@@ -265,7 +265,9 @@ async function acceptPlan(tx: Tx, cfg: LifecycleConfig, run: RunRow, parsed: { p
   }
   await tx`
     update codex_kb.ideas set metadata = metadata || jsonb_build_object('plan', ${tx.json(parsed.plan as never)}::jsonb,
-                                                               'planDecisions', ${tx.json(parsed.decisions as never)}::jsonb)
+                                                               'planDecisions', ${tx.json(parsed.decisions as never)}::jsonb),
+           -- the accepted plan's open questions join the intent (seed 003's intent_v1), beside toolchainHypotheses
+           intent = jsonb_set(coalesce(intent, '{}'::jsonb), '{openQuestions}', ${tx.json(parsed.plan.openQuestions as never)}::jsonb)
      where id = ${run.idea_id}`;
   await event(tx, run, 'plan.accepted', 'facteur', { tasks: rows.length, decisions: parsed.decisions });
   await moveIdea(tx, run.idea_id, 'planning', 'plan_ready');

@@ -17,6 +17,7 @@
 // and the second sees what the first raised (test/metrics/alerts.test.ts).
 import type { Config } from '../config/index.js';
 import { transaction, type Sql, type Tx } from '../db/index.js';
+import { failedRuns } from '../status/failures.js';
 
 export type AlertsConfig = Pick<Config, 'lifecycle' | 'topics' | 'alerts'>;
 
@@ -93,19 +94,14 @@ async function raiseStuck(tx: Tx, config: AlertsConfig): Promise<number> {
 
 /**
  * Failures are the same when their repository, error code and failure signature (or, for a
- * failure without one, its message) are. The subject is a digest of the three, so a long
+ * failure without one, its message) are: the grouping of shared/status/failures.ts. The subject is a digest of the three, so a long
  * signature makes no long key; the occurrence is the failure that made the count.
  */
 async function raiseRepeatedFailures(tx: Tx, config: AlertsConfig): Promise<number> {
   const { failureCount, failureWindowMinutes } = config.alerts;
   const topic = config.topics.events;
   const rows = await tx`
-    with f as (
-      select r.id, r.idea_id, r.repository, coalesce(r.error_code, 'failed') as code,
-             coalesce(codex_kb.failure_signature(r.error_message), left(coalesce(r.error_message, ''), 500)) as signature, r.completed_at
-        from codex_kb.task_runs r
-       where r.status = 'failed' and r.completed_at >= now() - make_interval(mins => ${failureWindowMinutes}::int)
-    ), g as (
+    with f as (${failedRuns(tx, failureWindowMinutes)}), g as (
       select repository, code, signature, count(*)::int as n,
              md5(repository || E'\n' || code || E'\n' || signature) as subject,
              (array_agg(id order by completed_at desc, id desc))[1]::text as occurrence,

@@ -3,6 +3,8 @@
 // `queued_at`, regressions and blocking findings by time) or a partial index that holds only
 // live rows (active runs, pending approvals), never the whole history: with 1 M historical
 // runs a scrape stays in the tens of milliseconds (test/metrics/metrics-scale.test.ts).
+import { kbHealth } from '../kb/health.js';
+import { kbFamilies } from '../kb/health-metrics.js';
 import type { Config } from '../config/index.js';
 import type { Sql, Tx } from '../db/index.js';
 import {
@@ -107,6 +109,8 @@ async function collect(sql: Tx, config: MetricsConfig, windowS: number): Promise
     gauge('facteur_approvals_waiting', 'Pending approvals, by checkpoint.', approvals.map((a) => ({ labels: { checkpoint: a.checkpoint }, value: a.n }))),
     gauge('facteur_approval_oldest_wait_seconds', 'Age of the oldest pending approval, by checkpoint.', approvals.map((a) => ({ labels: { checkpoint: a.checkpoint }, value: round(a.oldest_s) }))),
     ...scopes(active, config.limits),
+    // the knowledge base's figures (shared/kb/health.ts: the same module as /v1/kb/health)
+    ...kbFamilies(await kbHealth(sql, windowS)),
   ];
   return { generatedAt: clock!.now.toISOString(), window: { seconds: windowS, since: since.toISOString() }, families };
 }

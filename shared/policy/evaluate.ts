@@ -71,9 +71,12 @@ export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, inp
   const scope: Scope = { ideaId: input.ideaId, taskId: input.taskId ?? null, runId: input.runId ?? null, checkpoint: input.checkpoint };
   const findings: Finding[] = [];
   for (const rule of rulesAt(input.checkpoint)) {
-    const cfg = doc.rules[rule.name];
-    if (!cfg) continue; // left out of the pack: off
-    findings.push(...judged(rule.name, () => rule.evaluate(ctx, cfg as never), cfg as { mode: Finding['mode']; severity: Finding['severity'] }, pack, scope));
+    // left out of the pack: off, unless the rule says what it is then (intentDrift: warn)
+    // (a fallback is never made enforcing by the pack's strict mode: only naming the rule does that)
+    const named = doc.rules[rule.name];
+    const cfg = named ?? rule.fallback;
+    if (!cfg) continue;
+    findings.push(...judged(rule.name === 'intentDrift' ? 'intent.drift' : rule.name, () => rule.evaluate(ctx, cfg as never), cfg as { mode: Finding['mode']; severity: Finding['severity'] }, named ? pack : { ...pack, strict: false }, scope));
   }
   if (input.checkpoint === 'plan') findings.push(...judged('repoLocal', () => repoLocalVerdicts(ctx), REPO_LOCAL_RULE, pack, scope));
   const evaluationId = await recordFindings(sql, findings, policy.hash);

@@ -25,8 +25,11 @@ export interface Scope {
   readonly checkpoint: Checkpoint;
 }
 
-/** A pack's rule, or `repoLocal`: what the evaluator says about the repository's own policy file. */
-export type FindingRule = RuleName | 'repoLocal';
+/**
+ * A pack's rule, or `repoLocal`: what the evaluator says about the repository's own policy
+ * file, or `intent.drift`: the findings of the pack's `intentDrift` rule (the issue's name).
+ */
+export type FindingRule = RuleName | 'repoLocal' | 'intent.drift';
 
 /** What a rule says, before its mode is applied. */
 export interface Verdict {

@@ -35,13 +35,20 @@ function reported<T>(schema: z.ZodType<T>, kind: string, data: unknown): Reporte
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
-interface RunRow { run_id: string; task_id: string; task_key: string; paths: unknown; diff: unknown; report: unknown }
+interface RunRow { run_id: string; task_id: string; task_key: string; paths: unknown; diff: unknown; report: unknown; task_text?: string | null }
 
 function runFacts(r: RunRow): RunFacts {
   return {
     runId: r.run_id, taskId: r.task_id, taskKey: r.task_key, taskPaths: strings(r.paths),
     diffStats: reported(diffStatsSchema, 'diff-stats', r.diff), testReport: reported(testReportSchema, 'test-report', r.report),
+    taskText: [r.task_text, ...diffSummary(r.diff)].filter((x) => x && x.trim()).join('\n'),
   };
+}
+
+/** The title and summary an agent may add to its diff-stats (extra fields are kept): what the change says it does. */
+function diffSummary(diff: unknown): string[] {
+  const d = diff && typeof diff === 'object' ? (diff as Record<string, unknown>) : {};
+  return ['title', 'summary'].map((k) => (typeof d[k] === 'string' ? (d[k] as string).slice(0, 4000) : ''));
 }
 
 export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policy: Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>): Promise<RuleContext> {
@@ -63,7 +70,7 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
   let runs = ideaRuns;
   if (input.runId) {
     const [row] = await sql<RunRow[]>`
-      select r.id as run_id, t.id as task_id, t.key as task_key, t.paths,
+      select r.id as run_id, t.id as task_id, t.key as task_key, t.paths, concat_ws(E'\n', t.title, t.description) as task_text,
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'diff-stats' order by a.created_at desc limit 1) as diff,
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'test-report' order by a.created_at desc limit 1) as report
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${input.runId}`;
@@ -99,9 +106,16 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
       acceptanceCriteria: strings(intent.acceptanceCriteria), successMetrics: strings(intent.successMetrics),
     },
     monitorThresholds: deps.monitorThresholds,
+    ...(typeof intent.goal === 'string' || Array.isArray(intent.nonGoals) ? {
+      intent: {
+        title: typeof intent.title === 'string' ? intent.title : '', goal: typeof intent.goal === 'string' ? intent.goal : '',
+        nonGoals: strings(intent.nonGoals), constraints: strings(intent.constraints), acceptanceCriteria: strings(intent.acceptanceCriteria),
+      },
+    } : {}),
     planTasks: (idea.plan?.tasks ?? []).map((t) => {
       const x = t as { key?: unknown; risk?: unknown; paths?: unknown };
-      return { key: String(x.key ?? ''), risk: String(x.risk ?? 'low'), paths: strings(x.paths) };
+      const x2 = t as { title?: unknown; description?: unknown };
+      return { key: String(x.key ?? ''), risk: String(x.risk ?? 'low'), paths: strings(x.paths), title: typeof x2.title === 'string' ? x2.title : '', description: typeof x2.description === 'string' ? x2.description : '' };
     }),
     runs,
     ideaRuns,

@@ -8,7 +8,7 @@
 //   description: …
 //   strict: false            # true: warn counts as enforce
 //   overridable: [rules.churn.maxLinesPerTask]   # what a repo-local file may loosen
-//   rules: { autonomy, requiredChecks, highRisk, churn, pathScope, freeze, changeBudget, budgets }
+//   rules: { autonomy, requiredChecks, highRisk, churn, pathScope, freeze, changeBudget, budgets, intentDrift }
 //   approvals: { required, eligible: { logins, teams, roles }, expiresAfterH, onExpiry }
 //
 // Each rule has a mode (off | evaluate: record only | warn: record and show | enforce: stop)
@@ -28,8 +28,10 @@ export const LEVELS = ['L0', 'L1', 'L2', 'L3'] as const;
 export type Level = (typeof LEVELS)[number];
 export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
-export const RULES = ['autonomy', 'requiredChecks', 'highRisk', 'churn', 'pathScope', 'freeze', 'changeBudget', 'budgets'] as const;
+export const RULES = ['autonomy', 'requiredChecks', 'highRisk', 'churn', 'pathScope', 'freeze', 'changeBudget', 'budgets', 'intentDrift'] as const;
 export type RuleName = (typeof RULES)[number];
+/** The default similarity below which a task or a change is said to drift from the goal. */
+export const DRIFT_MIN_SIMILARITY = 0.05;
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
 /** Why `glob` is not a usable repository path glob, or undefined. */
@@ -112,6 +114,8 @@ function ruleShapes(full: boolean) {
       estimates: d(z.partialRecord(z.enum(STAGES), z.strictObject({ costUsd: money.optional(), tokens: count.optional() })), {}),
       warnAt: d(z.number().gt(0).max(1), 0.8),
     }),
+    // goal drift (shared/intent/drift.ts); on as a warning when a pack leaves it out (rules/intent-drift.ts)
+    intentDrift: z.strictObject({ ...base, minSimilarity: d(z.number().min(0).max(1), DRIFT_MIN_SIMILARITY) }),
   };
 }
 

@@ -180,6 +180,9 @@ export async function getIdea(sql: Queryable, id: string): Promise<IdeaDetail | 
       intent: idea.intent,
       intentDigest: idea.intent_digest,
       intentAnchor: idea.intent_anchor,
+      // intent discipline (seed 003): what planning found and what it left open, beside the anchor
+      toolchainHypotheses: (idea.intent as { toolchainHypotheses?: unknown } | null)?.toolchainHypotheses ?? [],
+      openQuestions: (idea.intent as { openQuestions?: unknown } | null)?.openQuestions ?? [],
       // one trace per idea (README "Tracing"): 32 hex, or null for an idea from before tracing
       traceId: traceIdOf(idea.trace_context),
       createdAt: iso(idea.created_at as Date),

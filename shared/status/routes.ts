@@ -14,6 +14,7 @@ import { decideApproval, operate, type Action } from '../operator/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { METRICS_ROUTES } from '../metrics/routes.js';
+import { KB_COCKPIT_ROUTES } from '../kb/cockpit-routes.js';
 import { NOTIFY_ROUTES } from '../notify/routes.js';
 import { KB_RETRIEVE_ROUTES } from '../kb/retrieve-api.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
@@ -21,7 +22,7 @@ import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery }
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics' | 'kbCockpit'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -78,6 +79,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
     found('dead letter', params.id!, await getDeadLetter(deps.sql, params.id!))),
   ...POLICY_API_ROUTES,
   ...METRICS_ROUTES,
+  ...KB_COCKPIT_ROUTES,
   ...NOTIFY_ROUTES,
   ...KB_RETRIEVE_ROUTES,
 ]);

@@ -245,6 +245,12 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     const page = await signedIn('viewer');
     await page.goto(`${ui}/metrics`);
     await page.screenshot({ path: join(OUT, 'metrics.png'), fullPage: true });
+    // the knowledge base's page, from the nav: its health figures and charts, under the same CSP
+    await page.click('header nav a[href="kb"]');
+    await page.waitForURL(/\/ui\/kb$/);
+    expect(await page.locator('main h1').textContent()).toBe('Knowledge base');
+    expect(await page.locator('main figure.chart svg').count()).toBe(3);
+    await page.screenshot({ path: join(OUT, 'kb.png'), fullPage: true });
     const { readFileSync } = await import('node:fs');
     for (const name of ['ideas', 'idea', 'run', 'metrics']) {
       const n = await colours(readFileSync(join(OUT, `${name}.png`)));

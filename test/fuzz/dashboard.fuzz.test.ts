@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 /** Every dashboard route but the event stream; `%s` takes a hostile path segment. */
-export const DASHBOARD_ROUTES = ['/ui/ideas', '/ui/idea?id=%s', '/ui/run?id=%s', '/ui/policy', '/ui/failures', '/ui/metrics', '/ui/signin', '/ui/signout', '/ui/action', '/ui/vote', '/ui/bulk', '/ui/app.js', '/ui/app.css', '/ui/%s', '/ui', '/'];
+export const DASHBOARD_ROUTES = ['/ui/ideas', '/ui/idea?id=%s', '/ui/run?id=%s', '/ui/policy', '/ui/failures', '/ui/metrics', '/ui/kb', '/ui/signin', '/ui/signout', '/ui/action', '/ui/vote', '/ui/bulk', '/ui/app.js', '/ui/app.css', '/ui/%s', '/ui', '/'];
 
 /** Percent-encoded; a lone surrogate (which encodeURIComponent refuses) as the bytes a client might send for it. */
 const encoded = (s: string) => {

@@ -62,7 +62,7 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
   }, 600_000);
 
   it('status: hostile paths and query strings on every route answer 2xx/4xx, with or without the token', async () => {
-    const route = fc.constantFrom('/v1/ideas/%s', '/v1/runs/%s', '/v1/ideas/%s/pause', '/v1/ideas/%s/nope', '/v1/approvals/%s/approve', '/v1/approvals/%s/votes', '/v1/approvals', '/v1/ideas', '/metrics', '/v1/metrics', '/v1/kb/search', '/v1/runs/%s/context', '/%s', '/v1/%s');
+    const route = fc.constantFrom('/v1/ideas/%s', '/v1/runs/%s', '/v1/ideas/%s/pause', '/v1/ideas/%s/nope', '/v1/approvals/%s/approve', '/v1/approvals/%s/votes', '/v1/approvals', '/v1/ideas', '/metrics', '/v1/metrics', '/v1/failures', '/v1/failures?repository=%s', '/v1/kb/health', '/v1/kb/%s', '/v1/kb/search', '/v1/runs/%s/context', '/%s', '/v1/%s');
     await fc.assert(
       fc.asyncProperty(route, pathSegment, queryString, fc.boolean(), fc.constantFrom('GET', 'POST', 'DELETE'), async (r, seg, q, authed, method) => {
         const path = r.replace('%s', seg) + q;

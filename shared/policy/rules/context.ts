@@ -7,6 +7,7 @@
 // malformed (a step of another version): the rules that need them then say `error`.
 import picomatch from 'picomatch';
 import type { DiffStats, TestReport } from '../../callbacks/artifacts.js';
+import type { DriftIntent } from '../../intent/drift.js';
 import type { BudgetsRule } from '../budgets.js';
 import type { EffectivePolicy } from '../effective.js';
 import type { Checkpoint, Verdict } from '../findings.js';
@@ -23,6 +24,8 @@ export interface RunFacts {
   readonly taskPaths: readonly string[];
   readonly diffStats: Reported<DiffStats>;
   readonly testReport: Reported<TestReport>;
+  /** What the run was asked and says it did: the task's title and description, the diff-stats' title and summary when reported. */
+  readonly taskText?: string;
 }
 
 export interface RepoLocalFacts {
@@ -48,7 +51,9 @@ export interface RuleContext {
   /** Regression thresholds the monitoring window checks (config `lifecycle.monitorThresholds`). */
   readonly monitorThresholds: Readonly<Record<string, unknown>>;
   /** The accepted plan's tasks (empty before a plan is accepted). */
-  readonly planTasks: readonly { readonly key: string; readonly risk: string; readonly paths: readonly string[] }[];
+  readonly planTasks: readonly { readonly key: string; readonly risk: string; readonly paths: readonly string[]; readonly title?: string; readonly description?: string }[];
+  /** The intent anchor's parts the goal-drift rule compares work with (absent: nothing to compare). */
+  readonly intent?: DriftIntent;
   /** post-implementation: the run that completed; later checkpoints: the latest run of each implementation task. */
   readonly runs: readonly RunFacts[];
   /** The latest succeeded run of every implementation task of the idea (the idea's whole change so far). */
@@ -80,6 +85,7 @@ interface Filled {
   freeze: object;
   changeBudget: { afterRegression: 'approval' | 'none' };
   budgets: Pick<BudgetsRule, 'perIdea' | 'perRepositoryPerDay' | 'estimates' | 'warnAt'>;
+  intentDrift: { minSimilarity: number };
 }
 
 /** A rule's configuration in the effective policy (defaults filled in). */
@@ -95,6 +101,8 @@ export interface Rule<R extends RuleName = RuleName> {
   readonly name: R;
   /** Where it runs; the registry (./index.ts) is the one place that says so. */
   readonly checkpoints: readonly Checkpoint[];
+  /** Its configuration when the pack leaves it out; without one, a rule left out is off. */
+  readonly fallback?: RuleConfig<R>;
   evaluate(ctx: RuleContext, cfg: RuleConfig<R>): RuleVerdict[];
 }
 

@@ -12,6 +12,7 @@ import { changeBudget } from './change-budget.js';
 import { churn } from './churn.js';
 import type { Rule } from './context.js';
 import { highRisk } from './high-risk.js';
+import { intentDrift } from './intent-drift.js';
 import { pathScope } from './path-scope.js';
 import { requiredChecks } from './required-checks.js';
 
@@ -30,9 +31,10 @@ export const RULE_REGISTRY: { readonly [R in RuleName]?: Rule<R> } = {
   pathScope,
   changeBudget,
   budgets: BUDGETS_SLOT,
+  intentDrift,
 };
 
 /** The rules that run at a checkpoint, in the registry's order. */
 export function rulesAt(checkpoint: Checkpoint): Rule[] {
-  return Object.values(RULE_REGISTRY).filter((r): r is Rule => r !== undefined && r.checkpoints.includes(checkpoint)) as Rule[];
+  return (Object.values(RULE_REGISTRY) as unknown as (Rule | undefined)[]).filter((r): r is Rule => r !== undefined && r.checkpoints.includes(checkpoint));
 }
