@@ -2,7 +2,9 @@
 // `GET /v1/kb/health` and `/metrics`) as facts and small SVG charts, and the run page's
 // "Retrieved context" section: what one run was given (kb_retrievals), every candidate with
 // its scores, which were injected, under which embedding version.
-import type { Queryable } from '../db/index.js';
+import type { Queryable, Sql } from '../db/index.js';
+import { NotFoundError, ValidationError } from '../errors/index.js';
+import { runContext } from '../kb/retrieve-api.js';
 import { kbHealth, type KbHealth } from '../kb/health.js';
 import { chart } from './charts.js';
 import { badge, h, time, type Html } from './html.js';
@@ -55,45 +57,34 @@ ${k.checks.map((c) => h`<tr><td><code>${c.key}</code></td><td>${badge(c.result)}
 
 type Obj = Record<string, unknown>;
 
-export interface RetrievalView {
-  readonly stage: string;
-  readonly embeddingVersion: string | null;
-  readonly query: string;
-  readonly degraded: string | null;
-  readonly candidates: readonly Obj[];
-  readonly injected: readonly string[];
-  readonly contextBytes: number;
-  readonly latencyMs: number | null;
-  readonly createdAt: string;
-  readonly outcome: string | null;
-}
+export type RetrievalView = Awaited<ReturnType<typeof runContext>>;
 
-export async function loadRetrieval(sql: Queryable, runId: string): Promise<RetrievalView | undefined> {
-  const [r] = await sql<{ stage: string; embedding_version: string | null; query: string; degraded: string | null; candidates: unknown; injected: string[]; context_bytes: number; latency_ms: number | null; created_at: Date; outcome: string | null }[]>`
-    select stage, embedding_version, query, degraded, candidates, injected, context_bytes, latency_ms, created_at, outcome
-      from codex_kb.kb_retrievals where run_id = ${runId}`;
-  if (!r) return undefined;
-  return {
-    stage: r.stage, embeddingVersion: r.embedding_version, query: r.query, degraded: r.degraded,
-    candidates: Array.isArray(r.candidates) ? (r.candidates.filter((c) => c && typeof c === 'object') as Obj[]) : [],
-    injected: r.injected, contextBytes: r.context_bytes, latencyMs: r.latency_ms, createdAt: r.created_at.toISOString(), outcome: r.outcome,
-  };
+/** The run's retrieval decision, read as `GET /v1/runs/{id}/context` reads it; undefined when it has none. */
+export async function loadRetrieval(sql: Sql, runId: string): Promise<RetrievalView | undefined> {
+  try {
+    return await runContext(sql, runId);
+  } catch (err) {
+    if (err instanceof NotFoundError || err instanceof ValidationError) return undefined;
+    throw err;
+  }
 }
 
 /** A candidate's id, whatever the retrieval named it. */
 const idOf = (c: Obj) => String(c.id ?? c.reflectionId ?? c.reflection_id ?? '');
 /** Its numeric fields: the scores (cosine, text rank, fused, usefulness…). */
 const scoresOf = (c: Obj) => Object.entries(c).filter(([, v]) => typeof v === 'number' && Number.isFinite(v)) as [string, number][];
-const textOf = (c: Obj) => String(c.excerpt ?? c.content ?? c.text ?? c.summary ?? '').slice(0, 300);
+const why = (c: Obj) => String(c.reason ?? (c.injected === true ? 'injected' : ''));
 
 /** The run page's section: "no retrieval" when the run was given none. */
 export function renderRetrieval(v: RetrievalView | undefined): Html {
   if (!v) return h`<h2>Retrieved context</h2><p class="muted retrieval-none">No retrieval: this run was given no knowledge-base context.</p>`;
   const injected = new Set(v.injected);
+  const candidates = ((Array.isArray(v.candidates) ? v.candidates : []) as unknown[]).filter((c): c is Obj => !!c && typeof c === 'object');
   return h`<h2>Retrieved context</h2>
-<p class="retrieval">${v.injected.length} lesson(s) injected of ${v.candidates.length} candidate(s), ${v.contextBytes} bytes, under <code>${v.embeddingVersion ?? 'no version (full text only)'}</code>${v.latencyMs !== null ? `, ${v.latencyMs.toFixed(1)} ms` : ''}${v.degraded ? h` · ${badge('degraded')} ${v.degraded}` : ''}${v.outcome ? h` · outcome ${v.outcome}` : ''} · ${time(v.createdAt)}</p>
+<p class="retrieval">${v.injected.length} lesson(s) injected of ${candidates.length} candidate(s), ${v.contextBytes} bytes, under <code>${v.embeddingVersion ?? 'no version (full text only)'}</code>${v.latencyMs !== null ? `, ${v.latencyMs.toFixed(1)} ms` : ''}${v.degraded ? h` · ${badge('degraded')} ${v.degraded}` : ''}${v.outcome ? h` · outcome ${v.outcome}` : ''} · ${time(v.decidedAt)}</p>
+${v.context ? h`<pre class="retrieved-context">${v.context}</pre>` : h`<p class="muted">The run was given an empty context.</p>`}
 <details><summary>query</summary><pre class="json">${v.query.slice(0, 4000)}</pre></details>
-${v.candidates.length ? h`<table class="retrieval-candidates"><thead><tr><th>candidate</th><th>injected</th><th>scores</th><th>text</th></tr></thead><tbody>
-${v.candidates.slice(0, 200).map((c) => h`<tr><td><code>${idOf(c).slice(0, 36)}</code></td><td>${injected.has(idOf(c)) || c.injected === true ? badge('injected') : h`<span class="muted">no</span>`}</td><td>${scoresOf(c).map(([k, n]) => h`<span class="score">${k} ${Number(n.toFixed(4))}</span> `)}</td><td>${textOf(c)}</td></tr>`)}
+${candidates.length ? h`<table class="retrieval-candidates"><thead><tr><th>candidate</th><th>injected</th><th>scores</th><th>why</th></tr></thead><tbody>
+${candidates.slice(0, 200).map((c) => h`<tr><td><code>${idOf(c).slice(0, 36)}</code></td><td>${injected.has(idOf(c)) || c.injected === true ? badge('injected') : h`<span class="muted">no</span>`}</td><td>${scoresOf(c).map(([k, n]) => h`<span class="score">${k} ${Number(n.toFixed(4))}</span> `)}</td><td>${why(c)}</td></tr>`)}
 </tbody></table>` : h`<p class="muted">No candidate was found.</p>`}`;
 }

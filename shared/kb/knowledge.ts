@@ -6,12 +6,15 @@ import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
 import type { Logger } from '../log/index.js';
 import { configuredEmbedder } from './embed/index.js';
+import { anomalyStep } from './anomaly.js';
 import { scoreRetrievals } from './usefulness.js';
 import { createKnowledgeBase, type KnowledgeBase, type NamedKbStep } from './pass.js';
 
 /** The other parts' steps, run after reflect and embed (retrieval scoring, preference pairs, the daily trigger, anomaly checks). */
 export const KB_STEPS: readonly NamedKbStep[] = [
   { name: 'score-retrievals', run: scoreRetrievals },
+  // checks its own interval (FACTEUR_KB_ANOMALY_INTERVAL_MINUTES) under an advisory lock
+  { name: 'anomaly-checks', run: anomalyStep },
 ];
 
 export function knowledgeBaseFor(deps: { readonly sql: Sql; readonly log: Logger; readonly config: Config }): KnowledgeBase {
