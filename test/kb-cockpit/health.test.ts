@@ -68,10 +68,10 @@ beforeAll(async () => {
   for (const [i, ms] of latencies.entries()) {
     const run = i === 0 ? runWithRetrieval : await seedRun(db.sql, idea, 'acme/app', { stage: 'planning', status: 'succeeded', queuedHoursAgo: 2 });
     await db.sql`
-      insert into codex_kb.kb_retrievals (run_id, idea_id, task_id, stage, embedding_version, query, candidates, injected, context_bytes, latency_ms, degraded)
+      insert into codex_kb.kb_retrievals (run_id, idea_id, task_id, stage, embedding_version, query, candidates, injected, context_bytes, context, latency_ms, degraded)
       values (${run}, ${idea.ideaId}, ${idea.tasks.implementation!}, 'implementation', ${embedder.version}, ${'dark <b>theme</b> {{x}}'},
-              ${db.sql.json(i === 0 ? [{ id: candidateId, cosine: 0.91, textRank: 0.2, fused: 0.5, excerpt: 'use <script>alert(1)</script> tokens' }, { id: randomUUID(), cosine: 0.3, excerpt: 'other' }] : [])},
-              ${i < 3 ? [candidateId] : []}::uuid[], ${i < 3 ? 120 : 0}, ${ms}, ${i === 4 ? 'embedder_down' : null})`;
+              ${db.sql.json(i === 0 ? [{ id: candidateId, cosine: 0.91, textRank: 0.2, fused: 0.5, injected: true, reason: 'injected' }, { id: randomUUID(), cosine: 0.3, reason: 'rank' }] : [])},
+              ${i < 3 ? [candidateId] : []}::uuid[], ${i < 3 ? 120 : 0}, ${i < 3 ? `use <script>alert(1)</script> tokens${' '.repeat(84)}` : ''}, ${ms}, ${i === 4 ? 'embedder_down' : null})`;
   }
   // an old retrieval: outside the default 24 h window
   const old = await seedRun(db.sql, idea, 'acme/app', { stage: 'planning', status: 'succeeded', queuedHoursAgo: 50 });
