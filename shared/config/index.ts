@@ -4,6 +4,7 @@ import { ValidationError } from '../errors/index.js';
 import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
+import { kbLearnConfig, kbLearnShape, type KbLearnConfig } from './kb-learn.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 
 export { Secret } from './secret.js';
@@ -149,6 +150,7 @@ const schema = z.object({
   FACTEUR_OIDC_JWKS_COOLDOWN_S: int(0, 3600).default(30),
   // the cockpit's (shared/config/cockpit.ts): dashboard, metrics, alerts, idea sources
   ...cockpitShape,
+  ...kbLearnShape, // the KB's learning loop (shared/config/kb-learn.ts)
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
 }).superRefine((p, ctx) => {
@@ -182,7 +184,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config extends CockpitConfig {
+export interface Config extends CockpitConfig, KbLearnConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -372,6 +374,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
           }
         : undefined,
     ...cockpitConfig(p),
+    ...kbLearnConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });

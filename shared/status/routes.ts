@@ -15,12 +15,13 @@ import { parseJsonWith } from '../validation/index.js';
 import { POLICY_API_ROUTES } from '../policy/api.js';
 import { METRICS_ROUTES } from '../metrics/routes.js';
 import { NOTIFY_ROUTES } from '../notify/routes.js';
+import { KB_LEARN_ROUTES } from '../kb/learn-routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics' | 'kbLearn'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -78,6 +79,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   ...POLICY_API_ROUTES,
   ...METRICS_ROUTES,
   ...NOTIFY_ROUTES,
+  ...KB_LEARN_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;
