@@ -37,13 +37,13 @@ export async function requestFinetune(deps: Pick<KbDeps, 'sql' | 'log' | 'config
     const since = last?.at ?? null;
     const [count] = await tx<{ n: number }[]>`
       select count(*)::int as n from codex_kb.preference_pairs
-       where (${since}::timestamptz is null or created_at > ${since}::timestamptz) and created_at <= ${now}`;
+       where (${since}::text::timestamptz is null or created_at > ${since}::text::timestamptz) and created_at <= ${now}`;
     const pairs = count?.n ?? 0;
     if (pairs < finetuneMinPairs) return undefined;
     const dataset = `${exportBaseUrl}/v1/kb/preference-pairs${since ? `?since=${encodeURIComponent(since)}` : ''}`;
     const [row] = await tx<{ event_id: string }[]>`
       insert into codex_kb.kb_finetune_triggers (day, pairs, since, dataset, event_id, created_at)
-      values (${day}::date, ${pairs}, ${since}::timestamptz, ${dataset}, gen_random_uuid(), ${now})
+      values (${day}::date, ${pairs}, ${since}::text::timestamptz, ${dataset}, gen_random_uuid(), ${now})
       on conflict (day) do nothing
       returning event_id`;
     if (!row) return undefined;

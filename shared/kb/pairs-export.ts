@@ -1,7 +1,8 @@
 // The preference pairs as JSONL (`GET /v1/kb/preference-pairs?since=&cursor=&limit=`), the
 // dataset the daily fine-tune trigger points at. Keyset-paged by (created_at, id): the
-// cursor carries created_at at full microsecond precision (as text), so a page boundary
-// between two pairs of the same millisecond neither repeats nor skips one.
+// cursor carries created_at at full microsecond precision (as text, and sent as text: a
+// timestamptz parameter would be serialized through a JS Date, to the millisecond), so a
+// page boundary between two pairs of the same millisecond neither repeats nor skips one.
 import type { Queryable } from '../db/index.js';
 import { ValidationError, type Issue } from '../errors/index.js';
 
@@ -69,8 +70,8 @@ export async function exportPairs(sql: Queryable, q: PairQuery): Promise<PairPag
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, id, kind, idea_id, task_id,
            rejected_run_id, chosen_run_id, context, rejected, chosen, reasons
       from codex_kb.preference_pairs
-     where (${q.since ?? null}::timestamptz is null or created_at > ${q.since ?? null}::timestamptz)
-       and (${q.cursor?.at ?? null}::timestamptz is null or (created_at, id) > (${q.cursor?.at ?? null}::timestamptz, ${q.cursor?.id ?? null}::uuid))
+     where (${q.since ?? null}::text::timestamptz is null or created_at > ${q.since ?? null}::text::timestamptz)
+       and (${q.cursor?.at ?? null}::text::timestamptz is null or (created_at, id) > (${q.cursor?.at ?? null}::text::timestamptz, ${q.cursor?.id ?? null}::uuid))
      order by created_at, id
      limit ${q.limit + 1}`;
   const page = rows.slice(0, q.limit);
