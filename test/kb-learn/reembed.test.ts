@@ -58,11 +58,11 @@ describe('re-embed', () => {
     expect(job!.done).toBeGreaterThanOrEqual(50);
     expect(job!.done).toBeLessThan(N);
     // what committed is exactly the batches up to the cursor: vectors and cursor in one transaction
-    const [{ n: written, upTo }] = await db.sql<{ n: number; upTo: number }[]>`
+    const [committed] = await db.sql<{ n: number; upTo: number }[]>`
       select count(*)::int as n, count(*) filter (where reflection_id <= ${job!.last}::uuid)::int as "upTo"
         from codex_kb.reflection_embeddings where version = 'local-hash-256-v1'`;
-    expect(written).toBe(job!.done);
-    expect(upTo).toBe(job!.done);
+    expect(committed!.n).toBe(job!.done);
+    expect(committed!.upTo).toBe(job!.done);
 
     const second = cli(db, ['reembed', '--to', 'local-hash-256-v1', '--batch', '10', '--no-promote']);
     expect(await second.wait, second.lines.join('\n')).toBe(0);
