@@ -58,6 +58,9 @@ export function corpus(n: number, queries: number, repositories = REPOSITORIES):
   return { texts, repos, queries: qs };
 }
 
+/** pgvector's text form, six decimals: vectorLiteral's toFixed(7) costs more than the embedding at 100k rows. */
+const fastLiteral = (v: readonly number[]) => `[${v.map((x) => Math.round(x * 1e6) / 1e6).join(',')}]`;
+
 async function copyRows(sql: Sql, statement: string, lines: Iterable<string>): Promise<void> {
   const writable = await sql.unsafe(statement).writable();
   await pipeline(Readable.from(lines), writable);
@@ -79,7 +82,7 @@ export async function seedKb(sql: Sql, c: KbCorpus): Promise<{ seedMs: number; i
     await copyRows(sql, 'copy codex_kb.reflections (id, reflection_type, content, repository, source) from stdin',
       ids.map((id, i) => `${id}\tlesson\t${texts[i]}\t${c.repos[start + i]}\tsynthetic\n`));
     await copyRows(sql, 'copy codex_kb.reflection_embeddings (reflection_id, version, embedding) from stdin',
-      ids.map((id, i) => `${id}\t${embedder.version}\t${vectorLiteral(vectors[i]!)}\n`));
+      ids.map((id, i) => `${id}\t${embedder.version}\t${fastLiteral(vectors[i]!)}\n`));
   }
   const t1 = performance.now();
   // the graph fits in memory (else the build spills and takes many times longer); `sql` is
@@ -128,7 +131,7 @@ export async function explainKb(sql: Sql, c: KbCorpus, k = 5, filtered = true): 
  * planner may then answer a small repository exactly, without the HNSW index); unfiltered,
  * over every reflection, the index answers (explainKb shows it).
  */
-export async function measureKb(sql: Sql, c: KbCorpus, k = 5, filtered = true): Promise<KbMeasure> {
+export async function measureKb(sql: Sql, c: KbCorpus, k = 5, filtered = true, efSearch?: number): Promise<KbMeasure> {
   const vectors = await embedder.embed(c.queries.map((q) => q.text));
   const indexed: number[] = [];
   const exact: number[] = [];
@@ -136,7 +139,7 @@ export async function measureKb(sql: Sql, c: KbCorpus, k = 5, filtered = true): 
   for (const [i, q] of c.queries.entries()) {
     const t0 = performance.now();
     const repository = filtered ? q.repository : undefined;
-    const got = await sql.begin((tx) => nearest(tx, { version: embedder.version, dimensions: embedder.dimensions, vector: vectors[i]!, repository, k }));
+    const got = await sql.begin((tx) => nearest(tx, { version: embedder.version, dimensions: embedder.dimensions, vector: vectors[i]!, repository, k, efSearch }));
     const t1 = performance.now();
     const truth = await exactNearest(sql, vectors[i]!, repository, k);
     const t2 = performance.now();
