@@ -103,7 +103,7 @@ async function embedWithRetry(embedder: Embedder, texts: string[]): Promise<numb
   }
 }
 
-/** Embeds one batch and advances the job in one transaction; false when another process moved the cursor. */
+/** Embeds one batch and advances the job in one transaction; throws ConflictError when another process moved the cursor. */
 async function commitBatch(sql: Sql, version: string, rows: { id: string }[], vectors: number[][], cursor: { from: string | null; to: string | null }): Promise<{ done: number; total: number }> {
   return sql.begin(async (tx) => {
     const items = rows.map((r, i) => ({ id: r.id, v: vectorLiteral(vectors[i]!) }));
