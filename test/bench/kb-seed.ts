@@ -38,22 +38,32 @@ export interface KbCorpus {
   readonly queries: { text: string; repository: string }[];
 }
 
-/** Lessons of 12–20 words from a 3000-word vocabulary; queries are perturbed lessons (a similar past task). */
+/**
+ * Lessons the way a KB holds them: clustered. A topic (N/20 of them) is 14 words from a
+ * 3000-word vocabulary; each lesson restates its topic with a third of the words changed, in
+ * its topic's repository; a query is a topic restated again (a similar past task), so its
+ * nearest lessons are its topic's. (Uniformly random texts, `BENCH_KB_UNIFORM=1`, have no
+ * near neighbours at all — every distance ties — and measure the index's tie-breaking, not
+ * its recall.)
+ */
 export function corpus(n: number, queries: number, repositories = REPOSITORIES): KbCorpus {
   const rand = prng(0xbe9c4);
   const vocab = vocabulary(rand, 3000);
   const word = () => vocab[Math.floor(rand() * vocab.length)]!;
+  const uniform = process.env.BENCH_KB_UNIFORM === '1';
+  const topicCount = Math.max(1, Math.floor(n / 20));
+  const topics = Array.from({ length: topicCount }, () => Array.from({ length: 14 }, word));
+  const restate = (words: readonly string[], change: number) => words.map((w) => (rand() < change ? word() : w));
   const texts: string[] = [];
   const repos: string[] = [];
   for (let i = 0; i < n; i++) {
-    const len = 12 + Math.floor(rand() * 9);
-    texts.push(`module ${word()} ${Array.from({ length: len }, word).join(' ')}`);
-    repos.push(`bench/repo-${i % repositories}`);
+    const topic = i % topicCount;
+    texts.push(uniform ? Array.from({ length: 14 }, word).join(' ') : restate(topics[topic]!, 1 / 3).join(' '));
+    repos.push(`bench/repo-${topic % repositories}`);
   }
   const qs = Array.from({ length: queries }, () => {
-    const i = Math.floor(rand() * n);
-    const words = texts[i]!.split(' ').map((w) => (rand() < 0.4 ? word() : w));
-    return { text: words.join(' '), repository: repos[i]! };
+    const topic = Math.floor(rand() * topicCount);
+    return { text: restate(uniform ? texts[topic]!.split(' ') : topics[topic]!, 0.4).join(' '), repository: `bench/repo-${topic % repositories}` };
   });
   return { texts, repos, queries: qs };
 }
