@@ -44,10 +44,8 @@ afterAll(async () => {
 describe('preference pairs', () => {
   it('pairs the sent-back attempt with the approved fix, and the failed attempt with the next success, once each under concurrent passes', async () => {
     const pools = [db.sql, extraPool(db, 2), extraPool(db, 2), extraPool(db, 2)];
-    const made = await Promise.all(pools.map((sql) => assemblePairs({ sql, log: silentLogger }).catch((err: { code?: string }) => {
-      // two passes inserting the same pair at once: one waits and finds it taken (on conflict do nothing)
-      throw err;
-    })));
+    // four passes inserting the same pairs at once: the others wait and find them taken (on conflict do nothing)
+    const made = await Promise.all(pools.map((sql) => assemblePairs({ sql, log: silentLogger })));
     expect(made.reduce((a, b) => a + b, 0)).toBe(2);
     expect(await assemblePairs({ sql: db.sql, log: silentLogger })).toBe(0);
     const pairs = await db.sql<{ kind: string; rejected_run_id: string; chosen_run_id: string; context: string; rejected: string; chosen: string; reasons: any[] }[]>`
