@@ -111,4 +111,16 @@ describe('re-embed', () => {
     const [caught] = await db.sql`select 1 from codex_kb.reflection_embeddings where reflection_id = '00000000-0000-4000-8000-000000000001' and version = ${target.version}`;
     expect(caught).toBeDefined();
   });
+
+  it('lets one of two processes on the same target advance the cursor; the other stops, nothing counted twice', { timeout: 60_000 }, async () => {
+    const target = createLocalEmbedder(64);
+    const pools = [extraPool(db, 2), extraPool(db, 2)];
+    const outcomes = await Promise.allSettled(pools.map((sql) => runReembed({ sql, log: silentLogger, embedder: target, batch: 50 })));
+    const stopped = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason.code);
+    expect(stopped.every((c) => c === 'reembed_running')).toBe(true);
+    expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
+    const [job] = await db.sql<{ state: string; done: number }[]>`select state, done from codex_kb.kb_reembed_jobs where to_version = ${target.version}`;
+    const [{ n }] = (await db.sql<{ n: number }[]>`select count(*)::int as n from codex_kb.reflections`) as [{ n: number }];
+    expect(job).toEqual({ state: 'done', done: n });
+  });
 });
