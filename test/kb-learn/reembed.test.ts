@@ -120,7 +120,7 @@ describe('re-embed', () => {
     expect(stopped.every((c) => c === 'reembed_running')).toBe(true);
     expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
     const [job] = await db.sql<{ state: string; done: number }[]>`select state, done from codex_kb.kb_reembed_jobs where to_version = ${target.version}`;
-    const [{ n }] = (await db.sql<{ n: number }[]>`select count(*)::int as n from codex_kb.reflections`) as [{ n: number }];
-    expect(job).toEqual({ state: 'done', done: n });
+    const [count] = await db.sql<{ n: number }[]>`select count(*)::int as n from codex_kb.reflections`;
+    expect(job).toEqual({ state: 'done', done: count!.n });
   });
 });
