@@ -11,6 +11,7 @@ import { NonRetriableError, NotFoundError, RetryableError, ValidationError } fro
 import { parseCloudEvent } from '../../shared/events/cloudevent.js';
 import { errorResponse, json, type Handler, type HttpRequest, type HttpResponse } from '../../shared/http/index.js';
 import { deadLetterOf, recordDeadLetter } from '../../shared/intake/index.js';
+import { requestFinetune } from '../../shared/kb/finetune.js';
 import type { Logger } from '../../shared/log/index.js';
 import { createNotifications, type Notifications } from '../../shared/notify/index.js';
 import { knowledgeBaseFor } from '../../shared/kb/knowledge.js';
@@ -54,6 +55,8 @@ export function createDispatchHandler(deps: DispatchFunctionDeps): Handler {
           kb.nudge();
         }
       }
+      // The daily PingSource (triggers/ping-kb-finetune.yaml): the fine-tune trigger, once a day whatever the instances.
+      if (req.path === '/kb/finetune') return json(200, { requested: (await requestFinetune(deps)) ?? null });
       if (req.path !== '/') throw new NotFoundError(`no route ${req.path}`);
       const event = parseCloudEvent(req);
       // The event is Facteur's own (the local bus), or a Kafka record whose value is the

@@ -13,7 +13,7 @@ import { createDashboard } from '../../shared/dashboard/index.js';
 
 export interface StatusFunctionDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics' | 'dashboard' | 'databaseUrl' | 'limits' | 'metrics' | 'kbCockpit'>;
+  readonly config: Pick<Config, 'statusToken' | 'api' | 'lifecycle' | 'topics' | 'dashboard' | 'databaseUrl' | 'limits' | 'metrics' | 'kbCockpit' | 'kbLearn'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };

@@ -5,6 +5,7 @@ import { Secret } from './secret.js';
 import { apiTokens, approverTeams, githubRoles, tailscaleRoles, type ApiToken, type Role } from './api-identity.js';
 import { cockpitConfig, cockpitShape, type CockpitConfig } from './cockpit.js';
 import { kbCockpitConfig, kbCockpitShape, type KbCockpitConfig } from './kb-cockpit.js';
+import { kbLearnConfig, kbLearnShape, type KbLearnConfig } from './kb-learn.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 import { kbRetrieveConfig, kbRetrieveShape, type KbRetrieveConfig } from './kb-retrieve.js';
 import { kbStoreConfig, kbStoreProblems, kbStoreShape, type KbStoreConfig } from './kb-store.js';
@@ -153,6 +154,7 @@ const schema = z.object({
   // the cockpit's (shared/config/cockpit.ts): dashboard, metrics, alerts, idea sources
   ...cockpitShape,
   ...kbCockpitShape,
+  ...kbLearnShape, // the KB's learning loop (shared/config/kb-learn.ts)
   // the notifiers' (shared/config/notify.ts), FACTEUR_DASHBOARD_URL among them
   ...notifyShape,
   ...kbRetrieveShape,
@@ -190,7 +192,7 @@ export interface Topics {
   readonly githubWebhooks: string;
 }
 
-export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig, KbCockpitConfig {
+export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig, KbCockpitConfig, KbLearnConfig {
   readonly databaseUrl: Secret | undefined;
   readonly poolSize: number;
   readonly connectTimeoutS: number;
@@ -383,6 +385,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ...kbRetrieveConfig(p),
     ...kbStoreConfig(p),
     ...kbCockpitConfig(p),
+    ...kbLearnConfig(p),
     notify: notifyConfig(p),
     unknownKeys,
   });

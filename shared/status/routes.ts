@@ -17,12 +17,13 @@ import { METRICS_ROUTES } from '../metrics/routes.js';
 import { KB_COCKPIT_ROUTES } from '../kb/cockpit-routes.js';
 import { NOTIFY_ROUTES } from '../notify/routes.js';
 import { KB_RETRIEVE_ROUTES } from '../kb/retrieve-api.js';
+import { KB_LEARN_ROUTES } from '../kb/learn-routes.js';
 import { getDeadLetter, listDeadLetters, parseDeadLetterQuery } from './dead-letters.js';
 import { getIdea, getRun, listCosts, listIdeas, parseCostQuery, parseListQuery } from './index.js';
 
 export interface StatusDeps {
   readonly sql: Sql;
-  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics' | 'kbCockpit'>;
+  readonly config: Pick<Config, 'lifecycle' | 'topics' | 'limits' | 'metrics' | 'kbCockpit' | 'kbLearn'>;
   readonly log: Logger;
   /** For cancel: running workflows are deleted. */
   readonly workflows?: { delete(name: string): Promise<boolean> };
@@ -82,6 +83,7 @@ export const STATUS_HANDLERS: readonly Route<StatusDeps>[] = Object.freeze([
   ...KB_COCKPIT_ROUTES,
   ...NOTIFY_ROUTES,
   ...KB_RETRIEVE_ROUTES,
+  ...KB_LEARN_ROUTES,
 ]);
 
 export type StatusRoute = RouteDoc;

@@ -6,6 +6,7 @@ import { databaseUrl } from '../helpers/urls.js';
 import { benchDispatch } from './dispatch.js';
 import { benchIntake } from './intake.js';
 import { benchDashboard } from './dashboard.js';
+import { benchKb } from './kb.js';
 
 const admin = process.env.DATABASE_URL;
 if (!admin) throw new Error('DATABASE_URL is not set (run through `npm run bench`)');
@@ -33,6 +34,9 @@ try {
   }
   if (which === 'all' || which === 'dashboard') {
     await benchDashboard(url);
+  }
+  if (which === 'all' || which === 'kb') {
+    await benchKb(url);
   }
 } finally {
   await adminSql.unsafe(`drop database if exists ${name} with (force)`);

@@ -57,9 +57,8 @@ describe('the event sources', () => {
   });
 
   it('tick dispatch every minute at /tick with a JSON body', () => {
-    expect(pingSources).toHaveLength(1);
-    const tick = pingSources[0]!;
-    expect(tick.metadata?.name).toBe('facteur-tick');
+    expect(pingSources.map((p) => p.metadata?.name).sort()).toEqual(['facteur-kb-finetune', 'facteur-tick']);
+    const tick = pingSources.find((p) => p.metadata?.name === 'facteur-tick')!;
     expect(tick.spec?.schedule).toBe('* * * * *');
     expect(tick.spec?.sink).toEqual({
       ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'dispatch', namespace: NS },
@@ -68,6 +67,16 @@ describe('the event sources', () => {
     });
     expect(tick.spec?.contentType).toBe('application/json');
     expect(() => JSON.parse(tick.spec!.data!)).not.toThrow();
+  });
+
+  it('the knowledge base\'s fine-tune trigger pings dispatch once a day at /kb/finetune', () => {
+    const daily = pingSources.find((p) => p.metadata?.name === 'facteur-kb-finetune')!;
+    expect(daily.spec?.schedule).toMatch(/^\d{1,2} \d{1,2} \* \* \*$/);
+    expect(daily.spec?.sink).toEqual({
+      ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'dispatch', namespace: NS },
+      uri: '/kb/finetune',
+      audience: literalEnv(serviceOf('dispatch'), 'FACTEUR_OIDC_AUDIENCE'),
+    });
   });
 });
 
