@@ -4,6 +4,7 @@
 import { loadConfig } from '../shared/config/index.js';
 import { connect } from '../shared/db/index.js';
 import { runKbCli } from '../shared/kb/cli.js';
+import { configuredEmbedder } from '../shared/kb/embed/index.js';
 import { createLogger } from '../shared/log/index.js';
 
 const config = loadConfig();
@@ -13,7 +14,7 @@ if (!config.databaseUrl) {
 }
 const sql = connect(config.databaseUrl.reveal(), { max: 2 });
 try {
-  process.exitCode = await runKbCli(process.argv.slice(2), { sql, config, log: createLogger('warn'), out: process.stdout });
+  process.exitCode = await runKbCli(process.argv.slice(2), { sql, config, log: createLogger('warn'), out: process.stdout, configured: configuredEmbedder(config) });
 } finally {
   await sql.end();
 }

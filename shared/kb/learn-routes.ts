@@ -12,6 +12,7 @@ import type { Logger } from '../log/index.js';
 import { parseJsonWith } from '../validation/index.js';
 import type { Embedder } from './embed/types.js';
 import { exportPairs, parsePairQuery } from './pairs-export.js';
+import { configuredEmbedder } from './embed/index.js';
 import { promote } from './promote.js';
 import { embedderResolver, getReembedJob, runReembed, startReembed } from './reembed.js';
 
@@ -36,7 +37,11 @@ const promotionBody = z.strictObject({
   baselineRecall: score.optional(),
 });
 
-const gateOf = (deps: KbLearnRouteDeps) => ({ sql: deps.sql, k: deps.config.kbLearn.promotionK, embedderFor: embedderResolver(deps.kbEmbedder) });
+/** The process's configured embedder: handed in, else the one the whole config names (the status function's config carries kbStore). */
+const configuredOf = (deps: KbLearnRouteDeps): Embedder | undefined =>
+  deps.kbEmbedder ?? ('kbStore' in deps.config ? configuredEmbedder(deps.config as Pick<Config, 'kbStore'>) : undefined);
+
+const gateOf = (deps: KbLearnRouteDeps) => ({ sql: deps.sql, k: deps.config.kbLearn.promotionK, embedderFor: embedderResolver(configuredOf(deps)) });
 
 export const KB_LEARN_ROUTES: readonly Route<KbLearnRouteDeps>[] = Object.freeze([
   route('GET', '/v1/kb/preference-pairs', 'operator', 'preference pairs (review loops, retries) as JSONL (application/x-ndjson), oldest first; ?since=<ISO instant>&limit=&cursor= (next page: the x-next-cursor header)',
@@ -47,7 +52,7 @@ export const KB_LEARN_ROUTES: readonly Route<KbLearnRouteDeps>[] = Object.freeze
   route('POST', '/v1/kb/reembed', 'admin', 're-embed every reflection under a version: {"to":"<version>","promote"?:true}; answers 202 with the job (resumable: POST again after a crash), then the promotion gate unless promote is false',
     async ({ deps, req, principal }: Ctx) => {
       const body = parseJsonWith(req.body, reembedBody, 're-embed request');
-      const embedder = embedderResolver(deps.kbEmbedder)(body.to);
+      const embedder = embedderResolver(configuredOf(deps))(body.to);
       if (!embedder) throw new ValidationError(`no embedder makes ${body.to}`, [{ path: 'to', message: 'the embedded default is local-hash-<dimensions>-v1; another version needs its provider configured (FACTEUR_EMBEDDINGS_*)' }]);
       const job = await startReembed(deps.sql, embedder);
       // the work goes on after the answer; a crash leaves the cursor, the next POST resumes

@@ -1,13 +1,6 @@
-// The learning loop's steps of the KB's background pass (shared/kb/pass.ts runs them after
-// its own, in this order: pairs first, so the day's trigger counts what this pass assembled).
-// Local mode runs the pass from its tick; in a cluster the daily trigger also comes from its
-// PingSource (dispatch's POST /kb/finetune), and whichever fires first wins the day.
-import type { KbStep } from './deps.js';
-import { finetuneStep } from './finetune.js';
-import { assemblePairs } from './pairs.js';
-
-export const KB_LEARN_STEPS: readonly KbStep[] = Object.freeze([assemblePairs, finetuneStep]);
-
+// The learning loop's public surface. Its steps (pairs, then the daily trigger) run in the
+// KB's background pass (listed in shared/kb/knowledge.ts); in a cluster the daily trigger also
+// comes from its PingSource (dispatch's POST /kb/finetune), and whichever fires first wins the day.
 export { assemblePairs } from './pairs.js';
 export { finetuneStep, requestFinetune, FINETUNE_EVENT } from './finetune.js';
 export { exportPairs, parsePairQuery } from './pairs-export.js';
