@@ -9,6 +9,22 @@ import { encodeCodexTask, type CodexTask } from '../../shared/intake/index.js';
 export const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 /** A failing seed replays with FUZZ_SEED=<seed>. */
 export const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
+/**
+ * A property's time: 10 minutes, or 150 ms a case when that is more (10 000 cases of one entry
+ * point took over 10 minutes on a loaded 2-core machine in `npm run chaos`).
+ */
+export const FUZZ_TIMEOUT_MS = Math.max(600_000, RUNS * 150);
+/**
+ * fast-check's options for every property: the runs, the seed to replay, and a stop a little
+ * before the test's own timeout — a property vitest abandons keeps running in the background,
+ * and its requests then land in the next property's checks (seed 6061's chaos run).
+ */
+export const fuzzOptions = () => ({
+  numRuns: RUNS,
+  ...(SEED !== undefined ? { seed: SEED } : {}),
+  interruptAfterTimeLimit: FUZZ_TIMEOUT_MS - 15_000,
+  markInterruptAsFailure: true,
+});
 
 export const HOSTILE_STRINGS = [
   '', ' ', '\u0000', 'a\u0000b', '\ud800', 'x\udc00y', '\ufeff', '{{workflow.name}}', '{{=sprig.env("X")}}', '%ZZ', '%E0%A4%A', '%00',

@@ -5,11 +5,10 @@
 // request to it never ends, by design): through this adapter it streams at once.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { hostileString, pathSegment, RUNS, SEED } from './arbitraries.js';
+import { hostileString, pathSegment, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, send, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 let t: Targets;
-const options = () => ({ numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) });
 const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
 
 beforeAll(async () => {
@@ -65,12 +64,12 @@ suite('the dashboard under fuzzing (Functions Framework process)', () => {
         const what = describe(`status ${method} ${path} ${JSON.stringify(headers).slice(0, 120)}`, body, answer);
         expect(answer.status, what).toBeLessThan(500);
       }),
-      options(),
+      fuzzOptions(),
     );
     // nothing was done: every POST lacked a valid CSRF token (the only audited actions are a POST's)
     const after = await t.db.sql`select count(*)::int as n from codex_kb.audit_log`;
     expect(after[0]!.n).toBe(before[0]!.n);
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('the event stream answers at once through the Functions Framework adapter, and refuses hostile queries with a 4xx', async () => {
     const ac = new AbortController();

@@ -4,7 +4,7 @@
 import { sign } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { headerValue, hostileJson, hostileJsonText, hostileString, RUNS, SEED } from './arbitraries.js';
+import { headerValue, hostileJson, hostileJsonText, hostileString, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, DISCORD_KEYS, send, startTargets, type Targets } from './targets.js';
 
 let t: Targets;
@@ -43,9 +43,9 @@ suite('Discord interactions under fuzzing (Functions Framework process)', () => 
         expect((await kept()) - before, what).toBe(answer.status >= 400 ? 1 : 0);
         if (answer.status === 200) expect([1, 4], what).toContain(answer.body.type);
       }),
-      { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('is healthy afterwards', async () => {
     expect(t.children.intake!.proc.exitCode).toBeNull();

@@ -2,7 +2,7 @@
 // process, and every rejected input is kept in dead_letters, byte for byte.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { binaryEvent, codexTaskBytes, codexTaskJson, githubWebhook, headerValue, ideaSpec, RUNS, SEED, structuredEvent, type RawRequest } from './arbitraries.js';
+import { binaryEvent, codexTaskBytes, codexTaskJson, githubWebhook, headerValue, ideaSpec, structuredEvent, type RawRequest, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, send, startTargets, type Targets } from './targets.js';
 
 let t: Targets;
@@ -54,9 +54,9 @@ suite('intake under fuzzing (Functions Framework process, real PostgreSQL)', () 
             if (!dl!.payload_truncated) expect(Buffer.from(dl!.payload).equals(sent), what).toBe(true);
           }
         }),
-        { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) },
+        fuzzOptions(),
       );
-    }, 600_000);
+    }, FUZZ_TIMEOUT_MS);
   }
 
   it('is healthy afterwards: /healthz, and a valid Idea Spec is still accepted', async () => {

@@ -4,13 +4,12 @@
 // 5xx; without credentials a 401; a refused request names its problems.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { hostileJson, hostileJsonText, hostileString, pathSegment, queryString, RUNS, SEED } from './arbitraries.js';
+import { hostileJson, hostileJsonText, hostileString, pathSegment, queryString, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, send, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
 // lone surrogates sent as the bytes of one (invalid UTF-8, which the server must refuse)
 const enc = (s: string) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, '\u0000')).replace(/%00/g, '%ED%A0%80');
-const runs = { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) };
 
 let t: Targets;
 beforeAll(async () => {
@@ -35,9 +34,9 @@ suite('the knowledge base learning routes under fuzzing (a Functions Framework p
         if (!('authorization' in headers)) expect(answer.status, what).toBe(401);
         if (answer.status === 400) expect(answer.body.error.issues.length, what).toBeGreaterThan(0);
       }),
-      runs,
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('hostile re-embed and promotion bodies answer 2xx/4xx, every refusal with its problems', async () => {
     const body = fc.oneof(
@@ -53,9 +52,9 @@ suite('the knowledge base learning routes under fuzzing (a Functions Framework p
         expect(answer.status, what).toBeLessThan(500);
         if (answer.status === 400) expect(answer.body.error.issues.length, what).toBeGreaterThan(0);
       }),
-      runs,
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('the status process is healthy afterwards', async () => {
     expect(t.children.status!.proc.exitCode).toBeNull();

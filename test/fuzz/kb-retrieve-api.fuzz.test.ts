@@ -5,11 +5,10 @@
 // the lessons are never touched by what is searched.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { hostileString, pathSegment, queryString, RUNS, SEED } from './arbitraries.js';
+import { hostileString, pathSegment, queryString, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, send, sendUnlessRefused, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 let t: Targets;
-const options = () => ({ numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) });
 const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
 /** Percent-encoded, a lone surrogate as the bytes of one (invalid UTF-8, which the server must refuse). */
 const enc = (s: string) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, '\u0000')).replace(/%00/g, '%ED%A0%80');
@@ -45,10 +44,10 @@ suite('the retrieval routes under fuzzing (a Functions Framework process)', () =
         if (answer.status === 400) expect(answer.body.error.issues.length, what).toBeGreaterThan(0);
         if (answer.status === 200 && p === '/v1/kb/search') expect(answer.body.items.length, what).toBeLessThanOrEqual(50);
       }),
-      options(),
+      fuzzOptions(),
     );
     expect(await lessons()).toBe(before);
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('the status process is healthy afterwards', async () => {
     expect(t.children.status!.proc.exitCode).toBeNull();

@@ -4,11 +4,10 @@
 // problems. Some deliveries are in the ledger, so listings have rows and cursors to page.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { hostileString, pathSegment, queryString, RUNS, SEED } from './arbitraries.js';
+import { hostileString, pathSegment, queryString, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { describe, send, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 let t: Targets;
-const options = () => ({ numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) });
 const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
 /** Percent-encoded, a lone surrogate as the bytes of one (invalid UTF-8, which the server must refuse). */
 const enc = (s: string) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, '\u0000')).replace(/%00/g, '%ED%A0%80');
@@ -57,9 +56,9 @@ suite('the notifications route under fuzzing (a Functions Framework process)', (
           expect(answer.body.items.length, what).toBeLessThanOrEqual(200);
         }
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('pages through the ledger with its cursors, each delivery once', async () => {
     const seen = new Set<string>();

@@ -3,12 +3,11 @@
 // query strings and identity headers. Never a 5xx; a refused pack stores nothing.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
-import { pathSegment, queryString, RUNS, SEED, hostileString } from './arbitraries.js';
+import { pathSegment, queryString, hostileString, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { packJson, packYaml, repositoryPolicyBody, YAML_CONTENT_TYPES } from './policy-arbitraries.js';
 import { describe, send, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 let t: Targets;
-const options = () => ({ numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) });
 const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
 
 beforeAll(async () => {
@@ -34,9 +33,9 @@ suite('the policy API under fuzzing (Functions Framework processes)', () => {
           if (answer.status >= 400) expect(await packs(), what).toBe(before);
           if (answer.status === 400) expect(answer.body.error.issues.length, what).toBeGreaterThan(0);
         }),
-        options(),
+        fuzzOptions(),
       );
-    }, 600_000);
+    }, FUZZ_TIMEOUT_MS);
   }
 
   it('status: hostile repository policies answer 2xx/4xx', async () => {
@@ -47,9 +46,9 @@ suite('the policy API under fuzzing (Functions Framework processes)', () => {
         const what = describe(`status PUT ${path}`, body, answer);
         expect([200, 400, 404, 413, 415], what).toContain(answer.status);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('status and policy: hostile paths, query strings and identity headers on every new route answer 2xx/4xx', async () => {
     const route = fc.constantFrom(
@@ -80,9 +79,9 @@ suite('the policy API under fuzzing (Functions Framework processes)', () => {
         const arrived = new URL(`${t.urls.status}${path}`).pathname;
         if (!('authorization' in headers) && !['/', '/healthz'].includes(arrived)) expect(answer.status, what).toBe(401);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('every process is healthy afterwards', async () => {
     for (const [name, child] of Object.entries(t.children)) {

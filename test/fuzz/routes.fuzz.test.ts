@@ -6,13 +6,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe as suite, expect, it } from 'vitest';
 import { Secret } from '../../shared/config/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
-import { binaryEvent, callbackBody, pathSegment, queryString, RUNS, SEED, structuredEvent } from './arbitraries.js';
+import { binaryEvent, callbackBody, pathSegment, queryString, structuredEvent, fuzzOptions, FUZZ_TIMEOUT_MS } from './arbitraries.js';
 import { CALLBACK_SECRET, describe, send, startTargets, STATUS_TOKEN, type Targets } from './targets.js';
 
 let t: Targets;
 let runId: string;
 let token: string;
-const options = () => ({ numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}) });
 
 beforeAll(async () => {
   t = await startTargets(['intake', 'dispatch', 'callbacks', 'status']);
@@ -43,9 +42,9 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
         expect([200, 202, 400, 409, 413, 415], what).toContain(answer.status);
         expect((await deadLetters()) - before, what).toBe(answer.status === 400 ? 1 : 0);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('callbacks: hostile paths, tokens and methods answer 4xx, and store nothing without a valid token', async () => {
     await fc.assert(
@@ -57,9 +56,9 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
         expect(answer.status, what).toBeLessThan(500);
         if (seg !== runId) expect((await deadLetters()) - before, what).toBe(0);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('status: hostile paths and query strings on every route answer 2xx/4xx, with or without the token', async () => {
     const route = fc.constantFrom('/v1/ideas/%s', '/v1/runs/%s', '/v1/ideas/%s/pause', '/v1/ideas/%s/nope', '/v1/approvals/%s/approve', '/v1/approvals/%s/votes', '/v1/approvals', '/v1/ideas', '/metrics', '/v1/metrics', '/v1/failures', '/v1/failures?repository=%s', '/v1/kb/health', '/v1/kb/%s', '/v1/kb/search', '/v1/runs/%s/context', '/%s', '/v1/%s');
@@ -74,9 +73,9 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
         const arrived = new URL(`${t.urls.status}${path}`).pathname;
         if (!authed && !['/', '/healthz'].includes(arrived)) expect(answer.status, what).toBe(401);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('dispatch: hostile CloudEvents and paths answer 2xx/4xx', async () => {
     await fc.assert(
@@ -89,9 +88,9 @@ suite('callbacks, status and dispatch under fuzzing (Functions Framework process
         // a refused CloudEvent is kept; unknown paths (404) are not events
         expect((await kept()) - before, what).toBe([400, 413, 415, 422].includes(answer.status) ? 1 : 0);
       }),
-      options(),
+      fuzzOptions(),
     );
-  }, 600_000);
+  }, FUZZ_TIMEOUT_MS);
 
   it('every process is healthy afterwards', async () => {
     for (const [name, child] of Object.entries(t.children)) {
