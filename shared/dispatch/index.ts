@@ -124,12 +124,20 @@ function submitTraced(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Co
 }
 
 async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable<Config['callbackSecret']>, traceparent: string | undefined): Promise<void> {
-  // the lessons for this run, decided once (a resubmission gets the same); never in its way
-  const retrievedContext = await retrievedContextFor({ ...deps, embedder: deps.embedder ?? configuredEmbedder(deps.config) }, {
-    runId: r.id, ideaId: r.idea_id, taskId: r.task_id, stage: r.stage, repository: r.repository,
-    query: retrievalQuery({ ideaTitle: r.idea_title, title: r.title, description: r.description, prompt: r.prompt, paths: r.paths }),
-    paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],
-  });
+  // the lessons for this run, decided and recorded once (a resubmission gets the same bytes)
+  let retrievedContext: string;
+  try {
+    retrievedContext = await retrievedContextFor({ ...deps, embedder: deps.embedder ?? configuredEmbedder(deps.config) }, {
+      runId: r.id, ideaId: r.idea_id, taskId: r.task_id, stage: r.stage, repository: r.repository,
+      query: retrievalQuery({ ideaTitle: r.idea_title, title: r.title, description: r.description, prompt: r.prompt, paths: r.paths }),
+      paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],
+    });
+  } catch (err) {
+    // no decision could be recorded (the database is away): nothing is created; the run stays
+    // `submitting` and the tick tries again
+    deps.log.warn('dispatch: submission waits, its retrieval could not be recorded', { runId: r.id, workflow: r.external_run_id, error: messageOf(err) });
+    return;
+  }
   let workflow: Workflow;
   try {
     workflow = buildWorkflow({

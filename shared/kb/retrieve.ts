@@ -12,7 +12,7 @@
 // run is dispatched all the same.
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/index.js';
-import { messageOf } from '../errors/index.js';
+import { messageOf, RetryableError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { searchLessons, type SearchResult } from './candidates.js';
 import { formatContext } from './context.js';
@@ -96,21 +96,32 @@ export function decide(repository: string, ranked: readonly Scored[], topN: numb
 
 /**
  * The run's retrievedContext: its recorded decision when there is one (a retried
- * submission), else a new retrieval, recorded once. Never throws: a failure is logged and
- * the run gets an empty context.
+ * submission), else a new retrieval, recorded once. A Workflow is only ever built from a
+ * recorded decision, so every Workflow of a run carries the same bytes: a retrieval that fails
+ * is recorded as an empty, degraded decision (the run goes out without lessons, and a later
+ * resubmission reuses that, instead of deciding again beside a Workflow that may have landed
+ * — found by the chaos invariant kb_context). Only when not even that can be recorded (the
+ * database is away) does this throw a RetryableError: the submission waits for the tick.
  */
 export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieveFor): Promise<string> {
   if (!deps.config.kbRetrieve.enabled || !RETRIEVAL_STAGES.has(run.stage)) return '';
+  let result: SearchResult;
+  let decision: Decision;
   try {
     const [earlier] = await deps.sql<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
     if (earlier) return earlier.context;
-    const result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths });
-    const decision = decide(run.repository, result.candidates, deps.config.kbRetrieve.topN);
+    result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths });
+    decision = decide(run.repository, result.candidates, deps.config.kbRetrieve.topN);
     if (result.degraded) deps.log.warn('kb: retrieval degraded to full text', { runId: run.runId, degraded: result.degraded });
-    return await record(deps.sql, run, result, decision);
   } catch (err) {
     deps.log.error('kb: retrieval failed; the run is dispatched without retrieved context', { runId: run.runId, error: messageOf(err) });
-    return '';
+    result = { candidates: [], version: null, degraded: `kb_unavailable: ${messageOf(err).slice(0, 200)}`, latencyMs: 0 };
+    decision = decide(run.repository, [], deps.config.kbRetrieve.topN);
+  }
+  try {
+    return await record(deps.sql, run, result, decision);
+  } catch (err) {
+    throw new RetryableError('kb_unrecorded', `the run's retrieval decision could not be recorded: ${messageOf(err)}`);
   }
 }
 

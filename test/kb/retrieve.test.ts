@@ -177,11 +177,41 @@ describe('retrieval', () => {
     expect((await db.sql`select count(*)::int as n from codex_kb.kb_retrievals where run_id in (${off.runId}, ${deploy.runId})`)[0]!.n).toBe(0);
   });
 
-  it('a knowledge base that fails entirely gives an empty context, and does not throw', async () => {
+  it('a retrieval that fails is recorded as an empty, degraded decision, and a resubmission gets those same bytes', async () => {
+    const repo = 'flaky/repo';
+    await seedLesson(db.sql, { repository: repo, content: 'the flaky kb lesson: retry the upload', embedder: v1 });
+    const run = await seedRun(db.sql, { repository: repo });
+    // another session holds the lessons' table: the KB's queries hit their statement timeout, the database is up
+    const holder = extraPool(db, 1);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = holder.begin(async (tx) => {
+      await tx`lock table codex_kb.reflections in access exclusive mode`;
+      locked();
+      await held;
+    });
+    await isLocked;
+    try {
+      await expect(retrievedContextFor(deps(db.sql, v1, { queryTimeoutMs: 200 }), forRun(run, 'flaky upload retry'))).resolves.toBe('');
+    } finally {
+      release();
+      await holding;
+      await holder.end();
+    }
+    const [d] = await db.sql<{ degraded: string; context_bytes: number }[]>`select degraded, context_bytes from codex_kb.kb_retrievals where run_id = ${run.runId}`;
+    expect(d).toMatchObject({ context_bytes: 0 });
+    expect(d!.degraded).toMatch(/^kb_unavailable: /);
+    // the KB is back: the resubmission's Workflow must still carry what the first one may have carried
+    await expect(retrievedContextFor(deps(db.sql, v1), forRun(run, 'flaky upload retry'))).resolves.toBe('');
+  });
+
+  it('when not even a decision can be recorded (the database is away) it throws a RetryableError: nothing is built without one', async () => {
     const run = await seedRun(db.sql, { repository: 'gone/repo' });
     const closed = extraPool(db, 1);
     await closed.end();
-    await expect(retrievedContextFor(deps(closed, v1), forRun(run, 'anything'))).resolves.toBe('');
+    await expect(retrievedContextFor(deps(closed, v1), forRun(run, 'anything'))).rejects.toMatchObject({ code: 'kb_unrecorded' });
   });
 
   it('one decision per run under two racing dispatch instances: the same context, one event, one check', async () => {
