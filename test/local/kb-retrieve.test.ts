@@ -59,7 +59,7 @@ describe('local mode: the knowledge base', () => {
       const ctx = (await (await fetch(`${local.url}/status/v1/runs/${retry}/context`)).json()) as any;
       expect(ctx).toMatchObject({ runId: retry, stage: 'implementation', embeddingVersion: embedder.version, degraded: null });
       expect(ctx.injected[0]).toBe(lesson);
-      expect(ctx.context).toContain('implementation of fix-login-core');
+      expect(ctx.context).toContain('Run of implementation task fix-login-core');
       expect(ctx.context).toContain('test_failure');
       expect(ctx.context).toMatch(/1 failed/);
       expect(Buffer.byteLength(ctx.context)).toBeLessThanOrEqual(4096);
