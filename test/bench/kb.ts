@@ -9,11 +9,14 @@
 import { connect } from '../../shared/db/index.js';
 import { createLocalEmbedder } from '../../shared/kb/embed/local.js';
 import { evaluateRecall } from '../../shared/kb/evaluate.js';
+import { defaultEfSearch } from '../../shared/kb/search.js';
+import { HNSW_EF_CONSTRUCTION, HNSW_M } from '../../shared/kb/versions.js';
 import { corpus, explainKb, measureKb, percentile, seedKb } from './kb-seed.js';
 
 const N = Number(process.env.BENCH_KB_REFLECTIONS ?? 100_000);
-const QUERIES = Number(process.env.BENCH_KB_QUERIES ?? 100);
-// hnsw.ef_search of the measured queries (nearest's default is max(40, 4k)); BENCH_KB_EF_SWEEP
+// 300 queries: a p99 of 100 is the second-worst query, one scheduler hiccup on a noisy machine
+const QUERIES = Number(process.env.BENCH_KB_QUERIES ?? 300);
+// hnsw.ef_search of the measured queries (nearest's default is defaultEfSearch: max(64, 4k)); BENCH_KB_EF_SWEEP
 // adds a line per width (e.g. "40,100,200") to show recall against latency
 const EF = process.env.BENCH_KB_EF ? Number(process.env.BENCH_KB_EF) : undefined;
 const SWEEP = (process.env.BENCH_KB_EF_SWEEP ?? '').split(',').filter(Boolean).map(Number);
@@ -23,7 +26,7 @@ export async function benchKb(url: string): Promise<void> {
   try {
     const data = corpus(N, QUERIES);
     const seeded = await seedKb(sql, data);
-    console.log(`kb: ef_search ${EF ?? 'default (40 for k=5)'}`);
+    console.log(`kb: ef_search ${EF ?? `default (${defaultEfSearch(5)} for k=5)`}, HNSW m=${HNSW_M} ef_construction=${HNSW_EF_CONSTRUCTION}`);
     console.log(`kb: ${N} reflections in 20 repositories seeded in ${(seeded.seedMs / 1000).toFixed(1)}s, HNSW index built in ${(seeded.indexMs / 1000).toFixed(1)}s; ${QUERIES} queries`);
     const plan = await explainKb(sql, data, 5, false);
     const usesIndex = plan.includes('reflection_embeddings_hnsw_');

@@ -3,7 +3,9 @@
 import { spawn } from 'node:child_process';
 import { ensureServices } from './services.mjs';
 
-const stopAll = await ensureServices({ kafka: false });
+// 1 GB of shared buffers: the kb bench's HNSW index over 100k vectors must stay in PostgreSQL's
+// own cache, as a production server sized for its knowledge base keeps it (docs/kb-retrieve.md)
+const stopAll = await ensureServices({ kafka: false, sharedBuffers: '1GB' });
 const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/run.ts', ...process.argv.slice(2)], { stdio: 'inherit', env: process.env });
 const finish = (code) => {
   stopAll();

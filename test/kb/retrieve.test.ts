@@ -10,7 +10,8 @@ import { embedLocal } from '../../shared/kb/embed/local.js';
 import { vectorLiteral } from '../../shared/kb/embed/types.js';
 import { searchLessons } from '../../shared/kb/candidates.js';
 import { retrievedContextFor, type RunToRetrieveFor } from '../../shared/kb/retrieve.js';
-import { buildIndex, ensureVersion } from '../../shared/kb/versions.js';
+import { hnswIndexName } from '../../shared/kb/search.js';
+import { buildIndex, ensureVersion, HNSW_EF_CONSTRUCTION, HNSW_M } from '../../shared/kb/versions.js';
 import { createTestDb, extraPool, type TestDb } from '../helpers/db.js';
 import { deps, embedLesson, FAKE_deadEmbedder, FAKE_hangingEmbedder, seedLesson, seedRun } from './fixtures.js';
 
@@ -69,6 +70,9 @@ describe('retrieval', () => {
   it('version isolation: vectors of v1 never answer a query under v2', async () => {
     await db.sql`insert into codex_kb.embedding_versions (version, provider, model, dimensions, state) values (${v2.version}, 'local', 'feature-hashing', 64, 'ready')`;
     await buildIndex(db.sql, v2);
+    // built with the graph shape the bench measured (m 24, ef_construction 100), not pgvector's defaults
+    const [opts] = await db.sql<{ reloptions: string[] }[]>`select reloptions from pg_class where relname = ${hnswIndexName(v2.version)}`;
+    expect(opts!.reloptions).toEqual([`m=${HNSW_M}`, `ef_construction=${HNSW_EF_CONSTRUCTION}`]);
     const onlyV1 = await seedLesson(db.sql, { repository: 'iso/repo', content: 'the cache key must include the locale', embedder: v1 });
     const both = await seedLesson(db.sql, { repository: 'iso/repo', content: 'the cache is warmed on deploy', embedder: v1 });
     await embedLesson(db.sql, both, 'the cache is warmed on deploy', v2);
