@@ -26,7 +26,7 @@ import { checkAll, INVARIANTS, type Invariant, type InvariantResult } from './in
 import { ensureTopics, kafkaClient, KafkaSourceDouble, RecordProducer } from './kafka.js';
 import { closeAgent, send, sleep } from './net.js';
 import { LimitObserver } from './observer.js';
-import { rngFor } from './rng.js';
+import { startFinetunePings, startTicker } from './pings.js';
 import { StepRunner } from './steps.js';
 
 export interface ChaosOptions {
@@ -147,6 +147,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       FACTEUR_HEARTBEAT_TIMEOUT_S: String(o.heartbeatTimeoutS ?? 5), FACTEUR_SUBMIT_STALE_S: String(o.submitStaleS ?? 3),
       FACTEUR_RETRY_BASE_MS: String(o.retryBaseMs ?? 200), FACTEUR_RETRY_MAX_MS: '2000', FACTEUR_MONITOR_WINDOW_S: '0', FACTEUR_MAX_ATTEMPTS: '3',
       FACTEUR_LIMIT_GLOBAL: String(limits.global), FACTEUR_LIMIT_REPOSITORY: String(limits.repository), FACTEUR_LIMIT_IDEA: String(limits.idea),
+      // every pair is enough: the trigger is due as soon as the first retry succeeds, and contested from then on
+      FACTEUR_KB_FINETUNE_MIN_PAIRS: '1',
       FACTEUR_LIMIT_STAGES: Object.entries(limits.stages).map(([k, v]) => `${k}=${v}`).join(','),
     };
     const counts = { intake: o.instances, dispatch: o.instances, callbacks: o.instances, status: o.instances } satisfies Record<FunctionName, number>;
@@ -177,6 +179,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     cleanups.push(() => steps.stop());
     const ticker = startTicker(fleet, h, o.seed, o.tickMs ?? 1000);
     cleanups.push(() => ticker.stop());
+    const finetune = startFinetunePings(fleet, h, o.seed);
+    cleanups.push(() => finetune.stop());
     // spread over the run: about 150 ms of load per idea
     const repeats = o.hostileRepeats ?? 2;
     const hostileInterval = o.hostileIntervalMs ?? Math.max(20, Math.min(1000, (o.ideas * 150) / Math.max(1, repeats * HOSTILE_CASES.length)));
@@ -265,15 +269,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await producing.catch(() => {});
     if (schedule && !healing) await schedule.stop();
     await outages?.stop();
-    // drain: the outbox published and consumed, deliveries answered
-    const drainUntil = Date.now() + Math.min(stallMs, 60_000);
-    while (Date.now() < drainUntil) {
-      const [row] = await db<{ due: number; sent: string[] }[]>`
-        select count(*) filter (where sent_at is null and available_at <= now())::int as due,
-               coalesce(array_agg(event_id::text) filter (where sent_at is not null), '{}') as sent from codex_kb.outbox`.catch(() => [{ due: 1, sent: [] }]);
-      if (row!.due === 0 && row!.sent.every((id) => h.events.get(id)?.delivered) && eventsSource.pending === 0 && intakeSource.pending === 0) break;
-      await sleep(250);
-    }
+    // drain: the outbox published and consumed, deliveries answered — every row, also those a
+    // killed relay still leases (its 60 s lease ends and the tick relays them), within 75 s
+    const drain = async () => {
+      const drainUntil = Date.now() + Math.min(stallMs, 75_000);
+      while (Date.now() < drainUntil) {
+        const [row] = await db<{ unsent: number; sent: string[] }[]>`
+          select count(*) filter (where sent_at is null)::int as unsent,
+                 coalesce(array_agg(event_id::text) filter (where sent_at is not null), '{}') as sent from codex_kb.outbox`.catch(() => [{ unsent: 1, sent: [] }]);
+        if (row!.unsent === 0 && row!.sent.every((id) => h.events.get(id)?.delivered) && eventsSource.pending === 0 && intakeSource.pending === 0) break;
+        await sleep(250);
+      }
+    };
+    await drain();
     // the notifiers catch up (the ticker still runs): nothing pending in their ledger; a
     // subject a killed instance held waits for its lease to end (15 s here)
     const notifyUntil = Date.now() + 45_000;
@@ -289,6 +297,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (n!.left === 0) break;
       await sleep(250);
     }
+    // a last fine-tune volley once every pair is made: the day's trigger must have fired by its end
+    await finetune.stop();
+    await finetune.volley();
+    h.finetune.finalVolleyAt = new Date();
+    // what came since (the volley's event, the pass's last writes) is published too
+    await drain();
     const durationS = (Date.now() - loadStart) / 1000;
     log(`load done in ${durationS.toFixed(1)}s; stopping the doubles and the instances`);
     // stop everything that writes, then check
@@ -354,34 +368,3 @@ class Progress {
   }
 }
 
-/** The PingSource: a tick CloudEvent to a random dispatch instance every ~second. */
-function startTicker(fleet: Fleet, h: History, seed: number, everyMs: number): { stop(): Promise<void> } {
-  let stopped = false;
-  const inflight = new Set<Promise<void>>();
-  const rng = rngFor(seed, 'tick');
-  const loop = (async () => {
-    while (!stopped) {
-      await sleep(everyMs * (0.8 + 0.4 * rng.next()));
-      if (stopped || inflight.size >= 4) continue;
-      const inst = fleet.pick('dispatch', rng);
-      if (!inst) continue;
-      const p = send(inst.url, {
-        path: '/tick',
-        headers: {
-          'ce-specversion': '1.0', 'ce-type': 'dev.knative.sources.ping', 'ce-source': '/apis/v1/namespaces/facteur/pingsources/facteur-tick',
-          'ce-id': randomUUID(), 'ce-time': new Date().toISOString(), 'content-type': 'application/json',
-        },
-        body: '{"kind":"tick"}',
-        timeoutMs: 60_000,
-      }).then((r) => h.status('dispatch<-ping', r.status), () => h.status('dispatch<-ping', 'net')).finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      await Promise.allSettled([...inflight]);
-    },
-  };
-}

@@ -152,6 +152,8 @@ export class History {
   readonly creates = new Map<string, number>();
   /** The retrievedContext each created Workflow carried, by name: its run and its bytes. */
   readonly contexts = new Map<string, { runId: string; context: string }[]>();
+  /** The fine-tune PingSource double: answers that said they fired, volleys sent, when the last one ended. */
+  readonly finetune: { fired: { day: string; eventId: string; instance: string }[]; volleys: number; finalVolleyAt: Date | undefined } = { fired: [], volleys: 0, finalVolleyAt: undefined };
   readonly hostile: HostileResult[] = [];
   readonly windows: Window[] = [];
   readonly faults: Record<string, number> = {};

@@ -14,7 +14,7 @@ import { eventsLost } from './events-lost.js';
 import { fencing } from './fencing.js';
 import { ideasLost } from './ideas-lost.js';
 import { instanceCrashes } from './instance-crashes.js';
-import { kbContext, kbReflections } from './knowledge.js';
+import { kbContext, kbFinetuneOnce, kbReflections } from './knowledge.js';
 import { limitViolations } from './limits.js';
 import { notificationsOnce } from './notifications.js';
 import { wrongOutcomes } from './wrong-outcomes.js';
@@ -36,7 +36,7 @@ export interface Invariant {
 
 export const INVARIANTS: readonly Invariant[] = [
   ideasLost, duplicateEffects, limitViolations, auditChain, badInput, eventsLost, fencing, wrongOutcomes, instanceCrashes,
-  budgetsNeverOvershot, approvalVotes, notificationsOnce, kbContext, kbReflections,
+  budgetsNeverOvershot, approvalVotes, notificationsOnce, kbContext, kbReflections, kbFinetuneOnce,
 ];
 
 export const MAX_EXAMPLES = 8;
