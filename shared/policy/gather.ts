@@ -11,6 +11,7 @@ import { committedSpend } from './budgets.js';
 import type { EffectivePolicy } from './effective.js';
 import type { Checkpoint } from './findings.js';
 import type { Level } from './pack.js';
+import { changeBudget } from './rules/change-budget.js';
 import { BUDGETS_SLOT, type RepoLocalFacts, type Reported, type RuleContext, type RunFacts } from './rules/index.js';
 import type { z } from 'zod';
 
@@ -77,7 +78,9 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
     runs = row ? [runFacts(row)] : [];
   }
   const now = nowParam(deps.clock);
-  const [deploys] = await sql<{ day: number; week: number; regressed_idea: string | null; regressed_at: Date | null }[]>`
+  // the repository's deploy history is read only where the change budget runs (pre-deploy),
+  // not at every implementation completion
+  const [deploys] = !changeBudget.checkpoints.includes(input.checkpoint) ? [] : await sql<{ day: number; week: number; regressed_idea: string | null; regressed_at: Date | null }[]>`
     with done as (
       select r.idea_id, r.completed_at
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id
@@ -119,11 +122,13 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
     }),
     runs,
     ideaRuns,
-    deploys: {
-      lastDay: deploys?.day ?? 0,
-      lastWeek: deploys?.week ?? 0,
-      lastRegressed: deploys?.regressed_idea ? { ideaId: deploys.regressed_idea, at: deploys.regressed_at!.toISOString() } : null,
-    },
+    ...(deploys ? {
+      deploys: {
+        lastDay: deploys.day,
+        lastWeek: deploys.week,
+        lastRegressed: deploys.regressed_idea ? { ideaId: deploys.regressed_idea, at: deploys.regressed_at!.toISOString() } : null,
+      },
+    } : {}),
     repoLocal,
     ...(spent ? { spend: { ...spent, ideaBudget: idea.budget } } : {}),
   };

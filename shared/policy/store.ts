@@ -9,6 +9,7 @@ import { transaction } from '../db/index.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors/index.js';
 import { DEFAULT_PACK_SOURCE } from './default-pack.js';
 import { hashOf, resolveEffective, type EffectivePolicy } from './effective.js';
+import { canonicalJson } from '../intent/index.js';
 import { overridesSchema, packSchema, parsePack, repoLocalSchema, type PolicyOverrides, type PolicyPack, type RepoLocalPolicy } from './pack.js';
 import { zodIssues } from '../validation/index.js';
 
@@ -107,7 +108,7 @@ export async function loadPack(sql: Queryable, key: string, version: number | nu
     ? await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and status = 'active' order by version desc limit 1`
     : await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and version = ${version} and status <> 'draft'`;
   if (!row) throw new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
-  return { pack: packSchema.parse(row.document), hash: row.hash };
+  return { pack: parsedPack(row.hash, () => packSchema.parse(row.document)), hash: row.hash };
 }
 
 /**
@@ -184,8 +185,44 @@ export async function putRepositoryPolicy(sql: Sql, repository: string, input: R
   });
 }
 
-/** Effective policies stored through each pool (see effectivePolicyFor); a transaction has its own. */
-const storedThrough = new WeakMap<object, Set<string>>();
+// Caches on the evaluation path (every completion evaluates its run's checkpoint: `npm run
+// bench -- dispatch` profiled the YAML parse of the default pack and the per-call resolution
+// at a fifth of the callbacks process's time). All of them are keyed by content: a pack's
+// hash is the sha256 of its document (a stored version is never rewritten), the effective
+// policy a pure function of its inputs — so a cached entry is never stale, only bounded.
+const CACHE_LIMIT = 1000;
+const packsByHash = new Map<string, PolicyPack>();
+const effectiveByInput = new Map<string, EffectivePolicy>();
+/** Hashes seen committed in effective_policies (a row per hash never changes and is never deleted). */
+const storedHashes = new Set<string>();
+let defaultPack: { pack: PolicyPack; hash: string } | undefined;
+
+/** Frozen all the way down: a caller changing a cached policy would change it for every later one. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, deepFreeze(value));
+  return value;
+}
+
+function parsedPack(hash: string, parse: () => PolicyPack): PolicyPack {
+  return packsByHash.get(hash) ?? remember(packsByHash, hash, parse());
+}
+
+function builtinDefault(): { pack: PolicyPack; hash: string } {
+  if (!defaultPack) {
+    const pack = deepFreeze(parsePack(DEFAULT_PACK_SOURCE));
+    defaultPack = { pack, hash: hashOf(pack) };
+  }
+  return defaultPack;
+}
 
 /**
  * The effective policy of a repository now (with the repo-local file when the repository
@@ -196,19 +233,26 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
   const { pack, hash } = await loadPack(sql, rp.pack.key, rp.pack.version).catch(async (err: unknown) => {
     // an instance started before the policy function seeded the default (or without one)
     if (!(err instanceof NotFoundError) || rp.pack.key !== 'default' || rp.pack.version !== null) throw err;
-    const pack = parsePack(DEFAULT_PACK_SOURCE);
-    return { pack, hash: hashOf(pack) };
+    return builtinDefault();
   });
-  const eff = resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(rp.repoLocal && repoLocal ? { repoLocal } : {}) });
-  // a row per hash never changes: once stored through this pool, it is there
-  let storedHashes = storedThrough.get(sql);
-  if (!storedHashes) storedThrough.set(sql, (storedHashes = new Set()));
+  const local = rp.repoLocal && repoLocal ? repoLocal : undefined;
+  const inputKey = canonicalJson([hash, rp.repository, rp.overrides, local ?? null]);
+  const eff = effectiveByInput.get(inputKey)
+    ?? remember(effectiveByInput, inputKey, resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(local ? { repoLocal: local } : {}) }));
+  // Stored once per hash. A plain read first: an insert of a hash another transaction is
+  // inserting waits for that one to commit (every completion of a repository queued behind
+  // the previous one's transaction); and only a row seen committed is remembered, so an
+  // insert rolled back with its transaction is made again next time.
   if (!storedHashes.has(eff.hash)) {
-    await sql`
-      insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
-      on conflict (hash) do nothing`;
-    if (storedHashes.size > 10_000) storedHashes.clear();
-    storedHashes.add(eff.hash);
+    const [seen] = await sql`select 1 from codex_kb.effective_policies where hash = ${eff.hash}`;
+    if (seen) {
+      if (storedHashes.size >= CACHE_LIMIT * 10) storedHashes.clear();
+      storedHashes.add(eff.hash);
+    } else {
+      await sql`
+        insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
+        on conflict (hash) do nothing`;
+    }
   }
   return { ...eff, repositoryPolicy: rp };
 }

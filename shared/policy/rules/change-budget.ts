@@ -9,6 +9,7 @@ export const changeBudget: Rule<'changeBudget'> = {
   evaluate(ctx, cfg) {
     const out: RuleVerdict[] = [];
     const d = ctx.deploys;
+    if (!d) throw new Error('changeBudget runs on the deploy facts gathered at pre-deploy; none were gathered');
     const properties = { repository: ctx.idea.repository, lastDay: d.lastDay, lastWeek: d.lastWeek, deploysPerDay: cfg.deploysPerDay ?? null, deploysPerWeek: cfg.deploysPerWeek ?? null };
     const over: string[] = [];
     if (cfg.deploysPerDay !== undefined && d.lastDay >= cfg.deploysPerDay) over.push(`${d.lastDay} deploy(s) in the last 24 hours (budget ${cfg.deploysPerDay} a day)`);

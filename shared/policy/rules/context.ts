@@ -58,7 +58,8 @@ export interface RuleContext {
   readonly runs: readonly RunFacts[];
   /** The latest succeeded run of every implementation task of the idea (the idea's whole change so far). */
   readonly ideaRuns: readonly RunFacts[];
-  readonly deploys: {
+  /** Gathered at the checkpoints where the change budget runs (pre-deploy). */
+  readonly deploys?: {
     /** Deploy runs of this repository that succeeded in the last 24 hours / 7 days. */
     readonly lastDay: number;
     readonly lastWeek: number;
