@@ -193,8 +193,6 @@ export async function putRepositoryPolicy(sql: Sql, repository: string, input: R
 const CACHE_LIMIT = 1000;
 const packsByHash = new Map<string, PolicyPack>();
 const effectiveByInput = new Map<string, EffectivePolicy>();
-/** Hashes seen committed in effective_policies (a row per hash never changes and is never deleted). */
-const storedHashes = new Set<string>();
 let defaultPack: { pack: PolicyPack; hash: string } | undefined;
 
 /** Frozen all the way down: a caller changing a cached policy would change it for every later one. */
@@ -239,20 +237,16 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
   const inputKey = canonicalJson([hash, rp.repository, rp.overrides, local ?? null]);
   const eff = effectiveByInput.get(inputKey)
     ?? remember(effectiveByInput, inputKey, resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(local ? { repoLocal: local } : {}) }));
-  // Stored once per hash. A plain read first: an insert of a hash another transaction is
-  // inserting waits for that one to commit (every completion of a repository queued behind
-  // the previous one's transaction); and only a row seen committed is remembered, so an
-  // insert rolled back with its transaction is made again next time.
-  if (!storedHashes.has(eff.hash)) {
-    const [seen] = await sql`select 1 from codex_kb.effective_policies where hash = ${eff.hash}`;
-    if (seen) {
-      if (storedHashes.size >= CACHE_LIMIT * 10) storedHashes.clear();
-      storedHashes.add(eff.hash);
-    } else {
-      await sql`
-        insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
-        on conflict (hash) do nothing`;
-    }
+  // Stored once per hash, and read before it is written: an insert of a hash another
+  // transaction is inserting waits for that one to commit (every completion of a repository
+  // queued behind the previous one's transaction), and sends the whole document each time.
+  // Not remembered in the process: a transaction's insert may roll back, and a process may
+  // talk to more than one database (the tests do) — the read is one cheap round trip.
+  const [seen] = await sql`select 1 from codex_kb.effective_policies where hash = ${eff.hash}`;
+  if (!seen) {
+    await sql`
+      insert into codex_kb.effective_policies (hash, document, chain) values (${eff.hash}, ${sql.json(eff.document as never)}, ${sql.json(eff.chain as never)})
+      on conflict (hash) do nothing`;
   }
   return { ...eff, repositoryPolicy: rp };
 }
