@@ -187,7 +187,7 @@ export async function putRepositoryPolicy(sql: Sql, repository: string, input: R
 
 // Caches on the evaluation path (every completion evaluates its run's checkpoint: `npm run
 // bench -- dispatch` profiled the YAML parse of the default pack and the per-call resolution
-// at a fifth of the callbacks process's time). All of them are keyed by content: a pack's
+// at a tenth of the callbacks process's time). All of them are keyed by content: a pack's
 // hash is the sha256 of its document (a stored version is never rewritten), the effective
 // policy a pure function of its inputs — so a cached entry is never stale, only bounded.
 const CACHE_LIMIT = 1000;
