@@ -103,6 +103,7 @@ const schema = z.object({
   FACTEUR_CALLBACK_SECRET: secret.optional(),
   FACTEUR_PUBLIC_URL: z.string().url().optional(),
   FACTEUR_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  FACTEUR_HTTP_SERVER: z.enum(['node', 'functions-framework']).default('node'),
   FACTEUR_RUN_MIGRATIONS: bool.default(true),
   FACTEUR_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   FACTEUR_TOPIC_INTENT: topic.default('codex.intent'),
@@ -215,6 +216,8 @@ export interface Config extends CockpitConfig, KbRetrieveConfig, KbStoreConfig, 
   readonly callbackSecret: Secret | undefined;
   readonly publicUrl: string | undefined;
   readonly maxBodyBytes: number;
+  /** How functions/server.ts serves requests: Node's own server (default) or through the Functions Framework's Express app. */
+  readonly httpServer: Parsed['FACTEUR_HTTP_SERVER'];
   readonly runMigrations: boolean;
   readonly logLevel: Parsed['FACTEUR_LOG_LEVEL'];
   readonly topics: Topics;
@@ -326,6 +329,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     callbackSecret: p.FACTEUR_CALLBACK_SECRET,
     publicUrl: p.FACTEUR_PUBLIC_URL,
     maxBodyBytes: p.FACTEUR_MAX_BODY_BYTES,
+    httpServer: p.FACTEUR_HTTP_SERVER,
     runMigrations: p.FACTEUR_RUN_MIGRATIONS,
     logLevel: p.FACTEUR_LOG_LEVEL,
     topics: {

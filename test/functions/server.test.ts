@@ -1,33 +1,44 @@
-// The container entry point (functions/server.ts) as a real process: the Functions
-// Framework serving the function FUNCTION_TARGET names.
+// The container entry point (functions/server.ts) as a real process, both ways it serves:
+// Node's own server reading each request with the node adapter (the default), and the
+// Functions Framework's Express app (FACTEUR_HTTP_SERVER=functions-framework) — the same
+// answers, the same dead letters, the same bytes kept.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
 import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
 
 let db: TestDb;
-let intake: Child;
-let status: Child;
-let intakeUrl: string;
-let statusUrl: string;
 
 beforeAll(async () => {
   db = await createTestDb({ migrated: false });
-  const [p1, p2] = [await freePort(), await freePort()];
-  // intake starts first and migrates; status finds the schema current
-  intake = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'intake', PORT: String(p1), DATABASE_URL: db.url, DATABASE_POOL_SIZE: '4' }, /"msg":"serving"/);
-  status = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(p2), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: 'tok' }, /"msg":"serving"/);
-  intakeUrl = `http://127.0.0.1:${p1}`;
-  statusUrl = `http://127.0.0.1:${p2}`;
 }, 60_000);
-afterAll(async () => {
-  await intake?.stop();
-  await status?.stop();
-});
 
-describe('functions/server.ts (Functions Framework)', () => {
+describe.each([
+  ['node', 'ff-node'],
+  ['functions-framework', 'ff-fw'],
+])('functions/server.ts (FACTEUR_HTTP_SERVER=%s)', (mode, tag) => {
+  let intake: Child;
+  let status: Child;
+  let intakeUrl: string;
+  let statusUrl: string;
+
+  beforeAll(async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    // intake starts first and migrates; status finds the schema current
+    intake = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'intake', PORT: String(p1), DATABASE_URL: db.url, DATABASE_POOL_SIZE: '4', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
+    status = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(p2), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: 'tok', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
+    intakeUrl = `http://127.0.0.1:${p1}`;
+    statusUrl = `http://127.0.0.1:${p2}`;
+  }, 60_000);
+  afterAll(async () => {
+    await intake?.stop();
+    await status?.stop();
+  });
+
   it('serves intake: 202, then 200 for the redelivery', async () => {
-    const body = JSON.stringify(ideaSpec({ id: 'ff-1' }));
+    const body = JSON.stringify(ideaSpec({ id: `${tag}-1` }));
     const r = await postEvent(intakeUrl, { topic: 'codex.intent', body });
     expect(r.status).toBe(202);
     expect((await postEvent(intakeUrl, { topic: 'codex.intent', body })).status).toBe(200);
@@ -43,9 +54,9 @@ describe('functions/server.ts (Functions Framework)', () => {
     expect(Buffer.from(dl!.payload).toString()).toBe('{"title": nope');
   });
 
-  it('keeps protobuf bodies byte-exact through the framework', async () => {
+  it('keeps protobuf bodies byte-exact', async () => {
     const { encodeCodexTask } = await import('../../shared/intake/codex-task.js');
-    const bytes = encodeCodexTask({ stage: 'planning', repository: 'acme/ff', issueNumber: '9223372036854775807', deliveryId: 'ff-proto' });
+    const bytes = encodeCodexTask({ stage: 'planning', repository: 'acme/ff', issueNumber: '9223372036854775807', deliveryId: `${tag}-proto` });
     const r = await postEvent(intakeUrl, { topic: 'github.issues.codex.tasks', contentType: 'application/x-protobuf', body: bytes });
     expect(r.status).toBe(202);
   });
@@ -122,7 +133,13 @@ describe('functions/server.ts start-up failures are one line with what to do', (
   });
 
   it('a port in use says so', async () => {
-    const r = await start({ PORT: new URL(intakeUrl).port });
-    expect(r.lines.filter((l) => !l.startsWith('{'))).toEqual([expect.stringMatching(/port \d+ is in use: stop what holds it or set PORT/)]);
+    const holder = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => holder.once('listening', resolve));
+    try {
+      const r = await start({ PORT: String((holder.address() as AddressInfo).port) });
+      expect(r.lines.filter((l) => !l.startsWith('{'))).toEqual([expect.stringMatching(/port \d+ is in use: stop what holds it or set PORT/)]);
+    } finally {
+      holder.close();
+    }
   });
 });
