@@ -1,14 +1,11 @@
 // The container entry point: one image, every function; FUNCTION_TARGET picks which one
-// this Knative Service runs. Parse config → connect → migrate → register the handler with
-// the Functions Framework → serve.
-import { http, type Request, type Response } from '@google-cloud/functions-framework';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
-import type { NextFunction } from 'express';
+// this Knative Service runs, PORT where it listens (the Functions Framework's contract).
+// Parse config → connect → migrate → make the handler → serve.
 import { loadConfig } from '../shared/config/index.js';
 import { connect, migrate } from '../shared/db/index.js';
-import { errorBody, splitTarget, type Handler, type HttpRequest } from '../shared/http/index.js';
-import { headersOf, readBody, readRequest, writeResponse } from '../shared/http/node.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { errorBody, type Handler } from '../shared/http/index.js';
+import { readRequest, writeResponse } from '../shared/http/node.js';
 import { createLogger } from '../shared/log/index.js';
 import { databaseStartupError, debugStack, startupLine, StartupError } from '../shared/local/errors.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
@@ -84,67 +81,32 @@ const relay = publisher && target !== 'dispatch' ? (await import('../shared/outb
 const callbackBaseUrl = config.publicUrl;
 const handler: Handler = await FUNCTIONS[target]({ sql, config, log, ...(workflows ? { workflows } : {}), ...(callbackBaseUrl ? { callbackBaseUrl } : {}), ...(publisher ? { publisher } : {}) });
 
-http(target, async (req: Request, res: Response) => {
-  const out = await handler(await toHttpRequest(req));
-  writeResponse(res, out);
-  if (relay && out.status === 202) relay.nudge();
-});
-
-/**
- * The framework's body parsers keep `rawBody` only for content types they recognise; for any
- * other (`content-type: %00`, none at all) the stream is still unread, and reading it here
- * keeps those bytes too, so a dead letter never loses its payload.
- */
-async function toHttpRequest(req: Request): Promise<HttpRequest> {
-  const { path, query } = splitTarget(req.originalUrl ?? req.url);
-  const base = { method: req.method, path, query, headers: headersOf(req.headers) };
-  if (Buffer.isBuffer(req.rawBody)) return { ...base, body: req.rawBody, bodySize: req.rawBody.length };
-  if (req.readableEnded) return { ...base, body: Buffer.alloc(0), bodySize: 0 };
-  const read = await readBody(req as AsyncIterable<Buffer>, config.maxBodyBytes);
-  return { ...base, body: read.body, bodySize: read.size, bodyTruncated: read.truncated };
-}
-
-const server = getTestServer(target);
-// The framework's body parsers run before the function; when one rejects a body (broken
-// JSON), Express would answer with its own HTML 400 and the function would never see the
-// input. This error middleware hands such requests to the function with the raw bytes
-// the parser already captured, so they get the same 4xx and dead letter as any bad input.
-const app = server.listeners('request')[0] as unknown as { use: (fn: unknown) => void };
-app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
-  if (res.headersSent) return next(err);
-  try {
-    writeResponse(res, await handler(await toHttpRequest(req)));
-  } catch (e) {
-    log.error('unhandled error', { err: e });
-    writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
-  }
-});
 // Requests are read by the node adapter (shared/http/node.ts, as local mode serves them): the
-// raw bytes, at most FACTEUR_MAX_BODY_BYTES kept, the same HttpRequest the handler gets through
-// the framework. The framework's Express app wraps every request in a `domain`, and the first
+// raw bytes, at most FACTEUR_MAX_BODY_BYTES kept, the HttpRequest the handler gets either way.
+// The Functions Framework's Express app wraps every request in a `domain`, and the first
 // domain switches on an async hook that then runs for every promise of the process: measured
 // in `npm run bench -- dispatch` (callbacks at 50 completions/s), p50 255 ms through the
-// framework against 17 ms without it, and 58 against 92 completions/s at most.
-// FACTEUR_HTTP_SERVER=functions-framework serves through the framework's app instead (its
-// body parsers, which also inflate gzip bodies), for a platform that expects it; a request
-// that announces more than FACTEUR_MAX_BODY_BYTES still goes around it (the framework buffers
-// bodies up to 1 GB before the function sees them) and gets its 413 from the function.
-const express = server.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
-server.removeAllListeners('request');
-server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (config.httpServer === 'functions-framework' && !(declared > config.maxBodyBytes)) return express(req, res);
+// framework against 17 ms without it, and 58 against 92 completions/s at most; loading it is
+// also a fifth of a cold start. FACTEUR_HTTP_SERVER=functions-framework serves through the
+// framework's app instead (functions/framework.ts), loaded only then.
+const nudge = (status: number) => {
+  if (relay && status === 202) relay.nudge();
+};
+const serveNode = (req: IncomingMessage, res: ServerResponse) => {
   readRequest(req, config.maxBodyBytes)
     .then((r) => handler(r))
     .then((out) => {
       writeResponse(res, out);
-      if (relay && out.status === 202) relay.nudge();
+      nudge(out.status);
     })
     .catch((err) => {
       log.error('unhandled error', { err });
       if (!res.headersSent) writeResponse(res, { status: 500, body: errorBody('internal', 'internal error') });
     });
-});
+};
+const server = config.httpServer === 'functions-framework'
+  ? (await import('./framework.js')).frameworkServer({ target, handler, maxBodyBytes: config.maxBodyBytes, log, serveNode, nudge })
+  : createServer(serveNode);
 server.once('error', (err: NodeJS.ErrnoException) => {
   fail(err.code === 'EADDRINUSE' ? new StartupError('port_in_use', `port ${config.port} is in use: stop what holds it or set PORT to a free port`, { cause: err }) : err);
 });
