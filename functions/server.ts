@@ -86,8 +86,8 @@ const handler: Handler = await FUNCTIONS[target]({ sql, config, log, ...(workflo
 // The Functions Framework's Express app wraps every request in a `domain`, and the first
 // domain switches on an async hook that then runs for every promise of the process: measured
 // in `npm run bench -- dispatch` (callbacks at 50 completions/s), p50 255 ms through the
-// framework against 17 ms without it, and 58 against 92 completions/s at most; loading it is
-// also a fifth of a cold start. FACTEUR_HTTP_SERVER=functions-framework serves through the
+// framework against 17 ms without it, and 58 against 92 completions/s at most; loading it was
+// also 650 against 453 ms of a cold start. FACTEUR_HTTP_SERVER=functions-framework serves via the
 // framework's app instead (functions/framework.ts), loaded only then.
 const nudge = (status: number) => {
   if (relay && status === 202) relay.nudge();
