@@ -7,6 +7,7 @@ import { benchDispatch } from './dispatch.js';
 import { benchIntake } from './intake.js';
 import { benchDashboard } from './dashboard.js';
 import { benchKb } from './kb.js';
+import { benchScale } from './scale.js';
 
 const admin = process.env.DATABASE_URL;
 if (!admin) throw new Error('DATABASE_URL is not set (run through `npm run bench`)');
@@ -37,6 +38,9 @@ try {
   }
   if (which === 'all' || which === 'kb') {
     await benchKb(url);
+  }
+  if (which === 'all' || which === 'scale') {
+    await benchScale(url);
   }
 } finally {
   await adminSql.unsafe(`drop database if exists ${name} with (force)`);

@@ -24,7 +24,7 @@ import { ideaRecord, planIdeas, TOPICS } from './ideas.js';
 import { startBroker, startPostgres, type ControlledBroker, type ControlledPostgres } from './infra.js';
 import { checkAll, INVARIANTS, type Invariant, type InvariantResult } from './invariants/index.js';
 import { ensureTopics, kafkaClient, KafkaSourceDouble, RecordProducer } from './kafka.js';
-import { closeAgent, send, sleep } from './net.js';
+import { closeAgent, sleep } from './net.js';
 import { LimitObserver } from './observer.js';
 import { startFinetunePings, startTicker } from './pings.js';
 import { StepRunner } from './steps.js';
