@@ -11,6 +11,7 @@ import { Secret as SecretValue } from '../config/secret.js';
 import { ValidationError, type Issue } from '../errors/index.js';
 import { isDnsSubdomain } from './names.js';
 import { ANNOTATIONS, LABELS, type Workflow } from './workflow.js';
+import { deepFreeze } from '../validation/freeze.js';
 
 /** The key of the token in the Secret's data: the file name under the mount. */
 export const TOKEN_KEY = 'token';
@@ -113,10 +114,3 @@ export function tokenOf(secret: { data?: Record<string, string> | undefined } | 
   return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

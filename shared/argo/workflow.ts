@@ -11,6 +11,7 @@ import { ValidationError, type Issue } from '../errors/index.js';
 import { labelValue, workflowName, type Stage } from './names.js';
 import { gitBranchProblem, repositoryProblem } from '../validation/refs.js';
 import { parseTraceparent } from '../telemetry/traceparent.js';
+import { deepFreeze } from '../validation/freeze.js';
 
 export const DEFAULT_NAMESPACE = 'argo-workflows';
 export const DEFAULT_SERVICE_ACCOUNT = 'argo-workflows-workflow';
@@ -228,10 +229,3 @@ function normalizeUrl(raw: string): string | undefined {
   return /[{}]/.test(url.href) ? undefined : url.href;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

@@ -9,6 +9,7 @@ import { kbLearnConfig, kbLearnShape, type KbLearnConfig } from './kb-learn.js';
 import { notifyConfig, notifyProblems, notifyShape, type NotifyConfig } from './notify.js';
 import { kbRetrieveConfig, kbRetrieveShape, type KbRetrieveConfig } from './kb-retrieve.js';
 import { kbStoreConfig, kbStoreProblems, kbStoreShape, type KbStoreConfig } from './kb-store.js';
+import { deepFreeze } from '../validation/freeze.js';
 
 export { Secret } from './secret.js';
 export { ROLES, type ApiToken, type Role } from './api-identity.js';
@@ -395,10 +396,3 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   });
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !(value instanceof Secret) && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

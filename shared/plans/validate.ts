@@ -17,6 +17,7 @@ import {
   type PlanTask,
   type Risk,
 } from './schema.js';
+import { deepFreeze } from '../validation/freeze.js';
 
 export function validatePlan(input: unknown): Plan {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -106,10 +107,3 @@ function duplicateIds(items: readonly { id: string }[], path: string, what: stri
   return issues;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

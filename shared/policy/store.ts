@@ -12,6 +12,7 @@ import { hashOf, resolveEffective, type EffectivePolicy } from './effective.js';
 import { canonicalJson } from '../intent/index.js';
 import { overridesSchema, packSchema, parsePack, repoLocalSchema, type PolicyOverrides, type PolicyPack, type RepoLocalPolicy } from './pack.js';
 import { zodIssues } from '../validation/index.js';
+import { deepFreeze } from '../validation/freeze.js';
 
 export type PackStatus = 'draft' | 'active' | 'retired';
 export type PackOrigin = 'seed' | 'directory' | 'api';
@@ -195,14 +196,6 @@ const packsByHash = new Map<string, PolicyPack>();
 const effectiveByInput = new Map<string, EffectivePolicy>();
 let defaultPack: { pack: PolicyPack; hash: string } | undefined;
 
-/** Frozen all the way down: a caller changing a cached policy would change it for every later one. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
   if (cache.size >= CACHE_LIMIT) cache.clear();
