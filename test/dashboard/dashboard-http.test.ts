@@ -272,6 +272,23 @@ describe('the dashboard over HTTP', () => {
     const after = await approver.request(`idea?id=${ids.i8}`);
     expect(after.text).not.toContain('action="vote"');
   });
+
+  it('counts a finished state up to 1000 ("1000+"), the states work is in exactly: the page does not grow with history', async () => {
+    // last in this block: these ideas would change the counts the tests above check
+    await db.sql`
+      insert into codex_kb.ideas (source_type, source_ref, title, repository, payload, status)
+      select 'api', 'past-' || g, 'Past ' || g, 'acme/past', '{}', case when g <= 1005 then 'completed' else 'blocked' end
+        from generate_series(1, 1007) g`;
+    const page = (await (await as('viewer')).request('ideas?repository=acme/past')).text;
+    expect(page).toMatch(/completed<\/span> <b>1000\+<\/b>/);
+    expect(page).toMatch(/blocked<\/span> <b>2<\/b>/);
+    expect(page).toMatch(/active <b>2<\/b>[\s\S]*all <b>1002\+<\/b>/);
+    // under the cap a finished state is exact, with no "+"
+    await db.sql`
+      insert into codex_kb.ideas (source_type, source_ref, title, repository, payload, status)
+      select 'api', 'gone-' || g, 'Gone ' || g, 'acme/past', '{}', 'cancelled' from generate_series(1, 3) g`;
+    expect((await (await as('viewer')).request('ideas?repository=acme/past')).text).toMatch(/cancelled<\/span> <b>3<\/b>/);
+  });
 });
 
 describe('live hints over Server-Sent Events (LISTEN/NOTIFY)', () => {
