@@ -46,13 +46,20 @@ async function seedPairs(url: string, n: number, tag: string): Promise<Pair[]> {
   }
 }
 
-function post(agent: Agent, port: number, pair: Pair): Promise<number> {
+interface Send { readonly key: string; readonly path: string; readonly headers: Record<string, string>; readonly body: string }
+
+/** A run's `completed` callback, as its step sends it. */
+function completion(pair: Pair): Send {
   const body = JSON.stringify({ seq: 1, type: 'completed', outcome: 'succeeded', at: new Date().toISOString() });
+  return { key: pair.ideaId, path: `/v1/runs/${pair.runId}/events`, body, headers: { authorization: `Bearer ${runToken(new Secret(SECRET), pair.runId, 1)}` } };
+}
+
+function post(agent: Agent, port: number, send: Send): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        agent, host: '127.0.0.1', port, method: 'POST', path: `/v1/runs/${pair.runId}/events`,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${runToken(new Secret(SECRET), pair.runId, 1)}` },
+        agent, host: '127.0.0.1', port, method: 'POST', path: send.path,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(send.body), ...send.headers },
       },
       (res) => {
         res.resume();
@@ -60,8 +67,17 @@ function post(agent: Agent, port: number, pair: Pair): Promise<number> {
       },
     );
     req.on('error', reject);
-    req.end(body);
+    req.end(send.body);
   });
+}
+
+async function waitHealthy(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok).catch(() => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing answered on port ${port}`);
 }
 
 interface Phase { rate: number; sent: number; created: number; seconds: number; achieved: number; p50: number; p99: number; errors: number }
@@ -89,17 +105,22 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  // the floor: a plain LISTEN/NOTIFY job hop on the same database (test/bench/floor.mjs)
+  const floorPort = await freePort();
+  const floor = spawn(process.execPath, ['test/bench/floor.mjs'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: process.env.BENCH_POOL ?? '10', PORT: String(floorPort), FLOOR_KUBE_URL: kube.url },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   try {
-    for (let i = 0; i < 200; i++) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok).catch(() => false);
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const phase = async (rate: number, secs: number, tag: string): Promise<Phase> => {
+    await waitHealthy(port);
+    await waitHealthy(floorPort);
+    const facteur = { port, prepare: async (n: number, tag: string) => (await seedPairs(databaseUrl, n, tag)).map(completion) };
+    const plain = { port: floorPort, prepare: async (n: number, tag: string) => Array.from({ length: n }, (_, i): Send => ({ key: `${tag}-${i}`, path: `/jobs/${tag}-${i}`, headers: {}, body: '' })) };
+    const phase = async (rate: number, secs: number, tag: string, target = facteur): Promise<Phase> => {
       const total = Math.round(rate * secs);
-      const pairs = await seedPairs(databaseUrl, total, tag);
-      if (process.env.BENCH_DEBUG) console.error(`seeded ${pairs.length} for ${tag}`);
+      const sends = await target.prepare(total, tag);
+      if (process.env.BENCH_DEBUG) console.error(`prepared ${sends.length} for ${tag}`);
       latencies.length = 0;
       let errors = 0;
       const started = performance.now();
@@ -108,9 +129,9 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
         const due = started + (i * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-        const pair = pairs[i]!;
-        sent.set(pair.ideaId, performance.now());
-        inflight.push(post(agent, port, pair).then((s) => { if (s !== 202) errors++; }, () => { errors++; }));
+        const send = sends[i]!;
+        sent.set(send.key, performance.now());
+        inflight.push(post(agent, target.port, send).then((s) => { if (s !== 202) errors++; }, () => { errors++; }));
       }
       await Promise.all(inflight);
       if (process.env.BENCH_DEBUG) console.error(`sent ${total}, errors ${errors}, created ${latencies.length}, kube requests ${kube.requests.length}`);
@@ -121,23 +142,33 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
       const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
       return { rate, sent: total, created: sorted.length, seconds: elapsed, achieved: sorted.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
     };
+    await phase(100, 2, 'floor-warm', plain);
+    const base = await phase(200, seconds, 'floor-fixed', plain);
+    console.log(`  floor (LISTEN/NOTIFY job hop) at 200/s for ${seconds}s: ${base.created}/${base.sent} created, errors ${base.errors}, p50 ${base.p50.toFixed(2)} ms, p99 ${base.p99.toFixed(2)} ms`);
     await phase(100, 2, 'warm');
     const fixed = await phase(200, seconds, 'fixed');
     console.log(`  dispatch at 200/s for ${seconds}s: ${fixed.created}/${fixed.sent} successors created, errors ${fixed.errors}, p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
-    console.log(`RESULT dispatch_p50_ms=${fixed.p50.toFixed(2)} dispatch_p99_ms=${fixed.p99.toFixed(2)} rate=${fixed.achieved.toFixed(0)}`);
-    let best: Phase | undefined;
-    for (const rate of [50, 100, 150, 200, 250, 300, 400, 500, 600, 800]) {
-      const p = await phase(rate, Math.max(4, Math.round(seconds / 2)), `ramp${rate}`);
-      const ok = p.errors === 0 && p.created >= p.sent * 0.99 && p.p99 <= 50;
-      console.log(`  ramp ${rate}/s: achieved ${p.achieved.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms, errors ${p.errors} ${ok ? 'ok' : '(over)'}`);
-      if (!ok) break;
-      best = p;
-    }
-    console.log(`RESULT dispatch_max_per_s=${best ? best.rate : 0} p99_ms=${best ? best.p99.toFixed(2) : 'n/a'}`);
+    console.log(`RESULT dispatch_p50_ms=${fixed.p50.toFixed(2)} dispatch_p99_ms=${fixed.p99.toFixed(2)} rate=${fixed.achieved.toFixed(0)} floor_p50_ms=${base.p50.toFixed(2)} floor_p99_ms=${base.p99.toFixed(2)} p50_to_floor=${(fixed.p50 / base.p50).toFixed(2)}`);
+    const ramp = async (target: typeof facteur, name: string) => {
+      let best: Phase | undefined;
+      for (const rate of [50, 100, 150, 200, 250, 300, 400, 500, 600, 800]) {
+        const p = await phase(rate, Math.max(4, Math.round(seconds / 2)), `${name}-ramp${rate}`, target);
+        const ok = p.errors === 0 && p.created >= p.sent * 0.99 && p.p99 <= 50;
+        console.log(`  ${name} ramp ${rate}/s: achieved ${p.achieved.toFixed(0)}/s, p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms, errors ${p.errors} ${ok ? 'ok' : '(over)'}`);
+        if (!ok) break;
+        best = p;
+      }
+      return best;
+    };
+    const best = await ramp(facteur, 'dispatch');
+    const bestFloor = await ramp(plain, 'floor');
+    console.log(`RESULT dispatch_max_per_s=${best ? best.rate : 0} p99_ms=${best ? best.p99.toFixed(2) : 'n/a'} floor_max_per_s=${bestFloor ? bestFloor.rate : 0}`);
   } finally {
     agent.destroy();
-    server.kill('SIGINT');
-    await new Promise((r) => server.once('exit', r));
+    for (const child of [server, floor]) {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    }
     await kube.close();
   }
 }
