@@ -133,12 +133,14 @@ export async function schedule(deps: SchedulerDeps, opts: { max?: number; ideaId
  */
 async function pick(deps: SchedulerDeps, ideaId: string | undefined, now: Date | null, limit: number, tried: readonly string[], full: ReadonlySet<string>) {
   const without = (prefix: string) => [...full].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  // one idea's pick is its own statement (and plan): see promoteReadyTasks
+  const inScope = ideaId === undefined ? deps.sql`true` : deps.sql`t.idea_id = ${ideaId}::uuid`;
   return deps.sql<Candidate[]>`
     select t.id, t.idea_id, t.key, t.stage, t.repository, t.branch, t.base, t.attempts, i.budget as idea_budget
       from codex_kb.tasks t join codex_kb.ideas i on i.id = t.idea_id
      where t.state in ('ready', 'queued') and coalesce(t.not_before, '-infinity') <= coalesce(${now}::timestamptz, now())
        and i.status = any(${SCHEDULABLE_IDEA_STATUSES as string[]}::text[])
-       and (${ideaId ?? null}::uuid is null or t.idea_id = ${ideaId ?? null}::uuid)
+       and ${inScope}
        and t.id <> all(${tried as string[]}::uuid[])
        and t.repository <> all(${without('limit:repo:')}::text[])
        and t.idea_id <> all(${without('idea:')}::uuid[])

@@ -6,14 +6,17 @@
 import type { Queryable } from '../db/index.js';
 
 export async function promoteReadyTasks(sql: Queryable, ideaId?: string): Promise<number> {
-  const idea = ideaId ?? null;
+  // Two statements, not one with `$1 is null or idea_id = $1`: once the driver's prepared
+  // statement went generic, that form scanned every pending task's dependencies for one
+  // idea's completion (2 ms a call with 2 000 ideas waiting, `npm run bench -- dispatch`).
+  const inScope = ideaId === undefined ? sql`true` : sql`t.idea_id = ${ideaId}::uuid`;
   const promoted = await sql`
     with unmet as (
       select d.task_id, d.dependency_type
         from codex_kb.task_dependencies d
         join codex_kb.tasks t on t.id = d.task_id and t.state = 'pending'
         join codex_kb.tasks b on b.id = d.depends_on_task_id
-       where (${idea}::uuid is null or t.idea_id = ${idea}::uuid)
+       where ${inScope}
          and not case d.dependency_type
            when 'hard' then b.state = 'succeeded'
            when 'soft' then b.state not in ('pending', 'ready', 'queued', 'paused', 'awaiting_approval')
@@ -41,7 +44,7 @@ export async function promoteReadyTasks(sql: Queryable, ideaId?: string): Promis
     )
     update codex_kb.tasks t set state = 'ready', state_reason = null
      where t.state = 'pending'
-       and (${idea}::uuid is null or t.idea_id = ${idea}::uuid)
+       and ${inScope}
        and not exists (select 1 from unmet u where u.task_id = t.id)
     returning t.id`;
   return promoted.length;

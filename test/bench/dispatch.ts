@@ -40,6 +40,9 @@ async function seedPairs(url: string, n: number, tag: string): Promise<Pair[]> {
       insert into codex_kb.task_runs (task_id, idea_id, attempt, status, external_run_id, stage, repository, workspace, started_at)
       select a.id, a.idea_id, 1, 'running', 'bench-' || a.id, 'implementation', a.repository, a.repository || '#bench-a-' || a.id, now()
         from a returning id as run_id, idea_id`;
+    // what autovacuum does after a load this size: without it the planner keeps the empty
+    // tables' statistics and joins a seq scan of every task into each completion's promotion
+    await sql`analyze codex_kb.ideas, codex_kb.tasks, codex_kb.task_dependencies, codex_kb.task_runs`;
     return rows.map((r) => ({ runId: r.run_id, ideaId: r.idea_id }));
   } finally {
     await sql.end();

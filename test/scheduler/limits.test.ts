@@ -70,7 +70,20 @@ async function removeScopeLocks(sql: Sql): Promise<void> {
 
 interface Peak { global: number; implementation: number; review: number; repo: number; idea: number; workspace: number }
 
-async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ peak: Peak; claims: number; committed: Peak }> {
+/** The claim's counters (migrations/0022) that disagree with a count of the active runs. */
+async function counterDrift(sql: Sql): Promise<{ scope: string; counted: number; actual: number }[]> {
+  return sql`
+    with actual as (
+      select s as scope, count(*)::int as n
+        from codex_kb.task_runs r, unnest(array['global', 'repo:' || r.repository, 'stage:' || r.stage]) s
+       where r.status in ('submitting', 'running') group by s
+    )
+    select coalesce(a.scope, c.scope) as scope, coalesce(c.n, 0) as counted, coalesce(a.n, 0) as actual
+      from actual a full join codex_kb.run_counts c on c.scope = a.scope
+     where coalesce(c.n, 0) <> coalesce(a.n, 0)`;
+}
+
+async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ peak: Peak; claims: number; committed: Peak; drift: unknown[] }> {
   const db = await createTestDb();
   await seed(db.sql);
   if (lock === 'unlocked') await removeScopeLocks(db.sql);
@@ -124,7 +137,7 @@ async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ p
       select coalesce(max(n_global), 0)::int as global, coalesce(max(n_stage), 0)::int as implementation, 0 as review,
              coalesce(max(n_repo), 0)::int as repo, coalesce(max(n_idea), 0)::int as idea, coalesce(max(n_workspace), 0)::int as workspace
         from public.observed`;
-    return { peak, claims, committed: c as unknown as Peak };
+    return { peak, claims, committed: c as unknown as Peak, drift: await counterDrift(db.sql) };
   } finally {
     done = true;
     await Promise.all([...schedulers, completer, monitor].map((p) => p.end()));
@@ -133,8 +146,10 @@ async function race(lock: 'locked' | 'unlocked', decisions: number): Promise<{ p
 
 describe('concurrency limits', () => {
   it('four schedulers on separate connections never exceed any limit over ≥ 1000 decisions', async () => {
-    const { peak, claims, committed } = await race('locked', 1000);
+    const { peak, claims, committed, drift } = await race('locked', 1000);
     expect(claims).toBeGreaterThanOrEqual(1000);
+    // the counters the claim reads agree with the runs, after 1000 claims and their ends
+    expect(drift).toEqual([]);
     expect(peak.global).toBeLessThanOrEqual(6);
     expect(peak.implementation).toBeLessThanOrEqual(4);
     expect(peak.review).toBeLessThanOrEqual(2);
@@ -157,4 +172,36 @@ describe('concurrency limits', () => {
       Math.max(peak.implementation, committed.implementation) > 4;
     expect(over).toBe(true);
   }, 120_000);
+
+  it('the claim\'s counters follow a run however it starts and ends: claimed, settled in a transaction, deleted, truncated', async () => {
+    const db = await createTestDb();
+    {
+      await seed(db.sql);
+      const claims = await schedule({ sql: db.sql, config }, { max: 6 });
+      expect(claims).toHaveLength(6);
+      const count = async (scope: string) => (await db.sql<{ n: number }[]>`select n from codex_kb.run_counts where scope = ${scope}`)[0]?.n;
+      expect(await count('global')).toBe(6);
+      expect(await counterDrift(db.sql)).toEqual([]);
+      // an end is counted at commit: inside the transaction the claim still sees the run
+      await db.sql.begin(async (tx) => {
+        await tx`update codex_kb.task_runs set status = 'running' where id = ${claims[0]!.runId}`;
+        await tx`update codex_kb.task_runs set status = 'succeeded', completed_at = now() where id = ${claims[0]!.runId}`;
+        expect((await tx<{ n: number }[]>`select n from codex_kb.run_counts where scope = 'global'`)[0]!.n).toBe(6);
+      });
+      expect(await count('global')).toBe(5);
+      // rolled back: nothing counted
+      await db.sql.begin(async (tx) => {
+        await tx`update codex_kb.task_runs set status = 'failed', completed_at = now() where id = ${claims[1]!.runId}`;
+        throw new Error('rollback');
+      }).catch(() => undefined);
+      expect(await count('global')).toBe(5);
+      await db.sql`delete from codex_kb.run_events where run_id = ${claims[1]!.runId}`;
+      await db.sql`delete from codex_kb.task_runs where id = ${claims[1]!.runId}`;
+      expect(await count('global')).toBe(4);
+      expect(await counterDrift(db.sql)).toEqual([]);
+      await db.sql`truncate codex_kb.task_runs cascade`;
+      expect(await count('global')).toBe(0);
+      expect(await counterDrift(db.sql)).toEqual([]);
+    }
+  }, 60_000);
 });
