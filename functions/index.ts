@@ -29,18 +29,36 @@ function needs(d: FunctionDeps, name: string): FunctionDeps & { workflows: Workf
   return d as FunctionDeps & { workflows: WorkflowBackend; callbackBaseUrl: string };
 }
 
+// Each function's module, loaded once: the composition root may start loading it while it
+// connects and migrates (preloadFunction), and FUNCTIONS uses the same import.
+const MODULES = {
+  intake: () => import('./intake/index.js'),
+  status: () => import('./status/index.js'),
+  dispatch: () => import('./dispatch/index.js'),
+  callbacks: () => import('./callbacks/index.js'),
+  policy: () => import('./policy/index.js'),
+};
+
 export const FUNCTIONS = {
-  intake: async (d: FunctionDeps) => (await import('./intake/index.js')).createIntakeHandler(d),
-  status: async (d: FunctionDeps) => (await import('./status/index.js')).createStatusHandler(d),
-  dispatch: async (d: FunctionDeps) => (await import('./dispatch/index.js')).createDispatchHandler(needs(d, 'dispatch')),
-  callbacks: async (d: FunctionDeps) => (await import('./callbacks/index.js')).createCallbacksHandler(needs(d, 'callbacks')),
-  policy: async (d: FunctionDeps) => (await import('./policy/index.js')).createPolicyHandler(d),
+  intake: async (d: FunctionDeps) => (await MODULES.intake()).createIntakeHandler(d),
+  status: async (d: FunctionDeps) => (await MODULES.status()).createStatusHandler(d),
+  dispatch: async (d: FunctionDeps) => (await MODULES.dispatch()).createDispatchHandler(needs(d, 'dispatch')),
+  callbacks: async (d: FunctionDeps) => (await MODULES.callbacks()).createCallbacksHandler(needs(d, 'callbacks')),
+  policy: async (d: FunctionDeps) => (await MODULES.policy()).createPolicyHandler(d),
 } satisfies Record<string, (d: FunctionDeps) => Promise<Handler>>;
 
 export type FunctionName = keyof typeof FUNCTIONS;
 
 /** Functions that create or delete workflows. */
 export const USES_WORKFLOWS: readonly FunctionName[] = ['dispatch', 'callbacks', 'status'];
+
+/**
+ * Starts loading a function's module; its failure, if any, is FUNCTIONS[name]'s to report.
+ * A cold start's database round trips then overlap the module's loading (functions/server.ts).
+ */
+export function preloadFunction(name: FunctionName): void {
+  MODULES[name]().catch(() => undefined);
+}
 
 export function isFunctionName(name: string): name is FunctionName {
   return Object.hasOwn(FUNCTIONS, name);

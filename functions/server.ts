@@ -9,7 +9,7 @@ import { readRequest, writeResponse } from '../shared/http/node.js';
 import { createLogger } from '../shared/log/index.js';
 import { databaseStartupError, debugStack, startupLine, StartupError } from '../shared/local/errors.js';
 import type { WorkflowBackend } from '../shared/dispatch/index.js';
-import { FUNCTIONS, USES_WORKFLOWS, isFunctionName } from './index.js';
+import { FUNCTIONS, USES_WORKFLOWS, isFunctionName, preloadFunction } from './index.js';
 import { startTelemetry } from '../shared/telemetry/index.js';
 
 // Start-up failures are one line with what to do (a bad setting, the database unreachable,
@@ -49,6 +49,8 @@ if (!config.databaseUrl) {
   log.error('DATABASE_URL is required (local mode with an embedded database is `npm start`)');
   process.exit(2);
 }
+// the function's module loads while the database answers (a cold start's two waits overlap)
+preloadFunction(target);
 const sql = connect(config.databaseUrl.reveal(), { max: config.poolSize, connectTimeoutS: config.connectTimeoutS, applicationName: `facteur-${target}` });
 try {
   if (config.runMigrations) await migrate(sql);

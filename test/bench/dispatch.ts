@@ -100,7 +100,7 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
   const port = await freePort();
   // BENCH_PROFILE=<dir>: write a CPU profile of the callbacks process there
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const server = spawn(process.execPath, [...profile, 'dist/functions/server.js'], {
+  const server = spawn(process.execPath, [...profile, process.env.BENCH_ENTRY ?? 'dist/image/server.js'], {
     env: {
       ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: process.env.BENCH_POOL ?? '10', FUNCTION_TARGET: 'callbacks', PORT: String(port),
       KUBECONFIG: kubeconfig, FACTEUR_CALLBACK_SECRET: SECRET, FACTEUR_PUBLIC_URL: 'http://callbacks.facteur.svc', FACTEUR_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',

@@ -88,19 +88,43 @@ export async function benchIntake(databaseUrl: string, seconds: number): Promise
     await new Promise((r) => intake.once('exit', r));
   }
 
-  // Cold start: spawn → first 2xx answer to a real event; RSS after 1k requests.
-  const pc = await freePort();
-  const t0 = performance.now();
-  const cold = server(['dist/functions/server.js'], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pc), FACTEUR_LOG_LEVEL: 'warn' });
-  try {
-    const url = new URL(`http://127.0.0.1:${pc}`);
-    const agent = new Agent({ keepAlive: true });
-    await waitHealthy(url.href, cold, 20_000, async () => (await send(agent, url, codexTaskEvent('cold'))) < 300);
-    const coldMs = performance.now() - t0;
-    for (let i = 0; i < 1000; i += 20) await Promise.all(Array.from({ length: 20 }, () => send(agent, url, codexTaskEvent('rss'))));
-    agent.destroy();
-    console.log(`RESULT coldstart_ms=${coldMs.toFixed(0)} rss_mb=${rssMb(cold.pid!).toFixed(1)}`);
-  } finally {
-    cold.kill();
+  await benchColdStart(databaseUrl, pool);
+}
+
+/** `npm run bench -- coldstart` runs only this part. */
+export async function benchColdStart(databaseUrl: string, pool = '10'): Promise<void> {
+  // Cold start: spawn → first 2xx answer to a real event, for the container's command (the
+  // bundle, dist/image/server.js) and for the unbundled tsc output it is built from,
+  // alternately, 5 each (the median); then RSS of the container's after 1k requests.
+  const coldStart = async (entry: string, rss: boolean): Promise<{ ms: number; rssMb?: number }> => {
+    const pc = await freePort();
+    const t0 = performance.now();
+    const cold = server([entry], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pc), FACTEUR_LOG_LEVEL: 'warn' });
+    try {
+      const url = new URL(`http://127.0.0.1:${pc}`);
+      const agent = new Agent({ keepAlive: true });
+      await waitHealthy(url.href, cold, 20_000, async () => (await send(agent, url, codexTaskEvent('cold'))) < 300);
+      const ms = performance.now() - t0;
+      if (!rss) {
+        agent.destroy();
+        return { ms };
+      }
+      for (let i = 0; i < 1000; i += 20) await Promise.all(Array.from({ length: 20 }, () => send(agent, url, codexTaskEvent('rss'))));
+      agent.destroy();
+      return { ms, rssMb: rssMb(cold.pid!) };
+    } finally {
+      cold.kill();
+      await new Promise((r) => (cold.exitCode !== null ? r(undefined) : cold.once('exit', r)));
+    }
+  };
+  const image: number[] = [];
+  const unbundled: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    image.push((await coldStart('dist/image/server.js', false)).ms);
+    unbundled.push((await coldStart('dist/functions/server.js', false)).ms);
   }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const last = await coldStart('dist/image/server.js', true);
+  console.log(`  cold start, median of 5: image ${median(image).toFixed(0)} ms [${image.map((x) => x.toFixed(0)).join(' ')}], unbundled ${median(unbundled).toFixed(0)} ms [${unbundled.map((x) => x.toFixed(0)).join(' ')}]`);
+  console.log(`RESULT coldstart_ms=${median(image).toFixed(0)} unbundled_ms=${median(unbundled).toFixed(0)} ratio=${(median(image) / median(unbundled)).toFixed(2)} rss_mb=${last.rssMb!.toFixed(1)}`);
 }

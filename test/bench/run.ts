@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, migrate } from '../../shared/db/index.js';
 import { databaseUrl } from '../helpers/urls.js';
 import { benchDispatch } from './dispatch.js';
-import { benchIntake } from './intake.js';
+import { benchColdStart, benchIntake } from './intake.js';
 import { benchDashboard } from './dashboard.js';
 import { benchKb } from './kb.js';
 import { benchScale } from './scale.js';
@@ -29,6 +29,7 @@ try {
     console.log(`intake: ${seconds}s per phase, A/B/A/B`);
     await benchIntake(url, seconds);
   }
+  if (which === 'coldstart') await benchColdStart(url);
   if (which === 'all' || which === 'dispatch') {
     console.log(`dispatch hop: 200 completions/s for ${Math.max(10, seconds)}s, then a ramp`);
     await benchDispatch(url, Math.max(10, seconds));

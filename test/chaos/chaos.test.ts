@@ -3,37 +3,19 @@
 // instances are killed, PostgreSQL restarts, the broker pauses, the Kubernetes API fails
 // and steps misbehave; then every invariant of the registry must be 0 (one test each).
 // `npm run chaos` is the long version (test/infra/run-chaos.mjs).
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runChaos, type ChaosReport } from './harness.js';
 import { INVARIANTS } from './invariants/index.js';
+import { ensureCompiled } from '../helpers/build.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? 20240611);
 const ENTRY = 'dist/functions/server.js';
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
-  }
-  return t;
-}
-
-/** `npm test` does not build: the instances run the compiled entry point, so build it when stale. */
-function ensureBuilt(): void {
-  const sources = Math.max(...['functions', 'shared', 'bin'].map(newest), statSync('tsconfig.build.json').mtimeMs);
-  if (existsSync(ENTRY) && statSync(ENTRY).mtimeMs >= sources) return;
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-}
 
 let report: ChaosReport;
 
 describe(`chaos: 40 ideas under faults (seed ${SEED})`, () => {
   beforeAll(async () => {
-    ensureBuilt();
+    ensureCompiled();
     report = await runChaos({
       seed: SEED, ideas: 40, instances: 2, faults: true, entry: ENTRY,
       faultMeanMs: 900, hostileRepeats: 1, stallS: 30, window: 40,

@@ -1,24 +1,28 @@
 // The container entry point (functions/server.ts) as a real process, both ways it serves:
 // Node's own server reading each request with the node adapter (the default), and the
 // Functions Framework's Express app (FACTEUR_HTTP_SERVER=functions-framework) — the same
-// answers, the same dead letters, the same bytes kept.
+// answers, the same dead letters, the same bytes kept; and the container's command itself,
+// the bundle `npm run build` makes (dist/image/server.js, run by node alone).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent } from '../helpers/http.js';
+import { ensureImage } from '../helpers/build.js';
 import { freePort, spawnEntry, type Child } from '../helpers/spawn.js';
 
 let db: TestDb;
 
 beforeAll(async () => {
   db = await createTestDb({ migrated: false });
-}, 60_000);
+  ensureImage();
+}, 120_000);
 
 describe.each([
-  ['node', 'ff-node'],
-  ['functions-framework', 'ff-fw'],
-])('functions/server.ts (FACTEUR_HTTP_SERVER=%s)', (mode, tag) => {
+  ['node', 'ff-node', 'functions/server.ts'],
+  ['functions-framework', 'ff-fw', 'functions/server.ts'],
+  ['node', 'ff-image', 'dist/image/server.js'],
+])('the entry point (FACTEUR_HTTP_SERVER=%s, %s, %s)', (mode, tag, entry) => {
   let intake: Child;
   let status: Child;
   let intakeUrl: string;
@@ -27,8 +31,8 @@ describe.each([
   beforeAll(async () => {
     const [p1, p2] = [await freePort(), await freePort()];
     // intake starts first and migrates; status finds the schema current
-    intake = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'intake', PORT: String(p1), DATABASE_URL: db.url, DATABASE_POOL_SIZE: '4', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
-    status = await spawnEntry('functions/server.ts', { FUNCTION_TARGET: 'status', PORT: String(p2), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: 'tok', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
+    intake = await spawnEntry(entry, { FUNCTION_TARGET: 'intake', PORT: String(p1), DATABASE_URL: db.url, DATABASE_POOL_SIZE: '4', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
+    status = await spawnEntry(entry, { FUNCTION_TARGET: 'status', PORT: String(p2), DATABASE_URL: db.url, FACTEUR_STATUS_TOKEN: 'tok', FACTEUR_HTTP_SERVER: mode }, /"msg":"serving"/);
     intakeUrl = `http://127.0.0.1:${p1}`;
     statusUrl = `http://127.0.0.1:${p2}`;
   }, 60_000);

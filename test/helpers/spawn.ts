@@ -21,7 +21,8 @@ export interface Child {
 }
 
 export async function spawnEntry(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 20_000): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // TypeScript through tsx; what the build made (dist/…) as the container runs it, with node alone
+  const proc = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c) => (out += c));
   proc.stderr!.on('data', (c) => (out += c));
