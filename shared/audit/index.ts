@@ -13,7 +13,12 @@ export interface AuditEntry {
 }
 
 export async function appendAudit(sql: Queryable, e: AuditEntry): Promise<void> {
-  await sql`
+  await auditInsert(sql, e);
+}
+
+/** The INSERT of one entry, to run alone or as the last step of a larger statement. */
+export function auditInsert(sql: Queryable, e: AuditEntry) {
+  return sql`
     insert into codex_kb.audit_log (actor, action, subject_type, subject_id, idea_id, details, trace_id)
     values (${e.actor}, ${e.action}, ${e.subjectType}, ${e.subjectId}, ${e.ideaId ?? null},
             ${sql.json((e.details ?? {}) as never)}, ${e.traceId ?? null})`;

@@ -125,35 +125,40 @@ export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieve
   }
 }
 
-/** Writes the decision unless another instance did first; returns the context that stands. */
+/**
+ * Writes the decision unless another instance did first; returns the context that stands.
+ * One statement (the decision, its timeline entry and its policy check, or none of them):
+ * every dispatch hop makes one.
+ */
 async function record(sql: Sql, run: RunToRetrieveFor, result: SearchResult, d: Decision): Promise<string> {
-  return sql.begin(async (tx) => {
-    const [inserted] = await tx<{ run_id: string }[]>`
+  const summary = {
+    embeddingVersion: result.version,
+    degraded: result.degraded,
+    considered: d.candidates.length,
+    injected: d.injected,
+    contextBytes: d.bytes,
+    latencyMs: result.latencyMs,
+  };
+  const message = `${d.injected.length} of ${d.candidates.length} lessons injected (${d.bytes} bytes)` +
+    (result.version ? ` under ${result.version}` : '') + (result.degraded ? `; degraded: ${result.degraded}` : '');
+  const [row] = await sql<{ won: boolean }[]>`
+    with inserted as (
       insert into codex_kb.kb_retrievals (run_id, idea_id, task_id, stage, embedding_version, query, degraded, candidates, injected, context_bytes, context, latency_ms)
       values (${run.runId}, ${run.ideaId}, ${run.taskId}, ${run.stage}, ${result.version}, ${run.query}, ${result.degraded},
-              ${tx.json(d.candidates as never)}, ${d.injected as string[]}::uuid[], ${d.bytes}, ${d.context}, ${result.latencyMs})
+              ${sql.json(d.candidates as never)}, ${d.injected as string[]}::uuid[], ${d.bytes}, ${d.context}, ${result.latencyMs})
       on conflict (run_id) do nothing
-      returning run_id`;
-    if (!inserted) {
-      const [winner] = await tx<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
-      return winner?.context ?? '';
-    }
-    const summary = {
-      embeddingVersion: result.version,
-      degraded: result.degraded,
-      considered: d.candidates.length,
-      injected: d.injected,
-      contextBytes: d.bytes,
-      latencyMs: result.latencyMs,
-    };
-    await tx`
+      returning run_id, idea_id, task_id
+    ), timeline as (
       insert into codex_kb.run_events (idea_id, run_id, task_id, event_type, actor, payload)
-      values (${run.ideaId}, ${run.runId}, ${run.taskId}, 'kb.retrieval', 'facteur', ${tx.json({ ...summary, candidates: d.candidates } as never)})`;
-    const message = `${d.injected.length} of ${d.candidates.length} lessons injected (${d.bytes} bytes)` +
-      (result.version ? ` under ${result.version}` : '') + (result.degraded ? `; degraded: ${result.degraded}` : '');
-    await tx`
+      select idea_id, run_id, task_id, 'kb.retrieval', 'facteur', ${sql.json({ ...summary, candidates: d.candidates } as never)} from inserted
+    ), checked as (
       insert into codex_kb.policy_checks (check_key, idea_id, task_id, run_id, result, message, details)
-      values ('kb.retrieval', ${run.ideaId}, ${run.taskId}, ${run.runId}, ${result.degraded ? 'warn' : 'info'}, ${message}, ${tx.json(summary as never)})`;
-    return d.context;
-  });
+      select 'kb.retrieval', idea_id, task_id, run_id, ${result.degraded ? 'warn' : 'info'}, ${message}, ${sql.json(summary as never)} from inserted
+    )
+    select exists (select 1 from inserted) as won`;
+  if (row?.won) return d.context;
+  // another instance decided first: its decision stands (read by a statement of its own,
+  // whose snapshot includes the commit this one's insert waited for)
+  const [winner] = await sql<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
+  return winner?.context ?? '';
 }

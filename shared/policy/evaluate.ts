@@ -7,13 +7,14 @@
 //   approval  an enforced failure a human's approval can lift
 //   block     an enforced failure no approval can lift (a path-scope violation)
 // Applying the decision (awaiting_approval, blocked) is the lifecycle's (shared/lifecycle/escalate.ts).
-import { appendAudit } from '../audit/index.js';
+import { randomUUID } from 'node:crypto';
+import { auditInsert } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import type { Queryable } from '../db/index.js';
 import { messageOf } from '../errors/index.js';
 import type { Clock } from '../scheduler/clock.js';
 import type { EffectivePolicy } from './effective.js';
-import { judge, recordFindings, summarize, type Checkpoint, type Finding, type FindingRule, type Scope, type Summary } from './findings.js';
+import { findingsInsert, judge, summarize, type Checkpoint, type Finding, type FindingRule, type Scope, type Summary } from './findings.js';
 import { gatherContext } from './gather.js';
 import { grantedLevel, repoLocalVerdicts, REPO_LOCAL_RULE, rulesAt, type RuleVerdict } from './rules/index.js';
 import { policyForIdea } from './store.js';
@@ -79,10 +80,7 @@ export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, inp
     findings.push(...judged(rule.name === 'intentDrift' ? 'intent.drift' : rule.name, () => rule.evaluate(ctx, cfg as never), cfg as { mode: Finding['mode']; severity: Finding['severity'] }, named ? pack : { ...pack, strict: false }, scope));
   }
   if (input.checkpoint === 'plan') findings.push(...judged('repoLocal', () => repoLocalVerdicts(ctx), REPO_LOCAL_RULE, pack, scope));
-  const evaluationId = await recordFindings(sql, findings, policy.hash);
-  await sql`update codex_kb.ideas set effective_policy_hash = ${policy.hash} where id = ${input.ideaId}`;
-  // a run keeps the policy it was claimed under; one evaluated after it ran without one records this one
-  if (input.runId) await sql`update codex_kb.task_runs set effective_policy_hash = coalesce(effective_policy_hash, ${policy.hash}) where id = ${input.runId}`;
+  const evaluationId = randomUUID();
   const enforced = findings.filter((f) => f.enforced);
   const decision: Decision = enforced.some((f) => !f.approvable) ? 'block' : enforced.length > 0 ? 'approval' : 'pass';
   // a block is said by what blocks; an approval by everything a person approves
@@ -90,7 +88,7 @@ export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, inp
   const reason = reasons.join('; ').slice(0, 4000);
   const summary = summarize(findings);
   const level = doc.rules.autonomy ? grantedLevel(ctx, doc.rules.autonomy as never) : undefined;
-  await appendAudit(sql, {
+  const audit = auditInsert(sql, {
     actor: 'policy', action: 'policy.evaluated', subjectType: 'idea', subjectId: input.ideaId, ideaId: input.ideaId,
     details: {
       checkpoint: input.checkpoint, evaluationId, effectivePolicyHash: policy.hash, policy: pack.policy, decision, summary,
@@ -99,6 +97,16 @@ export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, inp
       failing: findings.filter((f) => f.result === 'fail' || f.result === 'warn' || f.result === 'error').map((f) => `${f.rule}: ${f.result}${f.enforced ? ' (enforced)' : ''}`),
     },
   });
+  // One statement (a completion's hop makes one of these): the findings, the idea stamped with
+  // the policy's hash (unless it has it), a run evaluated without one stamped too (a run keeps
+  // the policy it was claimed under), and the evaluation audited.
+  await sql`
+    with findings as (${findingsInsert(sql, evaluationId, findings, policy.hash)}),
+         idea as (update codex_kb.ideas set effective_policy_hash = ${policy.hash}
+                   where id = ${input.ideaId} and effective_policy_hash is distinct from ${policy.hash}),
+         run as (update codex_kb.task_runs set effective_policy_hash = ${policy.hash}
+                  where id = ${input.runId ?? null}::uuid and effective_policy_hash is null)
+    ${audit}`;
   return { evaluationId, checkpoint: input.checkpoint, findings, hash: policy.hash, summary, decision, reason, policy };
 }
 

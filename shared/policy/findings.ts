@@ -95,20 +95,29 @@ export function summarize(findings: readonly Pick<Finding, 'result' | 'wouldBloc
 }
 
 /** Appends one evaluation's findings; returns its id. */
-export async function recordFindings(sql: Queryable, findings: readonly Finding[], effectivePolicyHash: string): Promise<string> {
-  const evaluationId = randomUUID();
-  if (findings.length === 0) return evaluationId;
-  const rows = findings.map((f) => ({
+/** The findings as the rows `findingsInsert` writes. */
+function findingRows(findings: readonly Finding[]) {
+  return findings.map((f) => ({
     idea_id: f.scope.ideaId, task_id: f.scope.taskId ?? null, run_id: f.scope.runId ?? null, checkpoint: f.scope.checkpoint,
     policy: f.policy, rule: f.rule, result: f.result, severity: f.severity, mode: f.mode, enforced: f.enforced,
     would_block: f.wouldBlock, message: f.message, suggested_fix: f.suggestedFix ?? null, properties: { ...f.properties, approvable: f.approvable },
   }));
-  await sql`
+}
+
+/** The INSERT of one evaluation's findings, to run alone or as a step of a larger statement. */
+export function findingsInsert(sql: Queryable, evaluationId: string, findings: readonly Finding[], effectivePolicyHash: string) {
+  return sql`
     insert into codex_kb.policy_findings (evaluation_id, idea_id, task_id, run_id, checkpoint, policy, rule, result, severity, mode,
                                           enforced, would_block, message, suggested_fix, properties, effective_policy_hash)
     select ${evaluationId}, r.idea_id, r.task_id, r.run_id, r.checkpoint, r.policy, r.rule, r.result, r.severity, r.mode,
            r.enforced, r.would_block, r.message, r.suggested_fix, r.properties, ${effectivePolicyHash}
-      from jsonb_to_recordset(${sql.json(rows as never)}) as r(idea_id uuid, task_id uuid, run_id uuid, checkpoint text, policy text,
+      from jsonb_to_recordset(${sql.json(findingRows(findings) as never)}) as r(idea_id uuid, task_id uuid, run_id uuid, checkpoint text, policy text,
            rule text, result text, severity text, mode text, enforced boolean, would_block boolean, message text, suggested_fix text, properties jsonb)`;
+}
+
+export async function recordFindings(sql: Queryable, findings: readonly Finding[], effectivePolicyHash: string): Promise<string> {
+  const evaluationId = randomUUID();
+  if (findings.length === 0) return evaluationId;
+  await findingsInsert(sql, evaluationId, findings, effectivePolicyHash);
   return evaluationId;
 }

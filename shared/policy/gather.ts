@@ -53,30 +53,29 @@ function diffSummary(diff: unknown): string[] {
 }
 
 export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policy: Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>): Promise<RuleContext> {
-  const [idea] = await sql<{ repository: string; autonomy_level: Level; labels: string[]; intent: Record<string, unknown> | null; plan: { tasks?: unknown[] } | null; local: Record<string, unknown> | null; budget: { maxCostUsd?: number; maxTokens?: number } | null }[]>`
+  // the three reads are independent: sent together (pipelined on the one connection), then awaited
+  const ideaRead = sql<{ repository: string; autonomy_level: Level; labels: string[]; intent: Record<string, unknown> | null; plan: { tasks?: unknown[] } | null; local: Record<string, unknown> | null; budget: { maxCostUsd?: number; maxTokens?: number } | null }[]>`
     select i.repository, i.autonomy_level, i.labels, i.intent, i.metadata->'plan' as plan, i.budget,
            (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
              order by a.created_at desc limit 1) as local
       from codex_kb.ideas i where i.id = ${input.ideaId}`;
-  if (!idea) throw new NotFoundError(`no idea ${input.ideaId}`);
   // the latest succeeded run of every implementation task, with its latest artifacts of each kind
-  const ideaRows = await sql<RunRow[]>`
+  const ideaRowsRead = sql<RunRow[]>`
     select distinct on (t.id) r.id as run_id, t.id as task_id, t.key as task_key, t.paths,
            (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'diff-stats' order by a.created_at desc limit 1) as diff,
            (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'test-report' order by a.created_at desc limit 1) as report
       from codex_kb.tasks t join codex_kb.task_runs r on r.task_id = t.id and r.status = 'succeeded'
      where t.idea_id = ${input.ideaId} and t.stage = 'implementation' and t.state <> 'cancelled'
      order by t.id, r.attempt desc, r.completed_at desc`;
-  const ideaRuns = ideaRows.map(runFacts).sort((a, b) => a.taskKey.localeCompare(b.taskKey));
-  let runs = ideaRuns;
-  if (input.runId) {
-    const [row] = await sql<RunRow[]>`
+  const runRead = !input.runId ? undefined : sql<RunRow[]>`
       select r.id as run_id, t.id as task_id, t.key as task_key, t.paths, concat_ws(E'\n', t.title, t.description) as task_text,
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'diff-stats' order by a.created_at desc limit 1) as diff,
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'test-report' order by a.created_at desc limit 1) as report
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${input.runId}`;
-    runs = row ? [runFacts(row)] : [];
-  }
+  const [[idea], ideaRows, runRows] = await Promise.all([ideaRead, ideaRowsRead, runRead]);
+  if (!idea) throw new NotFoundError(`no idea ${input.ideaId}`);
+  const ideaRuns = ideaRows.map(runFacts).sort((a, b) => a.taskKey.localeCompare(b.taskKey));
+  const runs = !runRows ? ideaRuns : runRows[0] ? [runFacts(runRows[0])] : [];
   const now = nowParam(deps.clock);
   // the repository's deploy history is read only where the change budget runs (pre-deploy),
   // not at every implementation completion
