@@ -94,7 +94,6 @@ export function summarize(findings: readonly Pick<Finding, 'result' | 'wouldBloc
   return s;
 }
 
-/** Appends one evaluation's findings; returns its id. */
 /** The findings as the rows `findingsInsert` writes. */
 function findingRows(findings: readonly Finding[]) {
   return findings.map((f) => ({
@@ -115,6 +114,7 @@ export function findingsInsert(sql: Queryable, evaluationId: string, findings: r
            rule text, result text, severity text, mode text, enforced boolean, would_block boolean, message text, suggested_fix text, properties jsonb)`;
 }
 
+/** Appends one evaluation's findings; returns its id. */
 export async function recordFindings(sql: Queryable, findings: readonly Finding[], effectivePolicyHash: string): Promise<string> {
   const evaluationId = randomUUID();
   if (findings.length === 0) return evaluationId;

@@ -215,17 +215,33 @@ function builtinDefault(): { pack: PolicyPack; hash: string } {
   return defaultPack;
 }
 
+type PackChoice = { pack: PolicyPack; hash: string } | NotFoundError;
+
+/** A pack row read beside the selection (or none): the pack, or why there is none. */
+function packFrom(rp: RepositoryPolicy, row: { document: unknown; hash: string } | undefined): PackChoice {
+  if (row) return { pack: parsedPack(row.hash, () => packSchema.parse(row.document)), hash: row.hash };
+  const { key, version } = rp.pack;
+  // an instance started before the policy function seeded the default (or without one)
+  if (key === 'default' && version === null) return builtinDefault();
+  return new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
+}
+
 /**
  * The effective policy of a repository now (with the repo-local file when the repository
  * policy honours it and one was reported), kept in effective_policies once per hash.
  */
 export async function effectivePolicyFor(sql: Queryable, repository: string, repoLocal?: RepoLocalPolicy): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
   const rp = await getRepositoryPolicy(sql, repository);
-  const { pack, hash } = await loadPack(sql, rp.pack.key, rp.pack.version).catch(async (err: unknown) => {
-    // an instance started before the policy function seeded the default (or without one)
-    if (!(err instanceof NotFoundError) || rp.pack.key !== 'default' || rp.pack.version !== null) throw err;
-    return builtinDefault();
+  const chosen = await loadPack(sql, rp.pack.key, rp.pack.version).catch((err: unknown) => {
+    if (!(err instanceof NotFoundError)) throw err;
+    return packFrom(rp, undefined);
   });
+  return effectiveOf(sql, rp, chosen, repoLocal);
+}
+
+async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackChoice, repoLocal: RepoLocalPolicy | undefined): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
+  if (chosen instanceof NotFoundError) throw chosen;
+  const { pack, hash } = chosen;
   const local = rp.repoLocal && repoLocal ? repoLocal : undefined;
   const inputKey = canonicalJson([hash, rp.repository, rp.overrides, local ?? null]);
   const eff = effectiveByInput.get(inputKey)
@@ -248,15 +264,33 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
  * The policy in force for an idea now: its repository's, with the repo-local file its
  * planning run reported (the latest valid `policy` artifact) when the repository honours it.
  * Every checkpoint resolves it afresh, so a pack activated or a freeze added applies at once;
- * the hash recorded with each decision says which policy made it.
+ * the hash recorded with each decision says which policy made it. The idea, its repository's
+ * selection and the selected pack are one read (a completion resolves this twice).
  */
 export async function policyForIdea(sql: Queryable, ideaId: string): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
-  const [row] = await sql<{ repository: string; local: { document?: unknown } | null }[]>`
+  const [row] = await sql<{
+    repository: string; local: { document?: unknown } | null;
+    pack_key: string | null; pack_version: number | null; overrides: PolicyOverrides | null; repo_local: boolean | null; updated_by: string | null; updated_at: Date | null;
+    document: unknown; hash: string | null;
+  }[]>`
     select i.repository,
            (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
-             order by a.created_at desc limit 1) as local
-      from codex_kb.ideas i where i.id = ${ideaId}`;
+             order by a.created_at desc limit 1) as local,
+           rp.pack_key, rp.pack_version, rp.overrides, rp.repo_local, rp.updated_by, rp.updated_at, p.document, p.hash
+      from codex_kb.ideas i
+      left join codex_kb.repository_policies rp on rp.repository = lower(i.repository)
+      left join lateral (
+        -- loadPack's choice: key@version unless a draft, or the latest active version
+        select document, hash from codex_kb.policy_packs
+         where key = coalesce(rp.pack_key, 'default')
+           and case when rp.pack_version is null then status = 'active' else version = rp.pack_version and status <> 'draft' end
+         order by version desc limit 1) p on true
+     where i.id = ${ideaId}`;
   if (!row) throw new NotFoundError(`no idea ${ideaId}`);
+  const repo = row.repository.toLowerCase();
+  const rp: RepositoryPolicy = row.pack_key === null
+    ? { repository: repo, pack: { key: 'default', version: null }, overrides: {}, repoLocal: false, updatedBy: null, updatedAt: null }
+    : { repository: repo, pack: { key: row.pack_key, version: row.pack_version }, overrides: row.overrides ?? {}, repoLocal: row.repo_local ?? false, updatedBy: row.updated_by, updatedAt: row.updated_at?.toISOString() ?? null };
   const local = row.local?.document === undefined ? undefined : repoLocalSchema.safeParse(row.local.document);
-  return effectivePolicyFor(sql, row.repository, local?.success ? (local.data as RepoLocalPolicy) : undefined);
+  return effectiveOf(sql, rp, packFrom(rp, row.hash === null ? undefined : { document: row.document, hash: row.hash }), local?.success ? (local.data as RepoLocalPolicy) : undefined);
 }

@@ -6,9 +6,8 @@
 import type { Queryable } from '../db/index.js';
 
 export async function promoteReadyTasks(sql: Queryable, ideaId?: string): Promise<number> {
-  // Two statements, not one with `$1 is null or idea_id = $1`: once the driver's prepared
-  // statement went generic, that form scanned every pending task's dependencies for one
-  // idea's completion (2 ms a call with 2 000 ideas waiting, `npm run bench -- dispatch`).
+  // One idea's promotion (every completion makes one) is a statement of its own, not
+  // `$1 is null or idea_id = $1`: a generic plan of that form cannot count on the idea's index.
   const inScope = ideaId === undefined ? sql`true` : sql`t.idea_id = ${ideaId}::uuid`;
   const promoted = await sql`
     with unmet as (

@@ -1,6 +1,7 @@
 // The dispatch hop: a step posts `completed` for a task whose successor is waiting on it;
 // we time until the successor's Workflow create reaches the (fake) Kubernetes API. The
-// callbacks function runs as its own long-lived process (dist/functions/server.js) with
+// callbacks function runs as its own long-lived process (the container's command,
+// dist/image/server.js; BENCH_ENTRY names another) with
 // client-node talking to the fake API server in this process. Open-loop load: requests
 // are sent on schedule whether or not earlier ones were answered.
 import { spawn } from 'node:child_process';

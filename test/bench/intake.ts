@@ -1,6 +1,7 @@
 // Intake throughput against a baseline, in one run, alternating A/B/A/B so drift on a
 // noisy machine hits both sides alike; both servers stay up the whole time (long-lived
-// instances, as in production). Then cold start and RSS of the intake entry point.
+// instances, as in production); Facteur's is the container's command, dist/image/server.js
+// (BENCH_ENTRY names another). Then cold start and RSS of the intake entry point.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -57,7 +58,7 @@ export async function benchIntake(databaseUrl: string, seconds: number): Promise
   const baseline = server(['--import', 'tsx', 'node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=baseline', '--signature-type=cloudevent', '--source=test/bench/baseline.mjs', `--port=${pb}`], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool });
   // BENCH_PROFILE=<dir>: write a CPU profile of the intake process there
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const intake = server([...profile, 'dist/functions/server.js'], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pi), FACTEUR_LOG_LEVEL: 'warn' });
+  const intake = server([...profile, process.env.BENCH_ENTRY ?? 'dist/image/server.js'], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pi), FACTEUR_LOG_LEVEL: 'warn' });
   const bUrl = `http://127.0.0.1:${pb}`;
   const iUrl = `http://127.0.0.1:${pi}`;
   try {
