@@ -3,7 +3,7 @@
 // bulk pause/resume/cancel of everything the filter matches, behind a confirmation step.
 import type { Queryable } from '../db/index.js';
 import { hasRole } from '../auth/principal.js';
-import { IDEA_STATUSES, TERMINAL_IDEA_STATUSES } from '../lifecycle/states.js';
+import { IDEA_STATUSES } from '../lifecycle/states.js';
 import { encodeCursor, filterQuery, whereOf, type IdeaFilter, type ListParams } from './filters.js';
 import { badge, csrfField, h, time, type Html, type Viewer } from './html.js';
 
@@ -44,13 +44,21 @@ export async function loadIdeas(sql: Queryable, p: ListParams): Promise<IdeasVie
               or (created_at, id) < (${p.cursor?.createdAt ?? null}::timestamptz, ${p.cursor?.id ?? null}::uuid))
        order by created_at desc, id desc
        limit ${p.limit + 1}`,
-    // one index probe per state (ideas_status_idx), a finished one stopping after COUNT_CAP + 1
+    // The states work is in, exactly, from a partial index of those ideas only (migrations/0023);
+    // each finished state up to COUNT_CAP + 1, newest first along ideas_status_idx. The states
+    // are literals, not parameters, so even a generic plan knows which index serves each part.
     sql<{ status: string; n: number }[]>`
-      select s.status, (select count(*)::int from (
-               select 1 from codex_kb.ideas
-                where status = s.status and ${whereOf(sql, p, false)}
-                limit case when s.status = any(${TERMINAL_IDEA_STATUSES as string[]}::text[]) then ${COUNT_CAP + 1}::int end) x) as n
-        from unnest(${IDEA_STATUSES as unknown as string[]}::text[]) s(status)`,
+      select status, count(*)::int as n from codex_kb.ideas
+       where status not in ('completed', 'cancelled', 'failed') and ${whereOf(sql, p, false)} group by status
+      union all
+      select 'completed', count(*)::int from (select 1 from codex_kb.ideas where status = 'completed' and ${whereOf(sql, p, false)}
+                                                order by created_at desc, id desc limit ${COUNT_CAP + 1}) x
+      union all
+      select 'cancelled', count(*)::int from (select 1 from codex_kb.ideas where status = 'cancelled' and ${whereOf(sql, p, false)}
+                                                order by created_at desc, id desc limit ${COUNT_CAP + 1}) x
+      union all
+      select 'failed', count(*)::int from (select 1 from codex_kb.ideas where status = 'failed' and ${whereOf(sql, p, false)}
+                                             order by created_at desc, id desc limit ${COUNT_CAP + 1}) x`,
   ]);
   const capped = counts.filter((c) => c.n > COUNT_CAP).map((c) => c.status);
   const page = rows.slice(0, p.limit);

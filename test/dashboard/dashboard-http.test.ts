@@ -8,6 +8,7 @@ import { createIntakeHandler } from '../../functions/intake/index.js';
 import { createStatusHandler } from '../../functions/status/index.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { silentLogger } from '../../shared/log/index.js';
+import { TERMINAL_IDEA_STATUSES } from '../../shared/lifecycle/states.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { ideaSpec, postEvent, serve, type Served } from '../helpers/http.js';
 import { API_TOKENS, Jar, TOKENS } from './fixture.js';
@@ -288,6 +289,8 @@ describe('the dashboard over HTTP', () => {
       insert into codex_kb.ideas (source_type, source_ref, title, repository, payload, status)
       select 'api', 'gone-' || g, 'Gone ' || g, 'acme/past', '{}', 'cancelled' from generate_series(1, 3) g`;
     expect((await (await as('viewer')).request('ideas?repository=acme/past')).text).toMatch(/cancelled<\/span> <b>3<\/b>/);
+    // the counts' statement spells the finished states out as literals (shared/dashboard/ideas.ts)
+    expect([...TERMINAL_IDEA_STATUSES].sort()).toEqual(['cancelled', 'completed', 'failed']);
   });
 });
 
