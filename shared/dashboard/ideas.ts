@@ -3,7 +3,7 @@
 // bulk pause/resume/cancel of everything the filter matches, behind a confirmation step.
 import type { Queryable } from '../db/index.js';
 import { hasRole } from '../auth/principal.js';
-import { IDEA_STATUSES } from '../lifecycle/states.js';
+import { IDEA_STATUSES, TERMINAL_IDEA_STATUSES } from '../lifecycle/states.js';
 import { encodeCursor, filterQuery, whereOf, type IdeaFilter, type ListParams } from './filters.js';
 import { badge, csrfField, h, time, type Html, type Viewer } from './html.js';
 
@@ -44,21 +44,16 @@ export async function loadIdeas(sql: Queryable, p: ListParams): Promise<IdeasVie
               or (created_at, id) < (${p.cursor?.createdAt ?? null}::timestamptz, ${p.cursor?.id ?? null}::uuid))
        order by created_at desc, id desc
        limit ${p.limit + 1}`,
-    // The states work is in, exactly, from a partial index of those ideas only (migrations/0023);
-    // each finished state up to COUNT_CAP + 1, newest first along ideas_status_idx. The states
-    // are literals, not parameters, so even a generic plan knows which index serves each part.
-    sql<{ status: string; n: number }[]>`
-      select status, count(*)::int as n from codex_kb.ideas
-       where status not in ('completed', 'cancelled', 'failed') and ${whereOf(sql, p, false)} group by status
-      union all
-      select 'completed', count(*)::int from (select 1 from codex_kb.ideas where status = 'completed' and ${whereOf(sql, p, false)}
-                                                order by created_at desc, id desc limit ${COUNT_CAP + 1}) x
-      union all
-      select 'cancelled', count(*)::int from (select 1 from codex_kb.ideas where status = 'cancelled' and ${whereOf(sql, p, false)}
-                                                order by created_at desc, id desc limit ${COUNT_CAP + 1}) x
-      union all
-      select 'failed', count(*)::int from (select 1 from codex_kb.ideas where status = 'failed' and ${whereOf(sql, p, false)}
-                                             order by created_at desc, id desc limit ${COUNT_CAP + 1}) x`,
+    // The states work is in, exactly, from a partial index of those ideas only (migrations/0023:
+    // its predicate is spelled out, so even a generic plan matches it); each finished state up
+    // to COUNT_CAP + 1, newest first along ideas_status_idx.
+    sql<{ status: string; n: number }[]>`${[
+      sql`select status, count(*)::int as n from codex_kb.ideas
+           where status not in ('completed', 'cancelled', 'failed') and ${whereOf(sql, p, false)} group by status`,
+      ...TERMINAL_IDEA_STATUSES.map((state) => sql`
+        select ${state}::text, count(*)::int from (select 1 from codex_kb.ideas where status = ${state} and ${whereOf(sql, p, false)}
+                                                     order by created_at desc, id desc limit ${COUNT_CAP + 1}) x`),
+    ].reduce((all, part) => sql`${all} union all ${part}`)}`,
   ]);
   const capped = counts.filter((c) => c.n > COUNT_CAP).map((c) => c.status);
   const page = rows.slice(0, p.limit);
@@ -76,7 +71,7 @@ export function renderIdeas(p: ListParams, v: IdeasView, viewer: Viewer): Html {
   const count = (s: string) => v.counts[s] ?? 0;
   const chip = (state: IdeaFilter['state'], label: Html | string, n: number, more = false) =>
     h`<a href="ideas${filterQuery({ ...p, state })}"${p.state === state ? h` aria-current="true"` : ''}>${label} <b>${n}${more ? '+' : ''}</b></a>`;
-  const active = IDEA_STATUSES.filter((s) => !['completed', 'cancelled', 'failed'].includes(s)).reduce((a, s) => a + count(s), 0);
+  const active = IDEA_STATUSES.filter((s) => !TERMINAL_IDEA_STATUSES.includes(s)).reduce((a, s) => a + count(s), 0);
   const operator = hasRole(viewer.roles, 'operator');
   return h`<h1>Ideas</h1>
 <div class="counts">${chip('active', 'active', active)}${chip('all', 'all', total, v.capped.length > 0)}${IDEA_STATUSES.filter((s) => count(s) > 0).map((s) => chip(s, badge(s), count(s), v.capped.includes(s)))}</div>

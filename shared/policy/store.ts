@@ -104,12 +104,22 @@ export async function packVersions(sql: Queryable, key: string): Promise<(Stored
 }
 
 /** key@version, or the latest active version of key; a draft is never selected. */
-export async function loadPack(sql: Queryable, key: string, version: number | null): Promise<{ pack: PolicyPack; hash: string }> {
+async function packRow(sql: Queryable, key: string, version: number | null): Promise<{ document: unknown; hash: string } | undefined> {
   const [row] = version === null
-    ? await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and status = 'active' order by version desc limit 1`
-    : await sql<PackRow[]>`select document, hash from codex_kb.policy_packs where key = ${key} and version = ${version} and status <> 'draft'`;
-  if (!row) throw new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
-  return { pack: parsedPack(row.hash, () => packSchema.parse(row.document)), hash: row.hash };
+    ? await sql<{ document: unknown; hash: string }[]>`select document, hash from codex_kb.policy_packs where key = ${key} and status = 'active' order by version desc limit 1`
+    : await sql<{ document: unknown; hash: string }[]>`select document, hash from codex_kb.policy_packs where key = ${key} and version = ${version} and status <> 'draft'`;
+  return row;
+}
+
+const missingPack = (key: string, version: number | null) =>
+  new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
+
+const packOf = (row: { document: unknown; hash: string }) => ({ pack: parsedPack(row.hash, () => packSchema.parse(row.document)), hash: row.hash });
+
+export async function loadPack(sql: Queryable, key: string, version: number | null): Promise<{ pack: PolicyPack; hash: string }> {
+  const row = await packRow(sql, key, version);
+  if (!row) throw missingPack(key, version);
+  return packOf(row);
 }
 
 /**
@@ -153,13 +163,19 @@ export interface RepositoryPolicy {
   readonly updatedAt: string | null;
 }
 
-/** A repository with no policy of its own uses the latest active `default`. */
-export async function getRepositoryPolicy(sql: Queryable, repository: string): Promise<RepositoryPolicy> {
-  const repo = repository.toLowerCase();
-  const [row] = await sql<{ pack_key: string; pack_version: number | null; overrides: PolicyOverrides; repo_local: boolean; updated_by: string; updated_at: Date }[]>`
-    select pack_key, pack_version, overrides, repo_local, updated_by, updated_at from codex_kb.repository_policies where repository = ${repo}`;
+interface RepositoryPolicyRow { pack_key: string; pack_version: number | null; overrides: PolicyOverrides; repo_local: boolean; updated_by: string; updated_at: Date }
+
+/** A repository with no policy of its own (no row) uses the latest active `default`. */
+function repositoryPolicyOf(repo: string, row: RepositoryPolicyRow | undefined): RepositoryPolicy {
   if (!row) return { repository: repo, pack: { key: 'default', version: null }, overrides: {}, repoLocal: false, updatedBy: null, updatedAt: null };
   return { repository: repo, pack: { key: row.pack_key, version: row.pack_version }, overrides: row.overrides, repoLocal: row.repo_local, updatedBy: row.updated_by, updatedAt: row.updated_at.toISOString() };
+}
+
+export async function getRepositoryPolicy(sql: Queryable, repository: string): Promise<RepositoryPolicy> {
+  const repo = repository.toLowerCase();
+  const [row] = await sql<RepositoryPolicyRow[]>`
+    select pack_key, pack_version, overrides, repo_local, updated_by, updated_at from codex_kb.repository_policies where repository = ${repo}`;
+  return repositoryPolicyOf(repo, row);
 }
 
 export interface RepositoryPolicyInput {
@@ -217,13 +233,12 @@ function builtinDefault(): { pack: PolicyPack; hash: string } {
 
 type PackChoice = { pack: PolicyPack; hash: string } | NotFoundError;
 
-/** A pack row read beside the selection (or none): the pack, or why there is none. */
+/** The selected pack from its row (or none): the pack, or why there is none. */
 function packFrom(rp: RepositoryPolicy, row: { document: unknown; hash: string } | undefined): PackChoice {
-  if (row) return { pack: parsedPack(row.hash, () => packSchema.parse(row.document)), hash: row.hash };
-  const { key, version } = rp.pack;
+  if (row) return packOf(row);
   // an instance started before the policy function seeded the default (or without one)
-  if (key === 'default' && version === null) return builtinDefault();
-  return new NotFoundError(version === null ? `no active version of policy pack ${key}` : `no usable policy pack ${key}@${version} (a draft is never selected)`);
+  if (rp.pack.key === 'default' && rp.pack.version === null) return builtinDefault();
+  return missingPack(rp.pack.key, rp.pack.version);
 }
 
 /**
@@ -232,11 +247,7 @@ function packFrom(rp: RepositoryPolicy, row: { document: unknown; hash: string }
  */
 export async function effectivePolicyFor(sql: Queryable, repository: string, repoLocal?: RepoLocalPolicy): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
   const rp = await getRepositoryPolicy(sql, repository);
-  const chosen = await loadPack(sql, rp.pack.key, rp.pack.version).catch((err: unknown) => {
-    if (!(err instanceof NotFoundError)) throw err;
-    return packFrom(rp, undefined);
-  });
-  return effectiveOf(sql, rp, chosen, repoLocal);
+  return effectiveOf(sql, rp, packFrom(rp, await packRow(sql, rp.pack.key, rp.pack.version)), repoLocal);
 }
 
 async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackChoice, repoLocal: RepoLocalPolicy | undefined): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
@@ -268,11 +279,7 @@ async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackCho
  * selection and the selected pack are one read (a completion resolves this twice).
  */
 export async function policyForIdea(sql: Queryable, ideaId: string): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
-  const [row] = await sql<{
-    repository: string; local: { document?: unknown } | null;
-    pack_key: string | null; pack_version: number | null; overrides: PolicyOverrides | null; repo_local: boolean | null; updated_by: string | null; updated_at: Date | null;
-    document: unknown; hash: string | null;
-  }[]>`
+  const [row] = await sql<(Partial<RepositoryPolicyRow> & { repository: string; local: { document?: unknown } | null; document: unknown; hash: string | null })[]>`
     select i.repository,
            (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
              order by a.created_at desc limit 1) as local,
@@ -280,17 +287,14 @@ export async function policyForIdea(sql: Queryable, ideaId: string): Promise<Eff
       from codex_kb.ideas i
       left join codex_kb.repository_policies rp on rp.repository = lower(i.repository)
       left join lateral (
-        -- loadPack's choice: key@version unless a draft, or the latest active version
+        -- packRow's choice: key@version unless a draft, or the latest active version
         select document, hash from codex_kb.policy_packs
          where key = coalesce(rp.pack_key, 'default')
            and case when rp.pack_version is null then status = 'active' else version = rp.pack_version and status <> 'draft' end
          order by version desc limit 1) p on true
      where i.id = ${ideaId}`;
   if (!row) throw new NotFoundError(`no idea ${ideaId}`);
-  const repo = row.repository.toLowerCase();
-  const rp: RepositoryPolicy = row.pack_key === null
-    ? { repository: repo, pack: { key: 'default', version: null }, overrides: {}, repoLocal: false, updatedBy: null, updatedAt: null }
-    : { repository: repo, pack: { key: row.pack_key, version: row.pack_version }, overrides: row.overrides ?? {}, repoLocal: row.repo_local ?? false, updatedBy: row.updated_by, updatedAt: row.updated_at?.toISOString() ?? null };
+  const rp = repositoryPolicyOf(row.repository.toLowerCase(), row.pack_key == null ? undefined : (row as RepositoryPolicyRow));
   const local = row.local?.document === undefined ? undefined : repoLocalSchema.safeParse(row.local.document);
   return effectiveOf(sql, rp, packFrom(rp, row.hash === null ? undefined : { document: row.document, hash: row.hash }), local?.success ? (local.data as RepoLocalPolicy) : undefined);
 }
