@@ -3,9 +3,9 @@
 // with every problem listed, so a bad setting stops the start with one clear line.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ROLES, type Role } from '../policy/pack.js';
+import { ROLES, type Role } from '../policy/roles.js';
 
-export { ROLES, type Role } from '../policy/pack.js';
+export { ROLES, type Role } from '../policy/roles.js';
 
 export interface ApiToken {
   readonly name: string;

@@ -18,6 +18,9 @@ import picomatch from 'picomatch';
 import { z } from 'zod';
 import { STAGES } from '../lifecycle/states.js';
 import { parseYamlWith, type YamlProblem } from '../validation/yaml.js';
+import { ROLES } from './roles.js';
+
+export { ROLES, type Role } from './roles.js';
 
 export const PACK_CAP_BYTES = 256 * 1024;
 export const MODES = ['off', 'evaluate', 'warn', 'enforce'] as const;
@@ -26,8 +29,6 @@ export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type Severity = (typeof SEVERITIES)[number];
 export const LEVELS = ['L0', 'L1', 'L2', 'L3'] as const;
 export type Level = (typeof LEVELS)[number];
-export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
 export const RULES = ['autonomy', 'requiredChecks', 'highRisk', 'churn', 'pathScope', 'freeze', 'changeBudget', 'budgets', 'intentDrift'] as const;
 export type RuleName = (typeof RULES)[number];
 /** The default similarity below which a task or a change is said to drift from the goal. */

@@ -24,6 +24,6 @@ export function ensureCompiled(): void {
 
 /** dist/image/, the container's bundle (`npm run bundle`: esbuild from the sources, no tsc output needed). */
 export function ensureImage(): void {
-  if (!stale('dist/image/server.js', ['package.json'])) return;
+  if (!stale('dist/image/server.js', ['package.json', 'bin/bundle.mjs'])) return;
   execFileSync('npm', ['run', 'bundle', '--silent'], { stdio: 'inherit' });
 }
