@@ -36,8 +36,8 @@ RUN chmod 0755 dist/bin/facteur-step.js dist/bin/facteur-agent.js \
 # numeric user. Everything under /app stays root-owned, so it runs read-only.
 USER 1000:1000
 EXPOSE 8080
-# The bundle `npm run build` makes of functions/server.ts (esbuild, one chunk per function,
-# loaded on demand): about two thirds of the unbundled cold start (`npm run bench -- coldstart`).
+# The bundle `npm run build` makes of functions/server.ts (bin/bundle.mjs: esbuild, one chunk
+# per function, loaded on demand): about two thirds of the unbundled cold start (`npm run bench -- coldstart`).
 # `node dist/functions/server.js`, the tsc output, serves the same; NODE_OPTIONS=--enable-source-maps
 # maps a stack trace back to the sources.
 CMD ["node", "dist/image/server.js"]
