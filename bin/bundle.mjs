@@ -4,9 +4,10 @@
 // minified with names kept and source maps beside it.
 //
 // One thing is left out: zod's translations of its error messages. `z.locales` re-exports
-// some 50 languages (267 KB of the 727 KB an intake instance loaded at start), and V8 parses
-// all of it before the first request. Facteur's errors are English (CONTRACTS §2), so the
-// bundle's `z.locales` holds English only — the default zod registers either way.
+// some 50 languages (267 KB of the 727 KB every instance parsed at start, whatever its
+// function), and V8 compiles all of it before the first request. Facteur answers in English
+// and never switches zod's locale, so the bundle's `z.locales` holds English only: the
+// default zod registers either way. test/functions/bundle.test.ts checks both halves.
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
