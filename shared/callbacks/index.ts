@@ -167,16 +167,16 @@ export async function recordRunEvent(deps: CallbackDeps, runId: string, bearer: 
             break;
           }
         }
-        settled = await settleRun(tx, deps.config, run, {
-          succeeded: event.outcome === 'succeeded',
-          ...(event.error ? { errorCode: event.error.code, errorMessage: event.error.message } : {}),
-          ...(event.usage ? { usage: event.usage } : {}),
-          actor: `run:${run.id}`,
-        });
-        if (settled) {
-          // a "succeeded" without its stage's result is settled as failed: read what it became
-          const [after] = await tx<{ status: string }[]>`select status from codex_kb.task_runs where id = ${run.id}`;
-          runStatus = after?.status ?? runStatus;
+        {
+          // a "succeeded" without its stage's result is settled as failed: what it became
+          const became = await settleRun(tx, deps.config, run, {
+            succeeded: event.outcome === 'succeeded',
+            ...(event.error ? { errorCode: event.error.code, errorMessage: event.error.message } : {}),
+            ...(event.usage ? { usage: event.usage } : {}),
+            actor: `run:${run.id}`,
+          });
+          settled = became !== false;
+          if (became) runStatus = became;
         }
         break;
     }

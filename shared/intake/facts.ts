@@ -65,7 +65,7 @@ export async function recordWorkflowCompletion(
       await lockXact(tx, `idea:${run.idea_id}`);
       // The step never reported completion: whatever Argo says, the result is unknown, so
       // the run failed and is retried (a Succeeded workflow without a callback included).
-      settled = await settleRun(tx, cfg, run.id, {
+      settled = false !== await settleRun(tx, cfg, run.id, {
         succeeded: false,
         errorCode: c.status.phase === 'Succeeded' ? 'no_completion_callback' : 'workflow_' + c.status.phase.toLowerCase(),
         errorMessage: c.status.message ?? `workflow ${c.metadata.name} ended ${c.status.phase} without a completion callback`,

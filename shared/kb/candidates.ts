@@ -13,7 +13,7 @@ import { messageOf } from '../errors/index.js';
 import type { Embedder } from './embed/types.js';
 import { rank, type Candidate, type Scored } from './fusion.js';
 import { nearest } from './search.js';
-import { activeVersion } from './versions.js';
+import { activeVersion, type ActiveVersion } from './versions.js';
 
 export interface SearchInput {
   readonly query: string;
@@ -21,6 +21,8 @@ export interface SearchInput {
   readonly repository?: string;
   /** The task's paths: lessons touching them come first. */
   readonly paths?: readonly string[];
+  /** The active embedding version when the caller read it already (null: none is active). */
+  readonly activeVersion?: ActiveVersion | null;
 }
 
 export interface SearchDeps {
@@ -53,8 +55,8 @@ export function fullTextQuery(text: string): string {
 type Embedded = { vector: number[]; version: string; dimensions: number } | { degraded: string };
 
 /** The query's vector under the active version, or why there is none — within `timeoutMs`. */
-async function embedQuery(deps: SearchDeps, text: string): Promise<Embedded> {
-  const active = await activeVersion(deps.sql);
+async function embedQuery(deps: SearchDeps, text: string, known?: ActiveVersion | null): Promise<Embedded> {
+  const active = known === undefined ? await activeVersion(deps.sql) : known;
   if (!active) return { degraded: 'no_active_version' };
   const embedder = deps.embedder;
   if (!embedder) return { degraded: 'no_embedder' };
@@ -107,7 +109,7 @@ async function textRanking(tx: Tx, query: string, repository: string | undefined
      where r.search @@ q and r.superseded_by is null
        and (${repository ?? null}::text is null or r.repository = ${repository ?? null})
      order by score desc, r.id
-     limit ${k}`;
+     limit ${k}`.execute();
 }
 
 async function pathRanking(tx: Tx, paths: readonly string[], repository: string | undefined, k: number): Promise<string[]> {
@@ -117,7 +119,7 @@ async function pathRanking(tx: Tx, paths: readonly string[], repository: string 
      where r.superseded_by is null and (${repository ?? null}::text is null or r.repository = ${repository ?? null})
        and exists (select 1 from unnest(r.paths) p, unnest(${paths as string[]}::text[]) t where starts_with(p, t) or starts_with(t, p))
      order by r.created_at desc, r.id
-     limit ${k}`;
+     limit ${k}`.execute();
   return rows.map((r) => r.id);
 }
 
@@ -126,15 +128,21 @@ export async function searchLessons(deps: SearchDeps, input: SearchInput): Promi
   const started = performance.now();
   const { candidates: k, queryTimeoutMs } = deps.config.kbRetrieve;
   const paths = (input.paths ?? []).filter((p) => typeof p === 'string' && p.length > 0).slice(0, 100);
-  const embedded = await embedQuery(deps, input.query);
+  const embedded = await embedQuery(deps, input.query, input.activeVersion);
   const candidates = await deps.sql.begin(async (tx) => {
-    // an integer from the config: SET takes no parameters
-    await tx.unsafe(`set local statement_timeout = ${Math.floor(queryTimeoutMs)}`);
-    const byVector = 'vector' in embedded
-      ? await nearest(tx, { version: embedded.version, dimensions: embedded.dimensions, vector: embedded.vector, ...(input.repository !== undefined ? { repository: input.repository } : {}), k })
-      : [];
-    const byText = await textRanking(tx, input.query, input.repository, k);
-    const byPath = await pathRanking(tx, paths, input.repository, k);
+    // Sent together on the transaction's one connection (one write, one round trip), in the
+    // order they are executed here (postgres.js sends a query when it is first executed or
+    // awaited): the timeout first, so it bounds every search after it. An integer from the
+    // config: SET takes no parameters.
+    const timeout = tx.unsafe(`set local statement_timeout = ${Math.floor(queryTimeoutMs)}`).execute();
+    const [, byVector, byText, byPath] = await Promise.all([
+      timeout,
+      'vector' in embedded
+        ? nearest(tx, { version: embedded.version, dimensions: embedded.dimensions, vector: embedded.vector, ...(input.repository !== undefined ? { repository: input.repository } : {}), k })
+        : [],
+      textRanking(tx, input.query, input.repository, k),
+      pathRanking(tx, paths, input.repository, k),
+    ]);
     const ids = [...new Set([...byVector.map((n) => n.id), ...byText.map((t) => t.id), ...byPath])];
     const rows = await details(tx, ids, paths, input.repository);
     const vectorAt = new Map(byVector.map((n, i) => [n.id, { rank: i + 1, distance: n.distance }]));

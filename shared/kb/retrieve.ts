@@ -15,6 +15,7 @@ import type { Sql } from '../db/index.js';
 import { messageOf, RetryableError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { searchLessons, type SearchResult } from './candidates.js';
+import type { ActiveVersion } from './versions.js';
 import { formatContext } from './context.js';
 import type { Embedder } from './embed/types.js';
 import type { Reason, Scored } from './fusion.js';
@@ -108,9 +109,13 @@ export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieve
   let result: SearchResult;
   let decision: Decision;
   try {
-    const [earlier] = await deps.sql<{ context: string }[]>`select context from codex_kb.kb_retrievals where run_id = ${run.runId}`;
-    if (earlier) return earlier.context;
-    result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths });
+    // one read: an earlier decision, and the active embedding version a new one searches under
+    const [seen] = await deps.sql<{ context: string | null; active: ActiveVersion | null }[]>`
+      select (select context from codex_kb.kb_retrievals where run_id = ${run.runId}) as context,
+             (select to_jsonb(v) from (select version, provider, model, dimensions, state
+                                         from codex_kb.embedding_versions where active) v) as active`;
+    if (seen?.context != null) return seen.context;
+    result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths, activeVersion: seen?.active ?? null });
     decision = decide(run.repository, result.candidates, deps.config.kbRetrieve.topN);
     if (result.degraded) deps.log.warn('kb: retrieval degraded to full text', { runId: run.runId, degraded: result.degraded });
   } catch (err) {

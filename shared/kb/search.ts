@@ -52,8 +52,9 @@ export async function nearest(tx: Tx, q: NearestQuery, opts: { iterativeScan?: b
   if (q.vector.length !== q.dimensions) throw new Error(`query vector has ${q.vector.length} dimensions, version ${q.version} has ${q.dimensions}`);
   const k = Math.max(1, Math.min(1000, Math.floor(q.k)));
   const ef = Math.max(k, Math.min(1000, Math.floor(q.efSearch ?? defaultEfSearch(k))));
-  await tx.unsafe(`set local hnsw.ef_search = ${ef}`);
-  if (opts.iterativeScan !== false) await tx.unsafe('set local hnsw.iterative_scan = relaxed_order');
+  // the settings are sent with the search, ahead of it on the one connection (one round trip;
+  // postgres.js sends a query when it is first executed)
+  const settings = [tx.unsafe(`set local hnsw.ef_search = ${ef}`).execute(), ...(opts.iterativeScan !== false ? [tx.unsafe('set local hnsw.iterative_scan = relaxed_order').execute()] : [])];
   const n = q.dimensions;
   const filters = [`e.version = '${q.version}'`];
   const params: unknown[] = [vectorLiteral(q.vector)];
@@ -62,13 +63,14 @@ export async function nearest(tx: Tx, q: NearestQuery, opts: { iterativeScan?: b
     filters.push(`r.repository = $${params.length}`);
   }
   if (!q.includeSuperseded) filters.push('r.superseded_by is null');
-  const rows = await tx.unsafe<{ id: string; distance: number }[]>(
+  const search = tx.unsafe<{ id: string; distance: number }[]>(
     `select e.reflection_id::text as id, (e.embedding::vector(${n}) <=> $1::vector(${n}))::float8 as distance
        from codex_kb.reflection_embeddings e join codex_kb.reflections r on r.id = e.reflection_id
       where ${filters.join(' and ')}
       order by e.embedding::vector(${n}) <=> $1::vector(${n})
       limit ${k}`,
     params as never[],
-  );
+  ).execute();
+  const [rows] = await Promise.all([search, ...settings]);
   return rows.map((r) => ({ id: r.id, distance: Number(r.distance) }));
 }

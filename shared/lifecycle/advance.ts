@@ -40,14 +40,17 @@ export interface SettleOptions {
   readonly clock?: Clock;
 }
 
-/** Settles an active run once; false when it was already settled (nothing changes). */
+/**
+ * Settles an active run once: what it became (a "succeeded" without its stage's result
+ * becomes `failed`), or false when it was already settled (nothing changes).
+ */
 export async function settleRun(
   tx: Tx,
   cfg: LifecycleConfig,
   runOrId: string | RunRow,
   outcome: RunOutcome,
   opts: SettleOptions = {},
-): Promise<boolean> {
+): Promise<false | 'succeeded' | 'failed'> {
   const [run] =
     typeof runOrId === 'string'
       ? await tx<RunRow[]>`select id, task_id, idea_id, attempt, stage, status from codex_kb.task_runs where id = ${runOrId}`
@@ -115,11 +118,11 @@ export async function settleRun(
   if (!result.succeeded) {
     if (isTerminal(result.errorCode)) await stopTask(tx, run, result.errorCode, result.errorMessage);
     else await retryOrBlock(tx, cfg, run, `${result.errorCode ?? 'failed'}: ${result.errorMessage ?? 'run failed'}`, opts.clock);
-    return true;
+    return to;
   }
   // an implementation run's change is checked before its task is marked succeeded
   const post = run.stage === 'implementation' ? await postImplementation(tx, { config: cfg, ...(opts.clock ? { clock: opts.clock } : {}) }, run) : undefined;
-  if (post?.decision === 'block') return true;
+  if (post?.decision === 'block') return to;
   await moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
   switch (run.stage) {
     case 'planning':
@@ -141,7 +144,7 @@ export async function settleRun(
       await openMonitoring(tx, cfg, run, verdict!);
       break;
   }
-  return true;
+  return to;
 }
 
 interface StageCheck {

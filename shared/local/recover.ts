@@ -95,6 +95,6 @@ export async function settleExited(deps: RecoverDeps, workflow: string, how: str
       errorCode: 'stage_exited',
       errorMessage: `the stage process ${how} without reporting completion`,
       actor: 'local-runner',
-    }),
+    }).then((became) => became !== false),
   );
 }

@@ -53,7 +53,7 @@ describe('the patched PostgreSQL driver', () => {
   it('reserves the connection of a BEGIN that fills its pipeline: every transaction runs, every autocommit statement is committed', async () => {
     await db.sql`create table pipeline_probe (id serial primary key, who text not null)`;
     // a pipeline of two makes the boundary frequent; the default (100) reaches it under load
-    const sql = postgres(db.url, { max: 3, max_pipeline: 2, onnotice: () => {}, connection: { application_name: 'pipeline-probe' } });
+    const sql = postgres(db.url, { max: 3, max_pipeline: 2, onnotice: () => {}, connection: { application_name: 'pipeline-probe' } } as postgres.Options<{}>);
     pools.push(sql as never);
     const failures: string[] = [];
     let expected = 0;

@@ -78,7 +78,7 @@ const ideaRow = async (id: string) =>
 const CRASH: RunOutcome = { succeeded: false, errorCode: 'agent_crashed', errorMessage: 'the agent exited 1' };
 
 async function fail(runId: string, ideaId: string, clock: Clock | undefined, outcome = CRASH): Promise<boolean> {
-  return transaction(sql, [`idea:${ideaId}`], (tx) => settleRun(tx, config, runId, outcome, clock ? { clock } : {}));
+  return transaction(sql, [`idea:${ideaId}`], async (tx) => (await settleRun(tx, config, runId, outcome, clock ? { clock } : {})) !== false);
 }
 
 describe('backoffMs', () => {
@@ -276,7 +276,7 @@ describe('which failures are retried, and which stop the task at once', () => {
         insert into codex_kb.artifacts (idea_id, task_id, run_id, artifact_type, data)
         values (${idea!.id}, ${t!.id}, ${run!.id}, ${artifact.kind}, ${db.sql.json(artifact.data as never)})`;
     }
-    expect(await transaction(db.sql, [`idea:${idea!.id}`], (tx) => settleRun(tx, cfg, run!.id, outcome))).toBe(true);
+    expect(await transaction(db.sql, [`idea:${idea!.id}`], (tx) => settleRun(tx, cfg, run!.id, outcome))).toBe('failed'); // what it became, as the row says
     const [after] = await db.sql`select status, coalesce(error_code, '') as code from codex_kb.task_runs where id = ${run!.id}`;
     expect(after).toEqual({ status: 'failed', code });
     const [taskAfter] = await db.sql`select state from codex_kb.tasks where id = ${t!.id}`;
