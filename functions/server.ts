@@ -75,9 +75,10 @@ if (USES_WORKFLOWS.includes(target)) {
   }
 }
 // Kafka: dispatch relays the outbox on its tick; intake and callbacks relay what they just
-// wrote right after answering, so the events reach dispatch at once.
+// wrote right after answering, so the events reach dispatch at once. kafkajs is loaded, and
+// the brokers connected, on the first publish, not at start (shared/outbox/lazy-kafka.ts).
 const publisher = config.kafka && ['dispatch', 'intake', 'callbacks'].includes(target)
-  ? await (await import('../shared/outbox/kafka.js')).createKafkaPublisher(config.kafka)
+  ? (await import('../shared/outbox/lazy-kafka.js')).lazyKafkaPublisher(config.kafka)
   : undefined;
 const relay = publisher && target !== 'dispatch' ? (await import('../shared/outbox/relay.js')).createRelay(sql, publisher, log) : undefined;
 const callbackBaseUrl = config.publicUrl;

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { encodeCodexTask } from '../../shared/intake/codex-task.js';
 import { freePort } from '../helpers/spawn.js';
 import { runLoad, send, type LoadResult, type Req } from './load.js';
@@ -96,36 +97,73 @@ export async function benchIntake(databaseUrl: string, seconds: number): Promise
 export async function benchColdStart(databaseUrl: string, pool = '10'): Promise<void> {
   // Cold start: spawn → first 2xx answer to a real event, for the container's command (the
   // bundle, dist/image/server.js) and for the unbundled tsc output it is built from,
-  // alternately, 5 each (the median); then RSS of the container's after 1k requests.
-  const coldStart = async (entry: string, rss: boolean): Promise<{ ms: number; rssMb?: number }> => {
+  // alternately, 5 each (the median); the bundle also with KAFKA_BROKERS set, as every function
+  // runs in a cluster (the brokers here: a listener that accepts and never answers, counting
+  // what reaches it); then RSS of the container's after 1k requests.
+  const broker = await holdingListener();
+  const coldStart = async (entry: string, rss: boolean, kafka = ''): Promise<{ ms: number; reached: number; rssMb?: number }> => {
     const pc = await freePort();
+    const before = broker.connections();
     const t0 = performance.now();
-    const cold = server([entry], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pc), FACTEUR_LOG_LEVEL: 'warn' });
+    const cold = server([entry], { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: pool, FUNCTION_TARGET: 'intake', PORT: String(pc), FACTEUR_LOG_LEVEL: 'warn', KAFKA_BROKERS: kafka });
     try {
       const url = new URL(`http://127.0.0.1:${pc}`);
       const agent = new Agent({ keepAlive: true });
       await waitHealthy(url.href, cold, 20_000, async () => (await send(agent, url, codexTaskEvent('cold'))) < 300);
       const ms = performance.now() - t0;
+      // what reached the brokers before that first answer (the relay may publish right after it)
+      const reached = broker.connections() - before;
       if (!rss) {
         agent.destroy();
-        return { ms };
+        return { ms, reached };
       }
       for (let i = 0; i < 1000; i += 20) await Promise.all(Array.from({ length: 20 }, () => send(agent, url, codexTaskEvent('rss'))));
       agent.destroy();
-      return { ms, rssMb: rssMb(cold.pid!) };
+      return { ms, reached, rssMb: rssMb(cold.pid!) };
     } finally {
       cold.kill();
       await new Promise((r) => (cold.exitCode !== null ? r(undefined) : cold.once('exit', r)));
     }
   };
   const image: number[] = [];
+  const withKafka: number[] = [];
   const unbundled: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    image.push((await coldStart('dist/image/server.js', false)).ms);
-    unbundled.push((await coldStart('dist/functions/server.js', false)).ms);
+  let reached = 0;
+  try {
+    for (let i = 0; i < 5; i++) {
+      image.push((await coldStart('dist/image/server.js', false)).ms);
+      const start = await coldStart('dist/image/server.js', false, broker.address);
+      withKafka.push(start.ms);
+      reached += start.reached;
+      unbundled.push((await coldStart('dist/functions/server.js', false)).ms);
+    }
+  } finally {
+    await broker.close();
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const last = await coldStart('dist/image/server.js', true);
-  console.log(`  cold start, median of 5: image ${median(image).toFixed(0)} ms [${image.map((x) => x.toFixed(0)).join(' ')}], unbundled ${median(unbundled).toFixed(0)} ms [${unbundled.map((x) => x.toFixed(0)).join(' ')}]`);
-  console.log(`RESULT coldstart_ms=${median(image).toFixed(0)} unbundled_ms=${median(unbundled).toFixed(0)} ratio=${(median(image) / median(unbundled)).toFixed(2)} rss_mb=${last.rssMb!.toFixed(1)}`);
+  const list = (xs: number[]) => `${median(xs).toFixed(0)} ms [${xs.map((x) => x.toFixed(0)).join(' ')}]`;
+  console.log(`  cold start, median of 5: image ${list(image)}, with KAFKA_BROKERS ${list(withKafka)} (connections that reached the brokers before the first answer: ${reached}), unbundled ${list(unbundled)}`);
+  console.log(`RESULT coldstart_ms=${median(image).toFixed(0)} kafka_ms=${median(withKafka).toFixed(0)} unbundled_ms=${median(unbundled).toFixed(0)} ratio=${(median(image) / median(unbundled)).toFixed(2)} rss_mb=${last.rssMb!.toFixed(1)}`);
+}
+
+/** A TCP listener that takes connections and never answers: brokers configured, not contacted at start. */
+async function holdingListener(): Promise<{ address: string; connections: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const held = new Set<Socket>();
+  const listener = createNetServer((s) => {
+    n++;
+    held.add(s);
+    s.on('error', () => s.destroy());
+    s.on('close', () => held.delete(s));
+  });
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(listener.address() as { port: number }).port}`,
+    connections: () => n,
+    close: () => {
+      for (const s of held) s.destroy();
+      return new Promise((r) => listener.close(() => r()));
+    },
+  };
 }
