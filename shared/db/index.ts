@@ -57,8 +57,16 @@ export async function transaction<T>(sql: Sql, locks: readonly string[], fn: (tx
       return (await sql.begin(async (t) => {
         const tx = t as Tx;
         COMMIT_HOOKS.set(tx, hooks);
-        if (locks.length) await lockXact(tx, ...locks);
-        return fn(tx);
+        // The locks are sent with fn's first statement, not a round trip before it: the one
+        // connection runs them in order, so every statement of fn runs once they are held (fn
+        // does nothing outside the database before its first statement). A lock that fails
+        // aborts the transaction; postgres.js then throws the lock's error, not the aborted
+        // transaction's that fn's statement met. (test/db/transaction.test.ts)
+        const locked = locks.length ? sendLocks(tx, locks) : undefined;
+        locked?.catch(() => {}); // fn's own failure is thrown first; this one is the transaction's
+        const result = await fn(tx);
+        await locked;
+        return result;
       })) as T;
     } catch (err) {
       throw asRetryable(err);
@@ -106,6 +114,11 @@ export function asRetryable(err: unknown): unknown {
  * `limit:stage:implementation`), in sorted order so two callers never deadlock on them.
  * Released by commit/rollback; never session-scoped (pooled, scale-to-zero processes).
  */
+/** lockXact's statements, all sent at once in sorted order (postgres.js sends each when executed). */
+function sendLocks(tx: Tx, keys: readonly string[]): Promise<unknown> {
+  return Promise.all([...new Set(keys)].sort().map((key) => tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute()));
+}
+
 export async function lockXact(tx: Tx, ...keys: string[]): Promise<void> {
   const unique = [...new Set(keys)].sort();
   for (const key of unique) {
