@@ -14,6 +14,7 @@ import { connect } from '../../shared/db/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { startFakeKube } from '../helpers/fake-kube.js';
 import { freePort } from '../helpers/spawn.js';
+import { hopBreakdown, startSpanReceiver } from './hop-spans.js';
 
 const SECRET = 'bench-callback-secret';
 
@@ -101,14 +102,16 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
   const port = await freePort();
   // BENCH_PROFILE=<dir>: write a CPU profile of the callbacks process there
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const server = spawn(process.execPath, [...profile, process.env.BENCH_ENTRY ?? 'dist/image/server.js'], {
+  const callbacksProcess = (p: number, extra: Record<string, string> = {}, args: string[] = []) => spawn(process.execPath, [...args, process.env.BENCH_ENTRY ?? 'dist/image/server.js'], {
     env: {
-      ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: process.env.BENCH_POOL ?? '10', FUNCTION_TARGET: 'callbacks', PORT: String(port),
+      ...process.env, NODE_ENV: 'production', DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: process.env.BENCH_POOL ?? '10', FUNCTION_TARGET: 'callbacks', PORT: String(p),
       KUBECONFIG: kubeconfig, FACTEUR_CALLBACK_SECRET: SECRET, FACTEUR_PUBLIC_URL: 'http://callbacks.facteur.svc', FACTEUR_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
       FACTEUR_LIMIT_GLOBAL: '10000', FACTEUR_LIMIT_REPOSITORY: '10000', FACTEUR_LIMIT_IDEA: '10', FACTEUR_LIMIT_STAGES: 'implementation=10000',
+      ...extra,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const server = callbacksProcess(port, {}, profile);
   // the floor: a plain LISTEN/NOTIFY job hop on the same database (test/bench/floor.mjs)
   const floorPort = await freePort();
   const floor = spawn(process.execPath, ['test/bench/floor.mjs'], {
@@ -167,6 +170,21 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
     const best = await ramp(facteur, 'dispatch');
     const bestFloor = await ramp(plain, 'floor');
     console.log(`RESULT dispatch_max_per_s=${best ? best.rate : 0} p99_ms=${best ? best.p99.toFixed(2) : 'n/a'} floor_max_per_s=${bestFloor ? bestFloor.rate : 0}`);
+    // where the time goes: the same hop at 10/s through a second callbacks process that traces
+    const receiver = await startSpanReceiver();
+    const tracedPort = await freePort();
+    const traced = callbacksProcess(tracedPort, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '200' });
+    try {
+      await waitHealthy(tracedPort);
+      const t = await phase(10, 3, 'traced', { ...facteur, port: tracedPort });
+      await new Promise((r) => setTimeout(r, 1500)); // the last batch of spans
+      console.log(`  one hop, traced, at 10/s (p50 ${t.p50.toFixed(2)} ms to the create; median ms after the request began, and duration):`);
+      for (const b of hopBreakdown(receiver.spans, /^POST /)) console.log(`    ${b.start.toFixed(1).padStart(6)} +${b.duration.toFixed(1).padStart(5)}  ${b.name} (${b.n})`);
+    } finally {
+      traced.kill('SIGINT');
+      await new Promise((r) => traced.once('exit', r));
+      await receiver.close();
+    }
   } finally {
     agent.destroy();
     for (const child of [server, floor]) {
