@@ -45,7 +45,9 @@ export function reconnectDelayS(failures: number): number {
 
 /**
  * Runs `fn` in a transaction (commit on return, rollback on throw), holding the
- * transaction-scoped advisory locks on `locks` (sorted; see lockXact) from its start. A
+ * transaction-scoped advisory locks on `locks` (sorted; see lockXact) before any statement of
+ * `fn` runs — its code before its first statement may run before they are held, so it must
+ * do nothing outside the database there (none of the callers does). A
  * database that cannot be reached becomes a RetryableError, so adapters answer 503 and
  * the sender retries. Each transaction is a span (postgres.js has no instrumentation of
  * its own) when a trace is active; what `afterCommit` queued on `tx` runs once it committed.
@@ -58,12 +60,11 @@ export async function transaction<T>(sql: Sql, locks: readonly string[], fn: (tx
         const tx = t as Tx;
         COMMIT_HOOKS.set(tx, hooks);
         // The locks are sent with fn's first statement, not a round trip before it: the one
-        // connection runs them in order, so every statement of fn runs once they are held (fn
-        // does nothing outside the database before its first statement). A lock that fails
-        // aborts the transaction; postgres.js then throws the lock's error, not the aborted
-        // transaction's that fn's statement met. (test/db/transaction.test.ts)
+        // connection runs them in order, so every statement of fn runs once they are held. A
+        // lock that fails aborts the transaction, and postgres.js throws the lock's error for
+        // the statements after it, not the aborted transaction's. (test/db/transaction.test.ts)
         const locked = locks.length ? sendLocks(tx, locks) : undefined;
-        locked?.catch(() => {}); // fn's own failure is thrown first; this one is the transaction's
+        locked?.catch(() => {}); // when fn fails first, its error is the one thrown
         const result = await fn(tx);
         await locked;
         return result;
@@ -114,14 +115,11 @@ export function asRetryable(err: unknown): unknown {
  * `limit:stage:implementation`), in sorted order so two callers never deadlock on them.
  * Released by commit/rollback; never session-scoped (pooled, scale-to-zero processes).
  */
-/** lockXact's statements, all sent at once in sorted order (postgres.js sends each when executed). */
-function sendLocks(tx: Tx, keys: readonly string[]): Promise<unknown> {
-  return Promise.all([...new Set(keys)].sort().map((key) => tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute()));
+export async function lockXact(tx: Tx, ...keys: string[]): Promise<void> {
+  await sendLocks(tx, keys);
 }
 
-export async function lockXact(tx: Tx, ...keys: string[]): Promise<void> {
-  const unique = [...new Set(keys)].sort();
-  for (const key of unique) {
-    await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
-  }
+/** One statement per key, all sent at once in sorted order: the connection takes them in that order. */
+function sendLocks(tx: Tx, keys: readonly string[]): Promise<unknown> {
+  return Promise.all([...new Set(keys)].sort().map((key) => tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute()));
 }
