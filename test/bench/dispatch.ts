@@ -14,7 +14,8 @@ import { connect } from '../../shared/db/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
 import { startFakeKube } from '../helpers/fake-kube.js';
 import { freePort } from '../helpers/spawn.js';
-import { hopBreakdown, startSpanReceiver } from './hop-spans.js';
+import { startFakeCollector } from '../helpers/fake-otlp.js';
+import { hopBreakdown } from './hop-spans.js';
 
 const SECRET = 'bench-callback-secret';
 
@@ -173,7 +174,7 @@ export async function benchDispatch(databaseUrl: string, seconds: number): Promi
     const bestFloor = await ramp(plain, 'floor');
     console.log(`RESULT dispatch_max_per_s=${best ? best.rate : 0} p99_ms=${best ? best.p99.toFixed(2) : 'n/a'} floor_max_per_s=${bestFloor ? bestFloor.rate : 0}`);
     // where the time goes: the same hop at 10/s through a second callbacks process that traces
-    const receiver = await startSpanReceiver();
+    const receiver = await startFakeCollector();
     const tracedPort = await freePort();
     const traced = callbacksProcess(tracedPort, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '200' });
     try {
