@@ -21,7 +21,7 @@ import { isUuid } from '../validation/index.js';
 import { contextForTrace, inSpan, runTraceparent, validTraceparent } from '../telemetry/index.js';
 import type { Embedder } from '../kb/embed/types.js';
 import { configuredEmbedder } from '../kb/embed/index.js';
-import { retrievalQuery, retrievedContextFor } from '../kb/retrieve.js';
+import { retrievalQuery, retrievedContextFor, type KnownRetrieval } from '../kb/retrieve.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
@@ -74,6 +74,9 @@ interface RunToSubmit {
   idea_title: string;
   dependencies: { key: string; branch: string | null }[] | null;
   implementation: { key: string; branch: string | null; title: string; state: string; dependsOn: string[] }[] | null;
+  /** The KB retrieval's own read of the run, asked here (shared/kb/retrieve.ts, `known`). */
+  kb_context: string | null;
+  kb_active: KnownRetrieval['active'];
 }
 
 export function callbackUrl(base: string, runId: string): string {
@@ -104,7 +107,10 @@ export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]):
                       'dependsOn', (select coalesce(jsonb_agg(d.key order by d.key), '[]'::jsonb)
                                       from codex_kb.task_dependencies td join codex_kb.tasks d on d.id = td.depends_on_task_id
                                      where td.task_id = x.id and td.dependency_type = 'hard')) order by x.key), '[]'::jsonb)
-               from codex_kb.tasks x where x.idea_id = r.idea_id and x.stage = 'implementation' and x.state <> 'cancelled') end as implementation
+               from codex_kb.tasks x where x.idea_id = r.idea_id and x.stage = 'implementation' and x.state <> 'cancelled') end as implementation,
+           (select k.context from codex_kb.kb_retrievals k where k.run_id = r.id) as kb_context,
+           (select to_jsonb(v) from (select version, provider, model, dimensions, state
+                                       from codex_kb.embedding_versions where active) v) as kb_active
       from codex_kb.task_runs r
       join codex_kb.tasks t on t.id = r.task_id
       join codex_kb.ideas i on i.id = r.idea_id
@@ -131,6 +137,7 @@ async function submitOne(deps: DispatchDeps, r: RunToSubmit, secret: NonNullable
       runId: r.id, ideaId: r.idea_id, taskId: r.task_id, stage: r.stage, repository: r.repository,
       query: retrievalQuery({ ideaTitle: r.idea_title, title: r.title, description: r.description, prompt: r.prompt, paths: r.paths }),
       paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],
+      known: { context: r.kb_context, active: r.kb_active },
     });
   } catch (err) {
     // no decision could be recorded (the database is away): nothing is created; the run stays

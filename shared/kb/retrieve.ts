@@ -40,6 +40,17 @@ export interface RunToRetrieveFor {
   /** What the run is about (retrievalQuery builds it from the task). */
   readonly query: string;
   readonly paths: readonly string[];
+  /**
+   * What the one read below answers, when the caller's own read of the run asked it already
+   * (dispatch's, shared/dispatch: the same two subqueries, one round trip fewer per hop).
+   */
+  readonly known?: KnownRetrieval;
+}
+
+/** The run's earlier decision (its context, null when none) and the active embedding version. */
+export interface KnownRetrieval {
+  readonly context: string | null;
+  readonly active: ActiveVersion | null;
 }
 
 /** The text a run's lessons are searched by: the idea's and the task's words, and its paths. */
@@ -110,7 +121,7 @@ export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieve
   let decision: Decision;
   try {
     // one read: an earlier decision, and the active embedding version a new one searches under
-    const [seen] = await deps.sql<{ context: string | null; active: ActiveVersion | null }[]>`
+    const [seen] = run.known ? [run.known] : await deps.sql<KnownRetrieval[]>`
       select (select context from codex_kb.kb_retrievals where run_id = ${run.runId}) as context,
              (select to_jsonb(v) from (select version, provider, model, dimensions, state
                                          from codex_kb.embedding_versions where active) v) as active`;

@@ -123,7 +123,17 @@ export async function settleRun(
   // an implementation run's change is checked before its task is marked succeeded
   const post = run.stage === 'implementation' ? await postImplementation(tx, { config: cfg, ...(opts.clock ? { clock: opts.clock } : {}) }, run) : undefined;
   if (post?.decision === 'block') return to;
-  await moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
+  // Not awaited before what the stage does next: that is sent behind it on the transaction's
+  // one connection, in the same round trip, and sees it. An error of it aborts the
+  // transaction, so the statements after it fail and the transaction throws its error.
+  const succeeded = moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
+  succeeded.catch(() => {}); // awaited below
+  await Promise.all([succeeded, stageSucceeded(tx, cfg, run, plan, verdict, post)]);
+  return to;
+}
+
+/** What a succeeded run's stage does next; its first statement runs behind the task's move. */
+async function stageSucceeded(tx: Tx, cfg: LifecycleConfig, run: RunRow, plan: { plan: Plan; decisions: readonly string[] } | undefined, verdict: Record<string, unknown> | undefined, post: Awaited<ReturnType<typeof postImplementation>> | undefined): Promise<void> {
   switch (run.stage) {
     case 'planning':
       await acceptPlan(tx, cfg, run, plan!);
@@ -144,7 +154,6 @@ export async function settleRun(
       await openMonitoring(tx, cfg, run, verdict!);
       break;
   }
-  return to;
 }
 
 interface StageCheck {

@@ -65,8 +65,12 @@ function judged(name: FindingRule, run: () => RuleVerdict[], rule: { mode: Findi
 }
 
 export async function evaluateCheckpoint(sql: Queryable, deps: EvaluateDeps, input: CheckpointInput): Promise<CheckpointEvaluation> {
-  const policy = await policyForIdea(sql, input.ideaId);
-  const ctx = await gatherContext(sql, { monitorThresholds: deps.config.lifecycle.monitorThresholds, ...(deps.clock ? { clock: deps.clock } : {}) }, input, policy);
+  // the policy's read and the facts' reads go out together: one round trip, not two
+  const policyRead = policyForIdea(sql, input.ideaId);
+  const [policy, ctx] = await Promise.all([
+    policyRead,
+    gatherContext(sql, { monitorThresholds: deps.config.lifecycle.monitorThresholds, ...(deps.clock ? { clock: deps.clock } : {}) }, input, policyRead),
+  ]);
   const doc = policy.document;
   const pack = { policy: `${doc.key}@${doc.version}`, strict: doc.strict };
   const scope: Scope = { ideaId: input.ideaId, taskId: input.taskId ?? null, runId: input.runId ?? null, checkpoint: input.checkpoint };

@@ -52,7 +52,13 @@ function diffSummary(diff: unknown): string[] {
   return ['title', 'summary'].map((k) => (typeof d[k] === 'string' ? (d[k] as string).slice(0, 4000) : ''));
 }
 
-export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policy: Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>): Promise<RuleContext> {
+type Policy = Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>;
+
+/**
+ * `policy` may still be on its way (evaluateCheckpoint): the reads here do not depend on it,
+ * so they are sent behind its read, in the same round trip, and it is awaited with them.
+ */
+export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policyOrRead: Policy | Promise<Policy>): Promise<RuleContext> {
   // the three reads are independent: sent together (pipelined on the one connection), then awaited
   const ideaRead = sql<{ repository: string; autonomy_level: Level; labels: string[]; intent: Record<string, unknown> | null; plan: { tasks?: unknown[] } | null; local: Record<string, unknown> | null; budget: { maxCostUsd?: number; maxTokens?: number } | null }[]>`
     select i.repository, i.autonomy_level, i.labels, i.intent, i.metadata->'plan' as plan, i.budget,
@@ -72,7 +78,7 @@ export async function gatherContext(sql: Queryable, deps: GatherDeps, input: Gat
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'diff-stats' order by a.created_at desc limit 1) as diff,
              (select a.data from codex_kb.artifacts a where a.run_id = r.id and a.artifact_type = 'test-report' order by a.created_at desc limit 1) as report
         from codex_kb.task_runs r join codex_kb.tasks t on t.id = r.task_id where r.id = ${input.runId}`;
-  const [[idea], ideaRows, runRows] = await Promise.all([ideaRead, ideaRowsRead, runRead]);
+  const [[idea], ideaRows, runRows, policy] = await Promise.all([ideaRead, ideaRowsRead, runRead, policyOrRead]);
   if (!idea) throw new NotFoundError(`no idea ${input.ideaId}`);
   const ideaRuns = ideaRows.map(runFacts).sort((a, b) => a.taskKey.localeCompare(b.taskKey));
   const runs = !runRows ? ideaRuns : runRows[0] ? [runFacts(runRows[0])] : [];

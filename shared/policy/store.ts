@@ -250,18 +250,37 @@ export async function effectivePolicyFor(sql: Queryable, repository: string, rep
   return effectiveOf(sql, rp, packFrom(rp, await packRow(sql, rp.pack.key, rp.pack.version)), repoLocal);
 }
 
-async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackChoice, repoLocal: RepoLocalPolicy | undefined): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
+/**
+ * The effective policies this process resolved last: a hint, not a cache. The read that
+ * resolves an idea's policy asks the database which of them are stored (`stored`), so the
+ * usual case, a policy already stored, costs no second round trip; an answer from another
+ * database, or about an insert that rolled back, is the database's own.
+ */
+const recentHashes: string[] = [];
+const RECENT_LIMIT = 16;
+
+function noteHash(hash: string): void {
+  const at = recentHashes.indexOf(hash);
+  if (at === 0) return;
+  if (at > 0) recentHashes.splice(at, 1);
+  recentHashes.unshift(hash);
+  recentHashes.length = Math.min(recentHashes.length, RECENT_LIMIT);
+}
+
+async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackChoice, repoLocal: RepoLocalPolicy | undefined, stored: readonly string[] = []): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
   if (chosen instanceof NotFoundError) throw chosen;
   const { pack, hash } = chosen;
   const local = rp.repoLocal && repoLocal ? repoLocal : undefined;
   const inputKey = canonicalJson([hash, rp.repository, rp.overrides, local ?? null]);
   const eff = effectiveByInput.get(inputKey)
     ?? remember(effectiveByInput, inputKey, resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(local ? { repoLocal: local } : {}) }));
+  noteHash(eff.hash);
+  if (stored.includes(eff.hash)) return { ...eff, repositoryPolicy: rp };
   // Stored once per hash, and read before it is written: an insert of a hash another
   // transaction is inserting waits for that one to commit (every completion of a repository
   // queued behind the previous one's transaction), and sends the whole document each time.
   // Not remembered in the process: a transaction's insert may roll back, and a process may
-  // talk to more than one database (the tests do) — the read is one cheap round trip.
+  // talk to more than one database (the tests do); `stored` is what this database said.
   const [seen] = await sql`select 1 from codex_kb.effective_policies where hash = ${eff.hash}`;
   if (!seen) {
     await sql`
@@ -276,11 +295,13 @@ async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackCho
  * planning run reported (the latest valid `policy` artifact) when the repository honours it.
  * Every checkpoint resolves it afresh, so a pack activated or a freeze added applies at once;
  * the hash recorded with each decision says which policy made it. The idea, its repository's
- * selection and the selected pack are one read (a completion resolves this twice).
+ * selection, the selected pack and whether the effective policy is stored already (asked of
+ * the ones this process resolved last) are one read (a completion resolves this twice).
  */
 export async function policyForIdea(sql: Queryable, ideaId: string): Promise<EffectivePolicy & { repositoryPolicy: RepositoryPolicy }> {
-  const [row] = await sql<(Partial<RepositoryPolicyRow> & { repository: string; local: { document?: unknown } | null; document: unknown; hash: string | null })[]>`
+  const [row] = await sql<(Partial<RepositoryPolicyRow> & { repository: string; local: { document?: unknown } | null; document: unknown; hash: string | null; stored: string[] })[]>`
     select i.repository,
+           array(select e.hash from codex_kb.effective_policies e where e.hash = any(${[...recentHashes]}::text[])) as stored,
            (select a.data from codex_kb.artifacts a where a.idea_id = i.id and a.artifact_type = 'policy'
              order by a.created_at desc limit 1) as local,
            rp.pack_key, rp.pack_version, rp.overrides, rp.repo_local, rp.updated_by, rp.updated_at, p.document, p.hash
@@ -296,5 +317,5 @@ export async function policyForIdea(sql: Queryable, ideaId: string): Promise<Eff
   if (!row) throw new NotFoundError(`no idea ${ideaId}`);
   const rp = repositoryPolicyOf(row.repository.toLowerCase(), row.pack_key == null ? undefined : (row as RepositoryPolicyRow));
   const local = row.local?.document === undefined ? undefined : repoLocalSchema.safeParse(row.local.document);
-  return effectiveOf(sql, rp, packFrom(rp, row.hash === null ? undefined : { document: row.document, hash: row.hash }), local?.success ? (local.data as RepoLocalPolicy) : undefined);
+  return effectiveOf(sql, rp, packFrom(rp, row.hash === null ? undefined : { document: row.document, hash: row.hash }), local?.success ? (local.data as RepoLocalPolicy) : undefined, row.stored);
 }
