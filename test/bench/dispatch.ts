@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Secret } from '../../shared/config/index.js';
 import { connect } from '../../shared/db/index.js';
 import { runToken } from '../../shared/lifecycle/tokens.js';
+import { policyForIdea } from '../../shared/policy/store.js';
 import { startFakeKube } from '../helpers/fake-kube.js';
 import { freePort } from '../helpers/spawn.js';
 import { startFakeCollector } from '../helpers/fake-otlp.js';
@@ -43,6 +44,21 @@ async function seedPairs(url: string, n: number, tag: string): Promise<Pair[]> {
       insert into codex_kb.task_runs (task_id, idea_id, attempt, status, external_run_id, stage, repository, workspace, started_at)
       select a.id, a.idea_id, 1, 'running', 'bench-' || a.id, 'implementation', a.repository, a.repository || '#bench-a-' || a.id, now()
         from a returning id as run_id, idea_id`;
+    // As in production, where the idea went through its plan checkpoint and the run was
+    // claimed: both carry their effective policy's hash (one per repository), so a
+    // completion's checkpoint does not stamp them again.
+    const firstOf = await sql<{ repository: string; idea_id: string }[]>`
+      select distinct on (i.repository) i.repository, i.id as idea_id from codex_kb.ideas i
+       where i.id = any(${rows.map((r) => r.idea_id)}::uuid[]) order by i.repository, i.id`;
+    for (const f of firstOf) {
+      const { hash } = await policyForIdea(sql, f.idea_id);
+      await sql`
+        with ideas as (
+          update codex_kb.ideas set effective_policy_hash = ${hash}
+           where repository = ${f.repository} and id = any(${rows.map((r) => r.idea_id)}::uuid[]) returning id
+        )
+        update codex_kb.task_runs set effective_policy_hash = ${hash} where idea_id in (select id from ideas)`;
+    }
     // what autovacuum does after a load this size: without it the planner keeps the empty
     // tables' statistics and joins a seq scan of every task into each completion's promotion
     await sql`analyze codex_kb.ideas, codex_kb.tasks, codex_kb.task_dependencies, codex_kb.task_runs`;
