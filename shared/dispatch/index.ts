@@ -21,7 +21,7 @@ import { isUuid } from '../validation/index.js';
 import { contextForTrace, inSpan, runTraceparent, validTraceparent } from '../telemetry/index.js';
 import type { Embedder } from '../kb/embed/types.js';
 import { configuredEmbedder } from '../kb/embed/index.js';
-import { retrievalQuery, retrievedContextFor, type KnownRetrieval } from '../kb/retrieve.js';
+import { knownRetrievalColumns, retrievalQuery, retrievedContextFor, type KnownRetrieval } from '../kb/retrieve.js';
 
 /** What dispatch needs of Argo (the real client, or local mode's runner). */
 export interface WorkflowBackend {
@@ -108,9 +108,7 @@ export async function submitRuns(deps: DispatchDeps, runIds: readonly string[]):
                                       from codex_kb.task_dependencies td join codex_kb.tasks d on d.id = td.depends_on_task_id
                                      where td.task_id = x.id and td.dependency_type = 'hard')) order by x.key), '[]'::jsonb)
                from codex_kb.tasks x where x.idea_id = r.idea_id and x.stage = 'implementation' and x.state <> 'cancelled') end as implementation,
-           (select k.context from codex_kb.kb_retrievals k where k.run_id = r.id) as kb_context,
-           (select to_jsonb(v) from (select version, provider, model, dimensions, state
-                                       from codex_kb.embedding_versions where active) v) as kb_active
+           ${knownRetrievalColumns(deps.sql, deps.sql`r.id`)}
       from codex_kb.task_runs r
       join codex_kb.tasks t on t.id = r.task_id
       join codex_kb.ideas i on i.id = r.idea_id

@@ -11,7 +11,8 @@
 // (`degraded`), a failing knowledge base gives an empty context; both are logged and the
 // run is dispatched all the same.
 import type { Config } from '../config/index.js';
-import type { Sql } from '../db/index.js';
+import type postgres from 'postgres';
+import type { Queryable, Sql } from '../db/index.js';
 import { messageOf, RetryableError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { searchLessons, type SearchResult } from './candidates.js';
@@ -51,6 +52,16 @@ export interface RunToRetrieveFor {
 export interface KnownRetrieval {
   readonly context: string | null;
   readonly active: ActiveVersion | null;
+}
+
+/**
+ * The one read's two columns, `kb_context` and `kb_active` (a KnownRetrieval), for the run
+ * that `runId` names: a parameter here, a column of dispatch's read of its runs there.
+ */
+export function knownRetrievalColumns(sql: Queryable, runId: postgres.Fragment): postgres.Fragment {
+  return sql`(select k.context from codex_kb.kb_retrievals k where k.run_id = ${runId}) as kb_context,
+             (select to_jsonb(v) from (select version, provider, model, dimensions, state
+                                         from codex_kb.embedding_versions where active) v) as kb_active`;
 }
 
 /** The text a run's lessons are searched by: the idea's and the task's words, and its paths. */
@@ -121,10 +132,10 @@ export async function retrievedContextFor(deps: RetrieveDeps, run: RunToRetrieve
   let decision: Decision;
   try {
     // one read: an earlier decision, and the active embedding version a new one searches under
-    const [seen] = run.known ? [run.known] : await deps.sql<KnownRetrieval[]>`
-      select (select context from codex_kb.kb_retrievals where run_id = ${run.runId}) as context,
-             (select to_jsonb(v) from (select version, provider, model, dimensions, state
-                                         from codex_kb.embedding_versions where active) v) as active`;
+    const [seen] = run.known
+      ? [run.known]
+      : (await deps.sql<{ kb_context: string | null; kb_active: ActiveVersion | null }[]>`
+          select ${knownRetrievalColumns(deps.sql, deps.sql`${run.runId}::uuid`)}`).map((r): KnownRetrieval => ({ context: r.kb_context, active: r.kb_active }));
     if (seen?.context != null) return seen.context;
     result = await searchLessons(deps, { query: run.query, repository: run.repository, paths: run.paths, activeVersion: seen?.active ?? null });
     decision = decide(run.repository, result.candidates, deps.config.kbRetrieve.topN);

@@ -126,9 +126,7 @@ export async function settleRun(
   // Not awaited before what the stage does next: that is sent behind it on the transaction's
   // one connection, in the same round trip, and sees it. An error of it aborts the
   // transaction, so the statements after it fail and the transaction throws its error.
-  const succeeded = moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded');
-  succeeded.catch(() => {}); // awaited below
-  await Promise.all([succeeded, stageSucceeded(tx, cfg, run, plan, verdict, post)]);
+  await Promise.all([moveTask(tx, run.task_id, ['submitting', 'running'], 'succeeded'), stageSucceeded(tx, cfg, run, plan, verdict, post)]);
   return to;
 }
 

@@ -55,7 +55,7 @@ function diffSummary(diff: unknown): string[] {
 type Policy = Pick<EffectivePolicy, 'document' | 'hash' | 'chain'>;
 
 /**
- * `policy` may still be on its way (evaluateCheckpoint): the reads here do not depend on it,
+ * `policyOrRead` may still be on its way (evaluateCheckpoint): the reads here do not depend on it,
  * so they are sent behind its read, in the same round trip, and it is awaited with them.
  */
 export async function gatherContext(sql: Queryable, deps: GatherDeps, input: GatherInput, policyOrRead: Policy | Promise<Policy>): Promise<RuleContext> {

@@ -275,12 +275,12 @@ async function effectiveOf(sql: Queryable, rp: RepositoryPolicy, chosen: PackCho
   const eff = effectiveByInput.get(inputKey)
     ?? remember(effectiveByInput, inputKey, resolveEffective({ pack, packHash: hash, repository: { name: rp.repository, overrides: rp.overrides }, ...(local ? { repoLocal: local } : {}) }));
   noteHash(eff.hash);
-  if (stored.includes(eff.hash)) return { ...eff, repositoryPolicy: rp };
   // Stored once per hash, and read before it is written: an insert of a hash another
   // transaction is inserting waits for that one to commit (every completion of a repository
   // queued behind the previous one's transaction), and sends the whole document each time.
-  // Not remembered in the process: a transaction's insert may roll back, and a process may
-  // talk to more than one database (the tests do); `stored` is what this database said.
+  // Whether it is stored is asked of the database, never remembered in the process: an
+  // insert may roll back, and a process may talk to more than one database (the tests do).
+  if (stored.includes(eff.hash)) return { ...eff, repositoryPolicy: rp };
   const [seen] = await sql`select 1 from codex_kb.effective_policies where hash = ${eff.hash}`;
   if (!seen) {
     await sql`

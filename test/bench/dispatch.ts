@@ -47,15 +47,16 @@ async function seedPairs(url: string, n: number, tag: string): Promise<Pair[]> {
     // As in production, where the idea went through its plan checkpoint and the run was
     // claimed: both carry their effective policy's hash (one per repository), so a
     // completion's checkpoint does not stamp them again.
+    const ideaIds = rows.map((r) => r.idea_id);
     const firstOf = await sql<{ repository: string; idea_id: string }[]>`
       select distinct on (i.repository) i.repository, i.id as idea_id from codex_kb.ideas i
-       where i.id = any(${rows.map((r) => r.idea_id)}::uuid[]) order by i.repository, i.id`;
+       where i.id = any(${ideaIds}::uuid[]) order by i.repository, i.id`;
     for (const f of firstOf) {
       const { hash } = await policyForIdea(sql, f.idea_id);
       await sql`
         with ideas as (
           update codex_kb.ideas set effective_policy_hash = ${hash}
-           where repository = ${f.repository} and id = any(${rows.map((r) => r.idea_id)}::uuid[]) returning id
+           where repository = ${f.repository} and id = any(${ideaIds}::uuid[]) returning id
         )
         update codex_kb.task_runs set effective_policy_hash = ${hash} where idea_id in (select id from ideas)`;
     }
