@@ -13,7 +13,7 @@ import type { Sql } from '../db/index.js';
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors/index.js';
 import type { ReceivedEvent } from '../events/cloudevent.js';
 import { zodIssues, parseJsonBytes } from '../validation/index.js';
-import { castVote, type VoteOutcome } from './votes.js';
+import type { VoteOutcome } from './votes.js';
 
 /** A webhook whose signature does not match: 401, and (unlike other 401s) kept as a dead letter. */
 export class WebhookSignatureError extends UnauthorizedError {
@@ -171,6 +171,9 @@ export async function handleGithubWebhook(deps: Deps, event: ReceivedEvent, hook
   if (!approvalId) return ignored(`no pending approval for ${c.repository}#${c.number}`, { event: type, deliveryId });
   const trusted = (TRUSTED_ASSOCIATIONS as readonly string[]).includes(c.association);
   let vote: VoteOutcome;
+  // loaded on the first vote, not at start: a vote decides an approval, which goes on through
+  // the lifecycle and the policy engine (intake's cold start need not compile them)
+  const { castVote } = await import('./votes.js');
   try {
     vote = await castVote(deps.sql, approvalId, {
       // a login's roles and teams are what the configuration says of it (FACTEUR_GITHUB_ROLES, FACTEUR_APPROVER_TEAMS)

@@ -298,7 +298,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
-  const result = schema.safeParse(input);
+  // one parse per process: zod's compiled fast path (generated and compiled on an object
+  // schema's first parse) would cost a cold start more than it ever saves here
+  const result = schema.safeParse(input, { jitless: true });
   if (!result.success) {
     const issues = result.error.issues.map((i) => ({
       path: i.path.join('.'),

@@ -7,7 +7,6 @@ import type { Sender } from '../auth/index.js';
 import { baselineBreaches, DEFAULT_BASELINE } from '../monitoring/baseline.js';
 import type { Config } from '../config/index.js';
 import { lockXact, transaction, type Sql, type Tx } from '../db/index.js';
-import { settleRun } from '../lifecycle/advance.js';
 import { moveIdea } from '../lifecycle/transitions.js';
 import { parseJsonWith } from '../validation/index.js';
 
@@ -63,6 +62,9 @@ export async function recordWorkflowCompletion(
     let settled = false;
     if (run && FINAL_PHASES.has(c.status.phase) && (run.status === 'submitting' || run.status === 'running')) {
       await lockXact(tx, `idea:${run.idea_id}`);
+      // loaded here, not at start: the lifecycle brings the policy engine and its packs' YAML
+      // parser, which an intake instance's cold start would otherwise compile before its first answer
+      const { settleRun } = await import('../lifecycle/advance.js');
       // The step never reported completion: whatever Argo says, the result is unknown, so
       // the run failed and is retried (a Succeeded workflow without a callback included).
       settled = false !== await settleRun(tx, cfg, run.id, {
