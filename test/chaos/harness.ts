@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Sql } from '../../shared/db/index.js';
+import { occupancyLine, runSeconds } from './occupancy.js';
 import { startFakeKube, type FakeKube } from '../helpers/fake-kube.js';
 import { FaultSchedule, redeliveries, STEP_RATES, type ScheduledFault } from './faults/index.js';
 import { baseEnv, Fleet } from './fleet.js';
@@ -323,6 +324,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       for (const ex of inv.examples) lines.push(`  - ${ex}`);
     }
     lines.push(`STATS answers ${JSON.stringify(h.statuses)}`);
+    lines.push(occupancyLine(await runSeconds(db).catch(() => []), h.limits.global));
     if (h.notes.length) lines.push(`STATS notes ${h.notes.length}: ${h.notes.slice(0, 5).join(' | ')}`);
     const faults = Object.fromEntries(Object.entries(h.faults).sort(([a], [b]) => a.localeCompare(b)));
     lines.push(`CHAOS seed=${o.seed} mode=${mode} ideas=${o.ideas} instances=${o.instances} faults=${JSON.stringify(faults)} duration=${durationS.toFixed(1)}s`);
